@@ -1,0 +1,155 @@
+"""`extract-load`: the one command line every environment runs.
+
+Airflow calls the same command locally (a subprocess in this package's venv)
+and on Kubernetes (this package's image), so every option can also come from an
+environment variable and secrets only ever come from the environment.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from urllib.parse import urlparse
+
+import click
+
+from extract_load import __version__
+from extract_load.bucket import open_bucket
+from extract_load.intervals import Interval
+
+
+def _emit(result: dict[str, object]) -> None:
+    """Results go to stdout as one JSON line so orchestrators can parse them."""
+    click.echo(json.dumps(result, sort_keys=True))
+
+
+def _interval(start: str, end: str | None) -> Interval:
+    try:
+        return Interval.parse(start, end)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+@click.group()
+@click.version_option(__version__)
+@click.option("--log-level", envvar="LOG_LEVEL", default="INFO", show_default=True)
+def main(log_level: str) -> None:
+    """Extract sources into the bucket and load the bucket into the warehouse."""
+    logging.basicConfig(
+        level=log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+@main.command()
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Parquet file to write.")
+@click.option("--start", default="2025-01-06", show_default=True, help="First local date.")
+@click.option("--days", type=int, default=90, show_default=True)
+@click.option("--users", type=int, default=None, help="Users signing up over the period.")
+@click.option("--events", type=int, default=None, help="Approximate event count (sets --users).")
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--with-gender/--without-gender", default=False, show_default=True)
+def generate(
+    out: Path, start: str, days: int, users: int | None, events: int | None, seed: int, with_gender: bool
+) -> None:
+    """Generate a deterministic synthetic loyalty-app event stream."""
+    from extract_load.generator import GeneratorSpec, write_parquet
+
+    first = dt.date.fromisoformat(start)
+    if users is None:
+        spec = GeneratorSpec.for_event_count(events or 50_000, first, days, seed, with_gender)
+    else:
+        spec = GeneratorSpec(first, days, users, seed, with_gender)
+    count = write_parquet(spec, out)
+    _emit({"events": count, "users": spec.users, "days": days, "seed": seed, "path": str(out)})
+
+
+@main.command("serve-api")
+@click.option("--source", type=click.Path(exists=True, path_type=Path), required=True,
+              help="Generated Parquet stream or a CSV export.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=0, show_default=True, help="0 picks a free port.")
+@click.option("--url-file", type=click.Path(path_type=Path), default=None,
+              help="Write the served base URL here once listening.")
+def serve_api(source: Path, host: str, port: int, url_file: Path | None) -> None:
+    """Serve an event stream over HTTP as a paginated, interval-filtered events API."""
+    from extract_load.events_api import SourceError, serve
+
+    try:
+        server = serve(source, host, port, token=os.environ.get("EVENTS_API_TOKEN") or None)
+    except SourceError as exc:
+        raise click.ClickException(str(exc)) from exc
+    url = f"http://{host}:{server.server_port}"
+    if url_file is not None:
+        tmp = url_file.with_suffix(".tmp")
+        tmp.write_text(url + "\n")
+        tmp.replace(url_file)
+    click.echo(f"events API on {url}", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+@main.command()
+@click.option("--source", default="events", show_default=True, help="Source name (bucket prefix, raw table).")
+@click.option("--start", required=True, help="Interval start, local date YYYY-MM-DD.")
+@click.option("--end", default=None, help="Interval end (exclusive); default start + 1 day.")
+@click.option("--api-url", envvar="EVENTS_API_URL", required=True, help="Events API base URL.")
+@click.option("--bucket", "bucket_url", envvar="BUCKET_URL", required=True, help="Bucket URL or folder.")
+@click.option("--page-size", type=int, default=5000, show_default=True)
+@click.option("--max-rps", type=float, envvar="EVENTS_API_MAX_RPS", default=None,
+              help="Client-side request rate limit.")
+def extract(
+    source: str, start: str, end: str | None, api_url: str, bucket_url: str, page_size: int,
+    max_rps: float | None,
+) -> None:
+    """Extract one data interval per day from the events API into the bucket."""
+    from extract_load.extract import extract_events_api
+    from extract_load.http_source import RestClient
+
+    bucket = open_bucket(bucket_url)
+    token = os.environ.get("EVENTS_API_TOKEN") or None
+    with RestClient(api_url, token=token, requests_per_second=max_rps) as client:
+        for day in _interval(start, end).days():
+            manifest = extract_events_api(client, bucket, day, source=source, page_size=page_size)
+            _emit({"source": source, "interval_start": manifest.interval_start,
+                   "rows": manifest.row_count, "parts": len(manifest.parts), "run_id": manifest.run_id})
+
+
+@main.command()
+@click.option("--source", default="events", show_default=True)
+@click.option("--start", required=True, help="Interval start, local date YYYY-MM-DD.")
+@click.option("--end", default=None, help="Interval end (exclusive); default start + 1 day.")
+@click.option("--bucket", "bucket_url", envvar="BUCKET_URL", required=True)
+@click.option("--warehouse", envvar="WAREHOUSE_URL", required=True,
+              help="duckdb:///path/to/file.duckdb (or a plain .duckdb path).")
+@click.option("--schema", default="raw", show_default=True)
+def load(source: str, start: str, end: str | None, bucket_url: str, warehouse: str, schema: str) -> None:
+    """Load landed intervals into the warehouse raw table, replacing each one."""
+    from extract_load.landing import ManifestError
+    from extract_load.warehouse import ReconciliationError, load_duckdb
+
+    parsed = urlparse(warehouse)
+    if parsed.scheme not in ("", "duckdb"):
+        raise click.BadParameter(f"unsupported warehouse {warehouse!r}", param_hint="--warehouse")
+    path = Path(parsed.path if parsed.scheme else warehouse)
+    bucket = open_bucket(bucket_url)
+    for day in _interval(start, end).days():
+        try:
+            result = load_duckdb(bucket, source, day, path, schema=schema)
+        except (ManifestError, ReconciliationError) as exc:
+            raise click.ClickException(str(exc)) from exc
+        _emit(result.as_dict())
+
+
+if __name__ == "__main__":
+    main()

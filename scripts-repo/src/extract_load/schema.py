@@ -1,0 +1,45 @@
+"""The event contract shared by every source, the bucket and the raw tables.
+
+Columns are kept as strings end to end until the warehouse: the raw layer must
+hold exactly what the source sent, so that a cast that fails is a quarantine
+with a reason, not a lost row.
+"""
+
+from __future__ import annotations
+
+EVENT_COLUMNS: tuple[str, ...] = (
+    "event_time",
+    "user_id",
+    "event_type",
+    "transaction_category",
+    "miles_amount",
+    "platform",
+    "utm_source",
+    "country",
+    "gender",
+)
+
+# Formats seen in app exports. Naive timestamps are local time (GMT+8), as exported.
+NAIVE_TIME_FORMATS: tuple[str, ...] = (
+    "%Y-%m-%d %H:%M:%S.%f",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S.%f",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M",
+)
+
+# Offset used to turn timestamps that carry a zone into the export's local time.
+SOURCE_UTC_OFFSET_HOURS = 8
+
+
+def _sql_list(values: tuple[str, ...]) -> str:
+    return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
+
+
+def local_time_sql(column: str) -> str:
+    """SQL that parses an exported timestamp string into naive local time, or NULL."""
+    return (
+        f"coalesce(try_strptime({column}, {_sql_list(NAIVE_TIME_FORMATS)}), "
+        f"try_cast(try_cast({column} as timestamptz) at time zone 'UTC' "
+        f"+ interval {SOURCE_UTC_OFFSET_HOURS} hour as timestamp))"
+    )
