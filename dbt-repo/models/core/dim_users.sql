@@ -1,0 +1,90 @@
+with
+
+events as (
+
+    select * from {{ ref('fct_events') }}
+
+),
+
+first_touch as (
+
+    select
+        user_id,
+        utm_source as acquisition_utm_source,
+        country
+    from events
+    where true
+    qualify row_number() over (partition by user_id order by event_time_local, event_id) = 1
+
+),
+
+latest_gender as (
+
+    select
+        user_id,
+        gender
+    from events
+    where gender is not null
+    qualify row_number() over (partition by user_id order by event_time_local desc, event_id) = 1
+
+),
+
+user_platforms as (
+
+    select distinct
+        user_id,
+        platform
+    from events
+    where platform is not null
+
+),
+
+platforms_used as (
+
+    select
+        user_id,
+        {{ dbt.listagg('platform', "','", 'order by platform') }} as platforms_used,
+        count(*) as platform_count
+    from user_platforms
+    group by user_id
+
+),
+
+lifetime as (
+
+    select
+        user_id,
+        min(event_time_local) as first_seen_at,
+        max(event_time_local) as last_seen_at,
+        count(*) as lifetime_events,
+        coalesce(sum(miles_earned), 0) as lifetime_miles_earned,
+        coalesce(sum(miles_redeemed), 0) as lifetime_miles_redeemed
+    from events
+    group by user_id
+
+),
+
+final as (
+
+    select
+        lifetime.user_id,
+        lifetime.first_seen_at,
+        lifetime.last_seen_at,
+        cast(lifetime.first_seen_at as date) as first_seen_date,
+        cast(lifetime.last_seen_at as date) as last_seen_date,
+        first_touch.acquisition_utm_source,
+        first_touch.country,
+        latest_gender.gender,
+        platforms_used.platforms_used,
+        coalesce(platforms_used.platform_count, 0) as platform_count,
+        lifetime.lifetime_events,
+        lifetime.lifetime_miles_earned,
+        lifetime.lifetime_miles_redeemed
+    from lifetime
+    inner join first_touch on lifetime.user_id = first_touch.user_id
+    left join latest_gender on lifetime.user_id = latest_gender.user_id
+    left join platforms_used on lifetime.user_id = platforms_used.user_id
+
+)
+
+select * from final

@@ -1,0 +1,51 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='event_id',
+        incremental_strategy=('merge' if target.type == 'bigquery' else 'delete+insert'),
+        on_schema_change='append_new_columns',
+        partition_by=({'field': 'event_date', 'data_type': 'date', 'granularity': 'day'}
+            if target.type == 'bigquery' else none),
+        cluster_by=(['user_id', 'event_type'] if target.type == 'bigquery' else none)
+    )
+}}
+
+with
+
+events as (
+
+    select * from {{ ref('stg_events') }}
+
+    {% if is_incremental() %}
+        -- Re-merge a look-back window so late events land in the right day.
+        where event_date >= (
+            select {{ add_days('max(event_date)', -var('lookback_days')) }}
+            from {{ this }}
+        )
+    {% endif %}
+
+),
+
+final as (
+
+    select
+        event_id,
+        user_id,
+        event_time_local,
+        event_time_utc,
+        event_date,
+        event_type,
+        transaction_category,
+        platform,
+        utm_source,
+        country,
+        gender,
+        loaded_at,
+        case when event_type = 'miles_earned' then miles_amount end as miles_earned,
+        case when event_type = 'miles_redeemed' then miles_amount end as miles_redeemed
+
+    from events
+
+)
+
+select * from final

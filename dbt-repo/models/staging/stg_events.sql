@@ -1,0 +1,51 @@
+with
+
+source_events as (
+
+    select * from {{ source('raw', 'events') }}
+
+),
+
+normalised as (
+
+    select
+        {{ dbt.hash(dbt.concat([
+            "coalesce(event_time, '')", "'|'",
+            "coalesce(user_id, '')", "'|'",
+            "coalesce(event_type, '')", "'|'",
+            "coalesce(transaction_category, '')", "'|'",
+            "coalesce(miles_amount, '')", "'|'",
+            "coalesce(platform, '')", "'|'",
+            "coalesce(utm_source, '')", "'|'",
+            "coalesce(country, '')", "'|'",
+            "coalesce(gender, '')"
+        ])) }} as event_id,
+        _event_time_local as event_time_local,
+        {{ dbt.dateadd('hour', -var('source_utc_offset_hours'), '_event_time_local') }}
+            as event_time_utc,
+        cast(_event_time_local as date) as event_date,
+        trim(user_id) as user_id,
+        lower(trim(event_type)) as event_type,
+        nullif(lower(trim(transaction_category)), '') as transaction_category,
+        cast(miles_amount as {{ dbt.type_float() }}) as miles_amount,
+        nullif(lower(trim(platform)), '') as platform,
+        nullif(lower(trim(utm_source)), '') as utm_source,
+        nullif(upper(trim(country)), '') as country,
+        nullif(lower(trim(gender)), '') as gender,
+        _interval_start as loaded_interval_start,
+        _loaded_at as loaded_at
+
+    from source_events
+
+),
+
+deduplicated as (
+
+    select *
+    from normalised
+    where true
+    qualify row_number() over (partition by event_id order by loaded_at desc) = 1
+
+)
+
+select * from deduplicated
