@@ -80,7 +80,7 @@ statuses as (
 
 ),
 
-final as (
+status_counts as (
 
     select
         period_start,
@@ -88,16 +88,21 @@ final as (
         count(case when status = 'new' then 1 end) as new_users,
         count(case when status = 'retained' then 1 end) as retained_users,
         count(case when status = 'resurrected' then 1 end) as resurrected_users,
-        count(case when status = 'churned' then 1 end) as churned_users,
-        case
-            when count(case when status = 'churned' then 1 end) > 0
-                then
-                    (count(case when status = 'new' then 1 end)
-                    + count(case when status = 'resurrected' then 1 end))
-                    / count(case when status = 'churned' then 1 end)
-        end as quick_ratio
+        count(case when status = 'churned' then 1 end) as churned_users
     from statuses
     group by period_start
+
+),
+
+final as (
+
+    select
+        *,
+        case
+            when churned_users > 0
+                then cast(new_users + resurrected_users as {{ dbt.type_float() }}) / churned_users
+        end as quick_ratio
+    from status_counts
 
 )
 

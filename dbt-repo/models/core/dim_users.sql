@@ -25,7 +25,7 @@ latest_gender as (
         gender
     from events
     where gender is not null
-    qualify row_number() over (partition by user_id order by event_time_local desc, event_id) = 1
+    qualify row_number() over (partition by user_id order by event_time_local desc, event_id asc) = 1
 
 ),
 
@@ -70,16 +70,16 @@ final as (
         lifetime.user_id,
         lifetime.first_seen_at,
         lifetime.last_seen_at,
-        cast(lifetime.first_seen_at as date) as first_seen_date,
-        cast(lifetime.last_seen_at as date) as last_seen_date,
         first_touch.acquisition_utm_source,
         first_touch.country,
         latest_gender.gender,
         platforms_used.platforms_used,
-        coalesce(platforms_used.platform_count, 0) as platform_count,
         lifetime.lifetime_events,
         lifetime.lifetime_miles_earned,
-        lifetime.lifetime_miles_redeemed
+        lifetime.lifetime_miles_redeemed,
+        cast(lifetime.first_seen_at as date) as first_seen_date,
+        cast(lifetime.last_seen_at as date) as last_seen_date,
+        coalesce(platforms_used.platform_count, 0) as platform_count
     from lifetime
     inner join first_touch on lifetime.user_id = first_touch.user_id
     left join latest_gender on lifetime.user_id = latest_gender.user_id

@@ -77,7 +77,10 @@ class EventStore:
                 f"supported format parses ({examples}); fix the export or add the format "
                 "to schema.NAIVE_TIME_FORMATS — refusing to serve a stream that would lose them"
             )
-        self.row_count = self._con.execute("select count(*) from events").fetchone()[0]  # type: ignore[index]
+        count, first, last = self._con.execute("select count(*), min(_ts), max(_ts) from events").fetchone()  # type: ignore[misc]
+        self.row_count = int(count)
+        self.first_event_time = first.isoformat(sep=" ") if first else None
+        self.last_event_time = last.isoformat(sep=" ") if last else None
 
     def page(
         self, start: dt.datetime, end: dt.datetime, limit: int, after: tuple[str, int] | None
@@ -146,7 +149,15 @@ def make_handler(store: EventStore, token: str | None) -> type[BaseHTTPRequestHa
         def do_GET(self) -> None:  # noqa: N802
             url = urlparse(self.path)
             if url.path == "/healthz":
-                self._send(HTTPStatus.OK, {"status": "ok", "rows": store.row_count})
+                self._send(
+                    HTTPStatus.OK,
+                    {
+                        "status": "ok",
+                        "rows": store.row_count,
+                        "first_event_time": store.first_event_time,
+                        "last_event_time": store.last_event_time,
+                    },
+                )
                 return
             if url.path != "/v1/events":
                 self._send(HTTPStatus.NOT_FOUND, {"error": "not found"})

@@ -1,0 +1,68 @@
+# One entry point for people and CI. `make demo` and `make test` set up what
+# they need: a bootstrap venv with uv, then one venv per subproject synced
+# from its committed lock file.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+UV := .venv/bin/uv
+UV_VERSION := 0.13.8
+SUBPROJECTS := scripts-repo dbt-repo airflow-repo
+export UV_PYTHON_DOWNLOADS := never
+export DBT_SEND_ANONYMOUS_USAGE_STATS := False
+
+.PHONY: help setup demo test test-scripts test-dbt test-airflow test-e2e lint lock bench clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+# --- environments -------------------------------------------------------------
+
+.venv/.synced: requirements-dev.lock
+	@echo "==> repository tools (.venv)"
+	@test -x $(UV) || { $(PYTHON) -m venv .venv && .venv/bin/pip install -q --disable-pip-version-check uv==$(UV_VERSION); }
+	@$(UV) pip sync -q --python .venv/bin/python requirements-dev.lock
+	@touch $@
+
+%/.venv/.synced: %/requirements.lock %/pyproject.toml .venv/.synced
+	@echo "==> $* environment ($*/.venv)"
+	@test -x $*/.venv/bin/python || $(UV) venv -q --python $(PYTHON) $*/.venv
+	@VIRTUAL_ENV=$*/.venv $(UV) pip sync -q $*/requirements.lock
+	@if grep -q '^\[build-system\]' $*/pyproject.toml; then VIRTUAL_ENV=$*/.venv $(UV) pip install -q --no-deps -e ./$*; fi
+	@touch $@
+
+setup: .venv/.synced $(SUBPROJECTS:%=%/.venv/.synced) ## Create every environment from the lock files
+
+lock: .venv/.synced ## Re-resolve every lock file (after changing a pyproject)
+	$(UV) pip compile -q --python-version 3.11 requirements-dev.in -o requirements-dev.lock
+	for p in $(SUBPROJECTS); do (cd $$p && ../$(UV) pip compile -q --python-version 3.11 --group dev pyproject.toml -o requirements.lock); done
+
+# --- the main job -------------------------------------------------------------
+
+demo: setup ## Generate events and run the whole pipeline through a real Airflow DAG run
+	@tools/demo.sh
+
+# --- tests --------------------------------------------------------------------
+
+test: setup ## Run every test: each subproject's, the whole pipeline, and the lint hooks
+	@$(MAKE) --no-print-directory test-scripts test-dbt test-airflow test-e2e lint
+
+test-scripts: scripts-repo/.venv/.synced ## scripts-repo tests
+	cd scripts-repo && .venv/bin/python -m pytest
+
+test-dbt: dbt-repo/.venv/.synced ## dbt-repo tests (dbt build on fixtures, unit tests, BigQuery parse)
+	cd dbt-repo && .venv/bin/python -m pytest
+
+test-airflow: airflow-repo/.venv/.synced ## airflow-repo tests (DagBag integrity, runner, metadata DB)
+	cd airflow-repo && .venv/bin/python -m pytest
+
+test-e2e: setup ## A real DAG run on a small generated stream, checked layer by layer
+	.venv/bin/python -m pytest tests
+
+lint: setup ## pre-commit on every file: ruff, sqlfluff, yamllint, detect-secrets
+	PATH="$(CURDIR)/.venv/bin:$$PATH" .venv/bin/pre-commit run --all-files --show-diff-on-failure
+
+clean: ## Remove everything a demo or a test wrote (not the environments)
+	rm -rf .demo dbt-repo/target dbt-repo/logs

@@ -1,0 +1,68 @@
+"""The command lines of the subprojects, identical in every environment.
+
+The DAGs only choose arguments (mainly the data interval). Where a command
+runs (a subprocess in a local venv or a container image) and what it talks to
+(bucket, warehouse, dbt target) is configuration of the runner's environment,
+so the DAG code never changes between sandbox, staging and prod.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Command:
+    """One CLI invocation: which subproject's program, its arguments, extra env."""
+
+    component: str
+    argv: tuple[str, ...]
+    env: dict[str, str] = field(default_factory=dict)
+    secret_env: frozenset[str] = frozenset()
+
+    def display(self) -> str:
+        return shlex.join(self.argv)
+
+
+def _program(component: str, default: str) -> list[str]:
+    """The executable for a component; locally a venv path, in an image a PATH name."""
+    value = os.environ.get(f"PLATFORM_{component.upper()}_CMD", default)
+    return shlex.split(value)
+
+
+def base_url(conn_type: str | None, host: str | None, port: int | None, path: str | None) -> str:
+    """An HTTP base URL from an Airflow connection's parts (credentials stay out of it)."""
+    if not host:
+        raise ValueError("the events_api connection has no host")
+    scheme = conn_type if conn_type in ("http", "https") else "http"
+    netloc = f"{host}:{port}" if port else host
+    return f"{scheme}://{netloc}" + (f"/{path.strip('/')}" if path else "")
+
+
+def extract(source: str, start: str, end: str, api_url: str, token: str | None) -> Command:
+    env = {"EVENTS_API_URL": api_url}
+    if token:
+        env["EVENTS_API_TOKEN"] = token
+    return Command(
+        "scripts",
+        (*_program("scripts", "extract-load"), "extract", "--source", source, "--start", start, "--end", end),
+        env,
+        frozenset({"EVENTS_API_TOKEN"}),
+    )
+
+
+def load(source: str, start: str, end: str) -> Command:
+    return Command(
+        "scripts",
+        (*_program("scripts", "extract-load"), "load", "--source", source, "--start", start, "--end", end),
+    )
+
+
+def dbt(*args: str) -> Command:
+    return Command("dbt", (*_program("dbt", "dbt"), *args))
+
+
+def publish_dashboard() -> Command:
+    return Command("dashboard", tuple(_program("dashboard", "publish-dashboard")))

@@ -1,0 +1,69 @@
+"""Running a subproject's command where this deployment runs them.
+
+Locally that is a subprocess of the worker, in the subproject's own venv. The
+command's stdout is a stream of JSON result lines (the CLI contract); they are
+returned so tasks can push them to XCom, while stderr goes to the task log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import threading
+from typing import Any
+
+from pipeline_runtime.commands import Command
+
+log = logging.getLogger(__name__)
+
+
+class CommandFailed(RuntimeError):
+    pass
+
+
+def run(command: Command, timeout_seconds: float | None = None) -> list[dict[str, Any]]:
+    mode = os.environ.get("PLATFORM_RUNNER", "local")
+    if mode != "local":
+        raise NotImplementedError(
+            f"PLATFORM_RUNNER={mode!r}: only 'local' runs here; Kubernetes runs the same "
+            "Command through KubernetesPodOperator"
+        )
+    env = {**os.environ, **command.env}
+    log.info("running %s command: %s", command.component, command.display())
+    process = subprocess.Popen(
+        command.argv,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        bufsize=1,
+    )
+
+    def relay_stderr() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            log.info("%s", line.rstrip())
+
+    relay = threading.Thread(target=relay_stderr, daemon=True)
+    relay.start()
+    results: list[dict[str, Any]] = []
+    assert process.stdout is not None
+    for line in process.stdout:
+        text = line.rstrip()
+        log.info("%s", text)
+        if text.startswith("{"):
+            try:
+                results.append(json.loads(text))
+            except json.JSONDecodeError:
+                pass
+    try:
+        code = process.wait(timeout=timeout_seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+    relay.join(timeout=5)
+    if code != 0:
+        raise CommandFailed(f"{command.component} command exited with {code}: {command.display()}")
+    return results

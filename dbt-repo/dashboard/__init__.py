@@ -1,0 +1,1 @@
+"""The User Activity & Attrition dashboard and the demo's run summary."""

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# The main job on the embedded default: generate (or take) events, serve them
+# over HTTP, and run the real `events_elt_daily` DAG over the whole period:
+# extract -> bucket -> load -> dbt build + tests -> dashboard. Then summarise.
+#
+# Settings (environment): EVENTS_CSV (an export to use instead of the
+# generator), DEMO_DIR, DEMO_START, DEMO_DAYS, DEMO_EVENTS, DEMO_SEED.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DEMO_DIR="$(mkdir -p "${DEMO_DIR:-$ROOT/.demo}" && cd "${DEMO_DIR:-$ROOT/.demo}" && pwd)"
+DEMO_START="${DEMO_START:-2025-01-06}"
+DEMO_DAYS="${DEMO_DAYS:-91}"
+DEMO_EVENTS="${DEMO_EVENTS:-120000}"
+DEMO_SEED="${DEMO_SEED:-42}"
+EVENTS_CSV="${EVENTS_CSV:-}"
+
+SCRIPTS="$ROOT/scripts-repo/.venv/bin"
+DBT="$ROOT/dbt-repo/.venv/bin"
+AIRFLOW="$ROOT/airflow-repo/.venv/bin"
+TOOLS="$ROOT/.venv/bin"
+
+step() { printf '\n==> [%s/6] %s\n' "$1" "$2"; }
+started=$(date +%s)
+
+# A demo run starts from nothing, so what it shows is what this run did.
+rm -rf "$DEMO_DIR"/{airflow,bucket,dashboard,logs,warehouse.duckdb,warehouse.duckdb.wal,events.parquet,api.url}
+mkdir -p "$DEMO_DIR/logs"
+
+# --- configuration: the same variables a deployment sets -----------------------
+export AIRFLOW_HOME="$DEMO_DIR/airflow"
+export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/airflow-repo/dags"
+export AIRFLOW__CORE__LOAD_EXAMPLES=False
+export AIRFLOW__CORE__PARALLELISM=4
+export AIRFLOW__COSMOS__ENABLE_TELEMETRY=False
+export AIRFLOW__COSMOS__CACHE_DIR="$DEMO_DIR/airflow/cosmos"
+export AIRFLOW__LOGGING__LOGGING_LEVEL=INFO
+export PLATFORM_RUNNER=local
+export PLATFORM_SCRIPTS_CMD="$SCRIPTS/extract-load"
+export PLATFORM_DBT_CMD="$DBT/dbt"
+export PLATFORM_DASHBOARD_CMD="$DBT/publish-dashboard"
+export BUCKET_URL="$DEMO_DIR/bucket"
+export WAREHOUSE_URL="duckdb://$DEMO_DIR/warehouse.duckdb"
+export DBT_DUCKDB_PATH="$DEMO_DIR/warehouse.duckdb"
+export DBT_PROJECT_DIR="$ROOT/dbt-repo"
+export DBT_PROFILES_DIR="$ROOT/dbt-repo"
+export DBT_TARGET_PATH="$DEMO_DIR/dbt-target"
+export DBT_LOG_PATH="$DEMO_DIR/logs/dbt"
+export DBT_SEND_ANONYMOUS_USAGE_STATS=False
+export DASHBOARD_DIR="$DEMO_DIR/dashboard"
+
+# --- 1. events -------------------------------------------------------------------
+if [[ -n "$EVENTS_CSV" ]]; then
+  step 1 "using the export $EVENTS_CSV"
+  [[ -f "$EVENTS_CSV" ]] || { echo "EVENTS_CSV=$EVENTS_CSV: no such file" >&2; exit 2; }
+  SOURCE_FILE="$(cd "$(dirname "$EVENTS_CSV")" && pwd)/$(basename "$EVENTS_CSV")"
+else
+  step 1 "generating ~$DEMO_EVENTS events over $DEMO_DAYS days from $DEMO_START (seed $DEMO_SEED)"
+  SOURCE_FILE="$DEMO_DIR/events.parquet"
+  "$SCRIPTS/extract-load" generate --out "$SOURCE_FILE" --start "$DEMO_START" --days "$DEMO_DAYS" \
+    --events "$DEMO_EVENTS" --seed "$DEMO_SEED"
+fi
+
+# --- 2. the events API -------------------------------------------------------------
+step 2 "starting the events API (real HTTP, paginated)"
+"$SCRIPTS/extract-load" serve-api --source "$SOURCE_FILE" --url-file "$DEMO_DIR/api.url" \
+  >"$DEMO_DIR/logs/events-api.log" 2>&1 &
+api_pid=$!
+trap 'kill $api_pid 2>/dev/null || true' EXIT
+for _ in $(seq 1 120); do
+  [[ -s "$DEMO_DIR/api.url" ]] && break
+  kill -0 $api_pid 2>/dev/null || { cat "$DEMO_DIR/logs/events-api.log" >&2; exit 1; }
+  sleep 0.5
+done
+API_URL="$(cat "$DEMO_DIR/api.url")"
+read -r FIRST_DAY END_DAY ROWS < <("$TOOLS/python" - "$API_URL" <<'PY'
+import datetime as dt, json, sys, urllib.request
+health = json.load(urllib.request.urlopen(sys.argv[1] + "/healthz", timeout=30))
+first = dt.date.fromisoformat(health["first_event_time"][:10])
+last = dt.date.fromisoformat(health["last_event_time"][:10])
+print(first, last + dt.timedelta(days=1), health["rows"])
+PY
+)
+echo "    $API_URL serves $ROWS events, $FIRST_DAY to $END_DAY (exclusive)"
+# The DAG reads the API from an Airflow connection, as in production.
+export AIRFLOW_CONN_EVENTS_API="$API_URL"
+
+# --- 3. Airflow ----------------------------------------------------------------------
+step 3 "preparing Airflow (SQLite metadata in $AIRFLOW_HOME)"
+"$AIRFLOW/airflow" db migrate >"$DEMO_DIR/logs/airflow-db-migrate.log" 2>&1
+"$AIRFLOW/airflow" pools set warehouse 1 "one writer at a time for the warehouse" >/dev/null
+"$AIRFLOW/airflow" pools set events_api 2 "concurrent requests to the events API" >/dev/null
+
+# --- 4. the DAG run ---------------------------------------------------------------
+days=$(( ( $(date -d "$END_DAY" +%s) - $(date -d "$FIRST_DAY" +%s) ) / 86400 ))
+step 4 "running DAG events_elt_daily over $days daily intervals: extract -> load -> dbt build -> dashboard"
+conf=$(printf '{"start": "%s", "end": "%s"}' "$FIRST_DAY" "$END_DAY")
+set +e
+"$AIRFLOW/airflow" dags test events_elt_daily "$END_DAY" -c "$conf" 2>&1 \
+  | "$TOOLS/python" "$ROOT/tools/dag_progress.py" "$DEMO_DIR/logs/dag-run.log" "$days"
+set -e
+
+# --- 5. did it succeed? -------------------------------------------------------------
+step 5 "checking the DAG run"
+state=$("$AIRFLOW/airflow" dags list-runs events_elt_daily -o json 2>/dev/null \
+  | "$TOOLS/python" -c '
+import json, sys
+# Airflow may print warnings before the JSON document; take the JSON line.
+lines = [line for line in sys.stdin if line.startswith("[")]
+runs = json.loads(lines[-1]) if lines else []
+print(runs[0]["state"] if runs else "missing")')
+echo "    DAG run state: $state (full log: $DEMO_DIR/logs/dag-run.log)"
+if [[ "$state" != "success" ]]; then
+  grep -E "ERROR|Error|error" "$DEMO_DIR/logs/dag-run.log" | tail -20 >&2 || true
+  exit 1
+fi
+
+# --- 6. summary ---------------------------------------------------------------------
+step 6 "summary"
+"$DBT/demo-summary" --run-results "$DBT_TARGET_PATH/run_results.json" --dashboard "$DASHBOARD_DIR/index.html"
+echo "Finished in $(( $(date +%s) - started ))s."
