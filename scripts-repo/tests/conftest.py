@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from extract_load.events_api import serve
+from extract_load.generator import GeneratorSpec, write_parquet
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SAMPLE_EXPORT = Path(
+    os.environ.get("HEYMAX_SAMPLE", REPO_ROOT.parent / "shared" / "datasets" / "heymax_event_stream.csv")
+)
+
+
+@pytest.fixture(scope="session")
+def small_stream(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("stream") / "events.parquet"
+    write_parquet(GeneratorSpec(dt.date(2025, 3, 3), days=14, users=300, seed=7, with_gender=True), path)
+    return path
+
+
+@contextmanager
+def running_api(source: Path, token: str | None = None) -> Iterator[str]:
+    server = serve(source, "127.0.0.1", 0, token)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def api() -> Callable[..., object]:
+    return running_api
+
+
+@pytest.fixture(scope="session")
+def sample_export() -> Path:
+    if not SAMPLE_EXPORT.is_file():
+        message = f"the public sample export is missing at {SAMPLE_EXPORT}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return SAMPLE_EXPORT

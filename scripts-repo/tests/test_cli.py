@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from extract_load.cli import main
+
+
+def test_extract_and_load_over_real_http_with_one_json_line_per_interval(
+    small_stream: Path, api, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    with api(small_stream) as url:
+        extracted = runner.invoke(
+            main, ["extract", "--start", "2025-03-04", "--end", "2025-03-07", "--bucket", str(tmp_path / "b")],
+            env={"EVENTS_API_URL": url},
+        )
+    assert extracted.exit_code == 0, extracted.output
+    lines = [json.loads(line) for line in extracted.stdout.splitlines()]
+    assert [line["interval_start"] for line in lines] == ["2025-03-04", "2025-03-05", "2025-03-06"]
+    loaded = runner.invoke(
+        main,
+        ["load", "--start", "2025-03-04", "--end", "2025-03-07", "--bucket", str(tmp_path / "b"),
+         "--warehouse", f"duckdb://{tmp_path / 'w.duckdb'}"],
+    )
+    assert loaded.exit_code == 0, loaded.output
+    results = [json.loads(line) for line in loaded.stdout.splitlines()]
+    assert [r["loaded"] + r["quarantined"] for r in results] == [r["rows"] for r in lines]
+
+
+def test_loading_an_interval_never_extracted_is_a_clear_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["load", "--start", "2025-03-04", "--bucket", str(tmp_path), "--warehouse", str(tmp_path / "w.duckdb")]
+    )
+    assert result.exit_code == 1
+    assert "no manifest" in result.output and "never extracted" in result.output
+
+
+def test_console_script_runs_in_its_own_process(tmp_path: Path) -> None:
+    out = tmp_path / "events.parquet"
+    completed = subprocess.run(
+        [sys.executable, "-m", "extract_load.cli", "generate", "--out", str(out), "--days", "7", "--users", "20"],
+        capture_output=True, text=True, check=True,
+    )
+    assert json.loads(completed.stdout)["events"] > 0 and out.is_file()
+
+
+def test_the_public_sample_export_lands_and_loads_whole(sample_export: Path, api, tmp_path: Path) -> None:
+    runner = CliRunner()
+    bucket, warehouse = str(tmp_path / "b"), str(tmp_path / "w.duckdb")
+    with api(sample_export) as url:
+        extracted = runner.invoke(
+            main, ["extract", "--start", "2025-03-01", "--end", "2025-06-10", "--bucket", bucket],
+            env={"EVENTS_API_URL": url},
+        )
+    assert extracted.exit_code == 0, extracted.output
+    loaded = runner.invoke(
+        main, ["load", "--start", "2025-03-01", "--end", "2025-06-10", "--bucket", bucket, "--warehouse", warehouse]
+    )
+    assert loaded.exit_code == 0, loaded.output
+    results = [json.loads(line) for line in loaded.stdout.splitlines()]
+    assert sum(r["loaded"] for r in results) == 10_000
+    assert sum(r["quarantined"] for r in results) == 0

@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from extract_load.bucket import LocalBucket
+from extract_load.extract import extract_events_api
+from extract_load.http_source import RestClient
+from extract_load.intervals import Interval
+from extract_load.landing import MANIFEST, ManifestError, PartitionWriter
+from extract_load.warehouse import load_duckdb
+
+DAY = Interval(dt.date(2025, 3, 5), dt.date(2025, 3, 6))
+
+
+def _count(db: Path, sql: str) -> int:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute(sql).fetchone()[0]
+
+
+def test_extract_then_load_is_idempotent(small_stream: Path, api, tmp_path: Path) -> None:
+    bucket = LocalBucket(tmp_path / "bucket")
+    db = tmp_path / "warehouse.duckdb"
+    expected = duckdb.sql(
+        f"select count(*) from '{small_stream}' where event_time::date = '2025-03-05'"
+    ).fetchone()[0]
+    with api(small_stream) as url, RestClient(url) as client:
+        first = extract_events_api(client, bucket, DAY, page_size=10, part_rows=25)
+        result = load_duckdb(bucket, "events", DAY, db)
+        second = extract_events_api(client, bucket, DAY, page_size=1000, part_rows=25)
+        again = load_duckdb(bucket, "events", DAY, db)
+
+    assert first.row_count == second.row_count == expected
+    assert len(first.parts) == -(-expected // 25)
+    # The second run replaced the first: only its parts and the manifest remain.
+    landed = sorted(Path(k).name for k in bucket.list("raw/events/dt=2025-03-05"))
+    assert landed == sorted([MANIFEST, *(p.name for p in second.parts)])
+    assert (result.loaded, result.quarantined) == (expected, 0)
+    assert (again.loaded, again.quarantined) == (expected, 0)
+    assert _count(db, "select count(*) from raw.events") == expected
+    assert _count(db, "select count(*) from raw._loads") == 2
+    assert _count(db, "select count(*) from raw.events where gender is not null") == expected
+
+
+def _land(bucket: LocalBucket, records: list[object], interval: Interval = DAY) -> None:
+    writer = PartitionWriter(bucket, "events", interval, origin="test")
+    writer.write(records)  # type: ignore[arg-type]
+    writer.commit()
+
+
+def test_bad_records_are_quarantined_with_a_reason_and_counts_reconcile(tmp_path: Path) -> None:
+    bucket = LocalBucket(tmp_path / "bucket")
+    db = tmp_path / "warehouse.duckdb"
+    good = {"event_time": "2025-03-05 10:00:00", "user_id": "u_1", "event_type": "like"}
+    records = [
+        good,
+        {**good, "miles_amount": "12.5", "new_field": {"nested": True}},
+        {**good, "event_time": "2025-03-05T02:00:00Z"},  # 10:00 local
+        {**good, "user_id": None},
+        {**good, "user_id": "   "},
+        {**good, "event_type": ""},
+        {**good, "event_time": "not a time"},
+        {**good, "event_time": None},
+        {**good, "event_time": "2025-03-06 00:00:00"},
+        {**good, "miles_amount": "twelve"},
+        ["not", "an", "object"],
+    ]
+    _land(bucket, records)
+    result = load_duckdb(bucket, "events", DAY, db)
+    assert (result.rows_in, result.loaded, result.quarantined) == (11, 3, 8)
+    with duckdb.connect(str(db), read_only=True) as con:
+        reasons = dict(con.execute("select reason, count(*) from raw.events_quarantine group by 1").fetchall())
+        kept = con.execute("select _record from raw.events where miles_amount = '12.5'").fetchone()[0]
+        local = con.execute("select _event_time_local from raw.events order by 1").fetchall()
+    assert reasons == {
+        "missing_user_id": 2,
+        "missing_event_type": 1,
+        "unparseable_event_time": 1,
+        "missing_event_time": 1,
+        "event_time_outside_interval": 1,
+        "non_numeric_miles_amount": 1,
+        "not_a_json_object": 1,
+    }
+    assert json.loads(kept)["new_field"] == {"nested": True}  # unknown columns are kept
+    assert {row[0] for row in local} == {dt.datetime(2025, 3, 5, 10)}
+
+
+def test_load_refuses_an_unfinished_or_corrupted_extract(tmp_path: Path) -> None:
+    bucket = LocalBucket(tmp_path / "bucket")
+    db = tmp_path / "warehouse.duckdb"
+    writer = PartitionWriter(bucket, "events", DAY, origin="test", part_rows=1)
+    writer.write([{"event_time": "2025-03-05 10:00:00", "user_id": "u_1", "event_type": "like"}])
+    writer._flush_part()  # a part landed, but the run died before its manifest
+    with pytest.raises(ManifestError, match="no manifest"):
+        load_duckdb(bucket, "events", DAY, db)
+
+    _land(bucket, [{"event_time": "2025-03-05 10:00:00", "user_id": "u_1", "event_type": "like"}])
+    part = next(k for k in bucket.list("raw/events") if k.endswith(".jsonl.gz"))
+    bucket.local_path(part).write_bytes(b"tampered")
+    with pytest.raises(ManifestError, match="checksum"):
+        load_duckdb(bucket, "events", DAY, db)
+
+
+def test_an_empty_interval_replaces_the_partition_with_nothing(tmp_path: Path) -> None:
+    bucket = LocalBucket(tmp_path / "bucket")
+    db = tmp_path / "warehouse.duckdb"
+    _land(bucket, [{"event_time": "2025-03-05 10:00:00", "user_id": "u_1", "event_type": "like"}])
+    assert load_duckdb(bucket, "events", DAY, db).loaded == 1
+    _land(bucket, [])  # the source now says the day is empty (e.g. a deletion upstream)
+    assert load_duckdb(bucket, "events", DAY, db).rows_in == 0
+    assert _count(db, "select count(*) from raw.events") == 0
+
+
+def test_bucket_keys_cannot_escape_the_bucket(tmp_path: Path) -> None:
+    bucket = LocalBucket(tmp_path / "bucket")
+    with pytest.raises(ValueError, match="escapes"):
+        bucket.write_bytes("../outside", b"x")
