@@ -67,11 +67,12 @@ def test_bad_records_are_quarantined_with_a_reason_and_counts_reconcile(tmp_path
         {**good, "event_time": None},
         {**good, "event_time": "2025-03-06 00:00:00"},
         {**good, "miles_amount": "twelve"},
+        {**good, "miles_amount": "-3"},
         ["not", "an", "object"],
     ]
     _land(bucket, records)
     result = load_duckdb(bucket, "events", DAY, db)
-    assert (result.rows_in, result.loaded, result.quarantined) == (11, 3, 8)
+    assert (result.rows_in, result.loaded, result.quarantined) == (12, 3, 9)
     with duckdb.connect(str(db), read_only=True) as con:
         reasons = dict(con.execute("select reason, count(*) from raw.events_quarantine group by 1").fetchall())
         kept = con.execute("select _record from raw.events where miles_amount = '12.5'").fetchone()[0]
@@ -83,6 +84,7 @@ def test_bad_records_are_quarantined_with_a_reason_and_counts_reconcile(tmp_path
         "missing_event_time": 1,
         "event_time_outside_interval": 1,
         "non_numeric_miles_amount": 1,
+        "negative_miles_amount": 1,
         "not_a_json_object": 1,
     }
     assert json.loads(kept)["new_field"] == {"nested": True}  # unknown columns are kept

@@ -2,8 +2,8 @@
 
 The raw table keeps every field as the source sent it plus the whole record as
 JSON, so columns a later export adds are never lost. Records that cannot be
-used (no parseable event_time, no user, no event type, a non-numeric amount,
-a time outside the interval) go to the quarantine table with a reason. The
+used (no parseable event_time, no user, no event type, a non-numeric or
+negative amount, a time outside the interval) go to the quarantine table with a reason. The
 load refuses to commit unless rows read = loaded + quarantined = manifest rows.
 """
 
@@ -119,6 +119,7 @@ def _classified_sql(files: list[str], interval: Interval) -> str:
             when event_type is null then 'missing_event_type'
             when miles_amount is not null and try_cast(miles_amount as double) is null
                 then 'non_numeric_miles_amount'
+            when try_cast(miles_amount as double) < 0 then 'negative_miles_amount'
         end as reason
     from typed
     """

@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import random
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+import pytest
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+# The raw table as the loader (scripts-repo) writes it: the contract between them.
+RAW_DDL = """
+create schema if not exists raw;
+create table raw.events (
+    event_time varchar, user_id varchar, event_type varchar, transaction_category varchar,
+    miles_amount varchar, platform varchar, utm_source varchar, country varchar, gender varchar,
+    _event_time_local timestamp not null, _record json not null, _interval_start date not null,
+    _source_file varchar not null, _load_id varchar not null, _loaded_at timestamp not null
+);
+create table raw.events_quarantine (
+    _record varchar not null, reason varchar not null, _interval_start date not null,
+    _source_file varchar not null, _load_id varchar not null, _loaded_at timestamp not null
+);
+"""
+
+TYPES = [
+    ("miles_earned", "dining", "120.0"),
+    ("miles_redeemed", "flight", "1500.0"),
+    ("reward_search", "apple", None),
+    ("share", None, None),
+    ("like", None, None),
+]
+
+
+def raw_row(when: dt.datetime, user: str, kind: int = 0, **overrides: str | None) -> dict:
+    event_type, category, miles = TYPES[kind % len(TYPES)]
+    row = {
+        "event_time": when.isoformat(sep=" "),
+        "user_id": user,
+        "event_type": event_type,
+        "transaction_category": category,
+        "miles_amount": miles,
+        "platform": ["ios", "android", "web"][kind % 3],
+        "utm_source": "organic",
+        "country": "SG",
+        "gender": None,
+    }
+    row.update(overrides)
+    return row
+
+
+def insert_raw(db: Path, rows: list[dict], loaded_at: dt.datetime | None = None) -> None:
+    loaded_at = loaded_at or dt.datetime(2025, 3, 1)
+    with duckdb.connect(str(db)) as con:
+        for row in rows:
+            local = dt.datetime.fromisoformat(row["event_time"])
+            con.execute(
+                "insert into raw.events values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'fixture', 'fixture', ?)",
+                [*row.values(), local, json.dumps(row), local.date(), loaded_at],
+            )
+
+
+def fixture_rows(weeks: int = 6, users: int = 40, seed: int = 3) -> list[dict]:
+    """Users who join in different weeks and skip weeks, deterministically."""
+    rng = random.Random(seed)
+    start = dt.datetime(2025, 1, 6)
+    rows = []
+    for u in range(users):
+        joined = u % weeks
+        for week in range(joined, weeks):
+            if week > joined and rng.random() < 0.35:
+                continue
+            for _ in range(rng.randint(1, 3)):
+                when = start + dt.timedelta(days=7 * week + rng.randint(0, 6), seconds=rng.randint(0, 86_399))
+                rows.append(raw_row(when, f"u_{u:03d}", rng.randint(0, 4)))
+    return rows
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Path:
+    db = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.execute(RAW_DDL)
+    return db
+
+
+@pytest.fixture
+def dbt(tmp_path: Path, warehouse: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    def run(*args: str, target: str = "duckdb", extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        env = {
+            **os.environ,
+            "DBT_DUCKDB_PATH": str(warehouse),
+            "DBT_TARGET_PATH": str(tmp_path / "target"),
+            "DBT_LOG_PATH": str(tmp_path / "logs"),
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+            "DBT_TARGET": target,
+            **(extra_env or {}),
+        }
+        return subprocess.run(
+            [str(BIN / "dbt"), *args, "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)],
+            env=env, capture_output=True, text=True, timeout=600,
+        )
+
+    return run
+
+
+def query(db: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute(sql).fetchall()
