@@ -1,0 +1,84 @@
+"""Shared fixtures: an isolated Airflow home and the one PostgreSQL fixture.
+
+PostgreSQL comes from testcontainers when a Docker engine answers, otherwise
+from the server this machine runs on 127.0.0.1:5432. In CI, finding neither is
+a failure, never a skip: a skipped metadata-DB test would hide a broken deploy.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+AIRFLOW_REPO = Path(__file__).resolve().parents[1]
+DAGS_FOLDER = AIRFLOW_REPO / "dags"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Before any airflow import: a throwaway home, our DAGs only, no network.
+    home = Path(os.environ.get("PYTEST_AIRFLOW_HOME", "/tmp")) / f"airflow-test-{os.getpid()}"
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["AIRFLOW_HOME"] = str(home)
+    os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(DAGS_FOLDER)
+    os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+    os.environ["AIRFLOW__COSMOS__ENABLE_TELEMETRY"] = "False"
+    os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{home}/airflow.db")
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=3).ping()
+        return True
+    except Exception:  # noqa: BLE001 - any failure means "no engine"
+        return False
+
+
+def _server_answers(dsn: str) -> bool:
+    import psycopg
+
+    try:
+        with psycopg.connect(dsn, connect_timeout=3):
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A libpq URL of a PostgreSQL server with rights to create databases."""
+    if _docker_answers():
+        from testcontainers.postgres import PostgresContainer
+
+        with PostgresContainer("postgres:15-alpine", driver=None) as container:
+            yield container.get_connection_url()
+        return
+    local = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    if _server_answers(local):
+        yield local
+        return
+    message = f"no PostgreSQL: no Docker engine answered and nothing listens at {local}"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def postgres_database(postgres_server: str) -> Iterator[str]:
+    """A fresh, empty database on the server, dropped afterwards."""
+    import psycopg
+
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True) as con:
+        con.execute(f'create database "{name}"')
+    base, _, _ = postgres_server.rpartition("/")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(postgres_server, autocommit=True) as con:
+            con.execute(f'drop database if exists "{name}" with (force)')
