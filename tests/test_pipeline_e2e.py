@@ -6,6 +6,7 @@ generated stream in a throwaway folder, then reads the warehouse it built.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -38,7 +39,9 @@ def layer_counts(db: Path) -> dict[str, int]:
         "dim": "core.dim_users",
     }
     with duckdb.connect(str(db), read_only=True) as con:
-        return {name: con.execute(f"select count(*) from {table}").fetchone()[0] for name, table in tables.items()}
+        return {
+            name: con.execute(f"select count(*) from {table}").fetchone()[0] for name, table in tables.items()
+        }
 
 
 def assert_growth_identities(db: Path) -> list[tuple]:
@@ -52,7 +55,7 @@ def assert_growth_identities(db: Path) -> list[tuple]:
     for period_start, active, new, retained, resurrected, _ in weeks:
         assert period_start.weekday() == 0
         assert active == new + retained + resurrected, period_start
-    for previous, current in zip(weeks, weeks[1:], strict=False):
+    for previous, current in itertools.pairwise(weeks):
         assert previous[1] == current[3] + current[5], current[0]  # last active = retained + churned
     assert sum(w[2] for w in weeks) == users
     return weeks

@@ -41,7 +41,10 @@ def main() -> None:
             step = max(1, expected // 10) if expected else 1
             if not mapped or done[task] % step == 0 or done[task] == expected:
                 total = f"/{expected}" if mapped and expected else ""
-                print(f"      {time.monotonic() - started:5.0f}s  {task:<18} {done[task]}{total} done", flush=True)
+                print(
+                    f"      {time.monotonic() - started:5.0f}s  {task:<18} {done[task]}{total} done",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

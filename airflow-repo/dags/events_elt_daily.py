@@ -43,10 +43,15 @@ ANALYTICS = Asset("warehouse://analytics/growth_accounting_weekly")
         "execution_timeout": dt.timedelta(minutes=30),
     },
     params={
-        "start": Param(None, type=["null", "string"], format="date",
-                       description="First local day to process (default: the data interval)"),
-        "end": Param(None, type=["null", "string"], format="date",
-                     description="Day after the last one to process"),
+        "start": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="First local day to process (default: the data interval)",
+        ),
+        "end": Param(
+            None, type=["null", "string"], format="date", description="Day after the last one to process"
+        ),
     },
     tags=["events", "extract-load", "dbt", "dashboard"],
     doc_md=__doc__,
@@ -66,8 +71,10 @@ def events_elt_daily() -> None:
         if last <= first:
             raise ValueError(f"empty range {first}..{last}")
         return [
-            {"start": (first + dt.timedelta(days=i)).isoformat(),
-             "end": (first + dt.timedelta(days=i + 1)).isoformat()}
+            {
+                "start": (first + dt.timedelta(days=i)).isoformat(),
+                "end": (first + dt.timedelta(days=i + 1)).isoformat(),
+            }
             for i in range((last - first).days)
         ]
 

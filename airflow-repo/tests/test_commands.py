@@ -43,7 +43,7 @@ def test_runner_returns_json_results_and_fails_loudly() -> None:
     ok = commands.Command("test", (sys.executable, "-c", "print('log line'); print('{\"rows\": 3}')"))
     assert runner.run(ok) == [{"rows": 3}]
     bad = commands.Command("test", (sys.executable, "-c", "import sys; sys.exit(3)"))
-    with pytest.raises(runner.CommandFailed, match="exited with 3"):
+    with pytest.raises(runner.CommandFailedError, match="exited with 3"):
         runner.run(bad)
 
 

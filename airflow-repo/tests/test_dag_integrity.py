@@ -15,7 +15,17 @@ OWNERS = {"data-platform"}
 TAGS = {"events", "extract-load", "dbt", "dashboard", "maintenance", "streaming", "build"}
 # Calls that do work (clock, network, metadata DB, warehouse) and so must never
 # run while a DAG file is parsed; they belong inside a task.
-PARSE_TIME_FORBIDDEN = {"now", "utcnow", "today", "get", "get_connection", "connect", "urlopen", "run", "Popen"}
+PARSE_TIME_FORBIDDEN = {
+    "now",
+    "utcnow",
+    "today",
+    "get",
+    "get_connection",
+    "connect",
+    "urlopen",
+    "run",
+    "Popen",
+}
 DAG_FILES = sorted(p for p in DAGS_FOLDER.glob("*.py"))
 
 
@@ -74,7 +84,9 @@ def test_no_work_at_parse_time(path: Path) -> None:
 
 def test_range_runs_map_one_extract_and_load_per_day(dagbag: DagBag) -> None:
     dag = dagbag.dags["events_elt_daily"]
-    assert {"plan_days", "ingest_day.extract", "ingest_day.load", "dbt_build", "publish_dashboard"} <= set(dag.task_ids)
+    assert {"plan_days", "ingest_day.extract", "ingest_day.load", "dbt_build", "publish_dashboard"} <= set(
+        dag.task_ids
+    )
     assert dag.get_task("ingest_day.load").pool == "warehouse"
     assert dag.get_task("dbt_build").upstream_task_ids == {"ingest_day.load"}
     assert dag.get_task("publish_dashboard").upstream_task_ids == {"dbt_build"}

@@ -42,7 +42,9 @@ def growth_bars(weeks: Sequence[dict], labels: dict[str, str]) -> str:
     for value in _ticks(-bottom, top):
         y = zero_y - plot_h * value / span
         parts.append(f'<line x1="{PAD_LEFT}" x2="{WIDTH}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
-        parts.append(f'<text x="{PAD_LEFT - 6}" y="{y + 4:.1f}" class="axis" text-anchor="end">{value:,.0f}</text>')
+        parts.append(
+            f'<text x="{PAD_LEFT - 6}" y="{y + 4:.1f}" class="axis" text-anchor="end">{value:,.0f}</text>'
+        )
     for i, week in enumerate(weeks):
         x = PAD_LEFT + i * slot + (slot - bar_w) / 2
         y = zero_y
@@ -54,8 +56,9 @@ def growth_bars(weeks: Sequence[dict], labels: dict[str, str]) -> str:
                 f"<title>{escape(str(week['period_start']))} {labels[key]}: {week[key]:,}</title></rect>"
             )
         h = plot_h * week["churned_users"] / span
+        churn_colour = COLOURS["churned_users"]
         parts.append(
-            f'<rect x="{x:.1f}" y="{zero_y:.1f}" width="{bar_w:.1f}" height="{h:.1f}" fill="{COLOURS["churned_users"]}">'
+            f'<rect x="{x:.1f}" y="{zero_y:.1f}" width="{bar_w:.1f}" height="{h:.1f}" fill="{churn_colour}">'
             f"<title>{escape(str(week['period_start']))} churned: {week['churned_users']:,}</title></rect>"
         )
         if len(weeks) <= 26 or i % max(1, len(weeks) // 13) == 0:
@@ -80,7 +83,9 @@ def line(points: Sequence[tuple[str, float]], colour: str, label: str) -> str:
     for value in _ticks(0, top):
         y = PAD_TOP + plot_h * (1 - value / top)
         parts.append(f'<line x1="{PAD_LEFT}" x2="{WIDTH}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
-        parts.append(f'<text x="{PAD_LEFT - 6}" y="{y + 4:.1f}" class="axis" text-anchor="end">{value:,.0f}</text>')
+        parts.append(
+            f'<text x="{PAD_LEFT - 6}" y="{y + 4:.1f}" class="axis" text-anchor="end">{value:,.0f}</text>'
+        )
     parts.append(f'<polyline points="{coords}" fill="none" stroke="{colour}" stroke-width="2"/>')
     every = max(1, len(points) // 10)
     for i, (name, _) in enumerate(points):

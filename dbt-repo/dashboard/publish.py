@@ -56,7 +56,9 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out-dir", type=Path, default=Path(os.environ.get("DASHBOARD_DIR", "dashboard-out")))
+    parser.add_argument(
+        "--out-dir", type=Path, default=Path(os.environ.get("DASHBOARD_DIR", "dashboard-out"))
+    )
     args = parser.parse_args(argv)
     snapshot = read_snapshot(duckdb_path())
     published_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")

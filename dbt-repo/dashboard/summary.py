@@ -37,15 +37,22 @@ def main(argv: list[str] | None = None) -> None:
     print("\nRows per layer")
     for name, count in snapshot.layer_rows.items():
         print(f"  {name:<26} {count:>12,}")
-    print(f"\ndbt tests passed: {tests_passed} of {tests_total}"
-          f" (models built: {outcomes['model:success']}, warnings: {outcomes['test:warn']})")
+    print(
+        f"\ndbt tests passed: {tests_passed} of {tests_total}"
+        f" (models built: {outcomes['model:success']}, warnings: {outcomes['test:warn']})"
+    )
     print("\nGrowth accounting, last 4 weeks")
     header = ("week of", "active", "new", "retained", "resurrected", "churned", "quick ratio")
     print("  " + "".join(f"{h:>12}" for h in header))
     for week in snapshot.weekly[-4:]:
         ratio = week["quick_ratio"]
-        cells = [str(week["period_start"]), *(f"{week[k]:,}" for k in (
-            "active_users", "new_users", "retained_users", "resurrected_users", "churned_users"))]
+        cells = [
+            str(week["period_start"]),
+            *(
+                f"{week[k]:,}"
+                for k in ("active_users", "new_users", "retained_users", "resurrected_users", "churned_users")
+            ),
+        ]
         cells.append(f"{ratio:.2f}" if ratio is not None else "-")
         print("  " + "".join(f"{c:>12}" for c in cells))
     print(f"\nWarehouse: {path.resolve()}")

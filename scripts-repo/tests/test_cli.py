@@ -16,7 +16,8 @@ def test_extract_and_load_over_real_http_with_one_json_line_per_interval(
     runner = CliRunner()
     with api(small_stream) as url:
         extracted = runner.invoke(
-            main, ["extract", "--start", "2025-03-04", "--end", "2025-03-07", "--bucket", str(tmp_path / "b")],
+            main,
+            ["extract", "--start", "2025-03-04", "--end", "2025-03-07", "--bucket", str(tmp_path / "b")],
             env={"EVENTS_API_URL": url},
         )
     assert extracted.exit_code == 0, extracted.output
@@ -24,8 +25,17 @@ def test_extract_and_load_over_real_http_with_one_json_line_per_interval(
     assert [line["interval_start"] for line in lines] == ["2025-03-04", "2025-03-05", "2025-03-06"]
     loaded = runner.invoke(
         main,
-        ["load", "--start", "2025-03-04", "--end", "2025-03-07", "--bucket", str(tmp_path / "b"),
-         "--warehouse", f"duckdb://{tmp_path / 'w.duckdb'}"],
+        [
+            "load",
+            "--start",
+            "2025-03-04",
+            "--end",
+            "2025-03-07",
+            "--bucket",
+            str(tmp_path / "b"),
+            "--warehouse",
+            f"duckdb://{tmp_path / 'w.duckdb'}",
+        ],
     )
     assert loaded.exit_code == 0, loaded.output
     results = [json.loads(line) for line in loaded.stdout.splitlines()]
@@ -34,7 +44,16 @@ def test_extract_and_load_over_real_http_with_one_json_line_per_interval(
 
 def test_loading_an_interval_never_extracted_is_a_clear_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(
-        main, ["load", "--start", "2025-03-04", "--bucket", str(tmp_path), "--warehouse", str(tmp_path / "w.duckdb")]
+        main,
+        [
+            "load",
+            "--start",
+            "2025-03-04",
+            "--bucket",
+            str(tmp_path),
+            "--warehouse",
+            str(tmp_path / "w.duckdb"),
+        ],
     )
     assert result.exit_code == 1
     assert "no manifest" in result.output and "never extracted" in result.output
@@ -43,8 +62,21 @@ def test_loading_an_interval_never_extracted_is_a_clear_error(tmp_path: Path) ->
 def test_console_script_runs_in_its_own_process(tmp_path: Path) -> None:
     out = tmp_path / "events.parquet"
     completed = subprocess.run(
-        [sys.executable, "-m", "extract_load.cli", "generate", "--out", str(out), "--days", "7", "--users", "20"],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-m",
+            "extract_load.cli",
+            "generate",
+            "--out",
+            str(out),
+            "--days",
+            "7",
+            "--users",
+            "20",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert json.loads(completed.stdout)["events"] > 0 and out.is_file()
 
@@ -54,12 +86,24 @@ def test_the_public_sample_export_lands_and_loads_whole(sample_export: Path, api
     bucket, warehouse = str(tmp_path / "b"), str(tmp_path / "w.duckdb")
     with api(sample_export) as url:
         extracted = runner.invoke(
-            main, ["extract", "--start", "2025-03-01", "--end", "2025-06-10", "--bucket", bucket],
+            main,
+            ["extract", "--start", "2025-03-01", "--end", "2025-06-10", "--bucket", bucket],
             env={"EVENTS_API_URL": url},
         )
     assert extracted.exit_code == 0, extracted.output
     loaded = runner.invoke(
-        main, ["load", "--start", "2025-03-01", "--end", "2025-06-10", "--bucket", bucket, "--warehouse", warehouse]
+        main,
+        [
+            "load",
+            "--start",
+            "2025-03-01",
+            "--end",
+            "2025-06-10",
+            "--bucket",
+            bucket,
+            "--warehouse",
+            warehouse,
+        ],
     )
     assert loaded.exit_code == 0, loaded.output
     results = [json.loads(line) for line in loaded.stdout.splitlines()]

@@ -42,8 +42,12 @@ def test_bearer_token_is_required_when_configured(small_stream: Path, api) -> No
 
 def test_bad_queries_are_rejected_with_a_reason(small_stream: Path, api) -> None:
     with api(small_stream) as url:
-        for params in ({"start": "2025-03-05"}, {"start": "x", "end": "y"},
-                       {"start": "2025-03-06", "end": "2025-03-05"}, {"start": "2025-03-05", "end": "2025-03-06", "limit": "0"}):
+        for params in (
+            {"start": "2025-03-05"},
+            {"start": "x", "end": "y"},
+            {"start": "2025-03-06", "end": "2025-03-05"},
+            {"start": "2025-03-05", "end": "2025-03-06", "limit": "0"},
+        ):
             response = httpx.get(f"{url}/v1/events", params=params)
             assert response.status_code == 400 and "bad query" in response.json()["error"]
         health = httpx.get(f"{url}/healthz").json()
@@ -53,9 +57,7 @@ def test_bad_queries_are_rejected_with_a_reason(small_stream: Path, api) -> None
 def test_csv_with_unparseable_times_is_refused_not_truncated(tmp_path: Path) -> None:
     export = tmp_path / "export.csv"
     export.write_text(
-        "event_time,user_id,event_type\n"
-        "2025-03-07 20:45:15.694746,u_1,like\n"
-        "yesterday,u_2,like\n"
+        "event_time,user_id,event_type\n2025-03-07 20:45:15.694746,u_1,like\nyesterday,u_2,like\n"
     )
     with pytest.raises(SourceError, match=r"1 rows have an event_time.*'yesterday'"):
         EventStore(export)

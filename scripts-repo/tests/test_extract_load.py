@@ -74,7 +74,9 @@ def test_bad_records_are_quarantined_with_a_reason_and_counts_reconcile(tmp_path
     result = load_duckdb(bucket, "events", DAY, db)
     assert (result.rows_in, result.loaded, result.quarantined) == (12, 3, 9)
     with duckdb.connect(str(db), read_only=True) as con:
-        reasons = dict(con.execute("select reason, count(*) from raw.events_quarantine group by 1").fetchall())
+        reasons = dict(
+            con.execute("select reason, count(*) from raw.events_quarantine group by 1").fetchall()
+        )
         kept = con.execute("select _record from raw.events where miles_amount = '12.5'").fetchone()[0]
         local = con.execute("select _event_time_local from raw.events order by 1").fetchall()
     assert reasons == {

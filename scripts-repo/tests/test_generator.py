@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-import datetime as dt
 import csv
+import datetime as dt
 from pathlib import Path
 
 import duckdb
@@ -71,7 +71,9 @@ def test_users_sign_up_go_quiet_come_back_and_churn(tmp_path: Path) -> None:
         select distinct user_id, date_trunc('week', event_time)::date as week from '{path}'
         """
     )
-    signup_weeks = con.execute("select count(distinct first_week) from (select min(week) as first_week from weeks group by user_id)").fetchone()[0]
+    signup_weeks = con.execute(
+        "select count(distinct first_week) from (select min(week) as first_week from weeks group by user_id)"
+    ).fetchone()[0]
     assert signup_weeks >= 8, "sign-ups should spread over the period"
     resurrected = con.execute(
         """

@@ -25,7 +25,7 @@ def scripted_server(script: list[tuple[int, dict[str, str]]]) -> Iterator[tuple[
         def log_message(self, *args: object) -> None:
             pass
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             seen.append(time.monotonic())
             status, headers = script[len(seen) - 1] if len(seen) <= len(script) else (200, {})
             body = json.dumps({"data": [{"n": len(seen)}], "next_cursor": None}).encode()
@@ -46,25 +46,31 @@ def scripted_server(script: list[tuple[int, dict[str, str]]]) -> Iterator[tuple[
 
 
 def test_retries_429_and_5xx_then_succeeds() -> None:
-    with scripted_server([(503, {}), (429, {}), (502, {})]) as (url, seen):
-        with RestClient(url, max_attempts=5, max_backoff_seconds=0.05) as client:
-            body = client.get_json("/v1/events", {})
+    with (
+        scripted_server([(503, {}), (429, {}), (502, {})]) as (url, seen),
+        RestClient(url, max_attempts=5, max_backoff_seconds=0.05) as client,
+    ):
+        body = client.get_json("/v1/events", {})
     assert len(seen) == 4 and body["data"] == [{"n": 4}]
 
 
 def test_retry_after_is_honoured() -> None:
-    with scripted_server([(429, {"Retry-After": "1"})]) as (url, seen):
-        with RestClient(url, max_attempts=3, max_backoff_seconds=0.01) as client:
-            client.get_json("/v1/events", {})
+    with (
+        scripted_server([(429, {"Retry-After": "1"})]) as (url, seen),
+        RestClient(url, max_attempts=3, max_backoff_seconds=0.01) as client,
+    ):
+        client.get_json("/v1/events", {})
     assert len(seen) == 2
     assert seen[1] - seen[0] >= 0.95, "the client must wait as long as Retry-After says"
 
 
 def test_client_errors_are_not_retried() -> None:
-    with scripted_server([(404, {})]) as (url, seen):
-        with RestClient(url, max_attempts=5, max_backoff_seconds=0.01) as client:
-            with pytest.raises(httpx.HTTPStatusError):
-                client.get_json("/v1/events", {})
+    with (
+        scripted_server([(404, {})]) as (url, seen),
+        RestClient(url, max_attempts=5, max_backoff_seconds=0.01) as client,
+        pytest.raises(httpx.HTTPStatusError),
+    ):
+        client.get_json("/v1/events", {})
     assert len(seen) == 1
 
 
@@ -72,9 +78,11 @@ def test_gives_up_after_max_attempts_on_refused_connections() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # bound but never listening: connections are refused
-        with RestClient(f"http://127.0.0.1:{port}", max_attempts=3, max_backoff_seconds=0.01) as client:
-            with pytest.raises(httpx.ConnectError):
-                client.get_json("/v1/events", {})
+        with (
+            RestClient(f"http://127.0.0.1:{port}", max_attempts=3, max_backoff_seconds=0.01) as client,
+            pytest.raises(httpx.ConnectError),
+        ):
+            client.get_json("/v1/events", {})
 
 
 def test_rate_limiter_spaces_requests() -> None:

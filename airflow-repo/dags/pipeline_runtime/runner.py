@@ -7,6 +7,7 @@ returned so tasks can push them to XCom, while stderr goes to the task log.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -19,8 +20,8 @@ from pipeline_runtime.commands import Command
 log = logging.getLogger(__name__)
 
 
-class CommandFailed(RuntimeError):
-    pass
+class CommandFailedError(RuntimeError):
+    """The command exited non-zero; its output is in the task log."""
 
 
 def run(command: Command, timeout_seconds: float | None = None) -> list[dict[str, Any]]:
@@ -54,10 +55,8 @@ def run(command: Command, timeout_seconds: float | None = None) -> list[dict[str
         text = line.rstrip()
         log.info("%s", text)
         if text.startswith("{"):
-            try:
+            with contextlib.suppress(json.JSONDecodeError):
                 results.append(json.loads(text))
-            except json.JSONDecodeError:
-                pass
     try:
         code = process.wait(timeout=timeout_seconds)
     except subprocess.TimeoutExpired:
@@ -65,5 +64,5 @@ def run(command: Command, timeout_seconds: float | None = None) -> list[dict[str
         raise
     relay.join(timeout=5)
     if code != 0:
-        raise CommandFailed(f"{command.component} command exited with {code}: {command.display()}")
+        raise CommandFailedError(f"{command.component} command exited with {code}: {command.display()}")
     return results

@@ -93,7 +93,9 @@ def warehouse(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def dbt(tmp_path: Path, warehouse: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
-    def run(*args: str, target: str = "duckdb", extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str, target: str = "duckdb", extra_env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         env = {
             **os.environ,
             "DBT_DUCKDB_PATH": str(warehouse),
@@ -105,7 +107,10 @@ def dbt(tmp_path: Path, warehouse: Path) -> Callable[..., subprocess.CompletedPr
         }
         return subprocess.run(
             [str(BIN / "dbt"), *args, "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)],
-            env=env, capture_output=True, text=True, timeout=600,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
         )
 
     return run

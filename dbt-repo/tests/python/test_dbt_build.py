@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 from pathlib import Path
 
@@ -10,8 +11,15 @@ from conftest import fixture_rows, insert_raw, query, raw_row
 def test_build_passes_and_layers_reconcile(warehouse: Path, dbt) -> None:
     rows = fixture_rows()
     duplicate = rows[0]
-    messy = raw_row(dt.datetime(2025, 1, 7, 9), " u_900 ", 0, event_type=" Miles_Earned", platform="IOS",
-                    country="sg", gender="Female")
+    messy = raw_row(
+        dt.datetime(2025, 1, 7, 9),
+        " u_900 ",
+        0,
+        event_type=" Miles_Earned",
+        platform="IOS",
+        country="sg",
+        gender="Female",
+    )
     insert_raw(warehouse, [*rows, duplicate, messy])
 
     result = dbt("build")
@@ -24,7 +32,8 @@ def test_build_passes_and_layers_reconcile(warehouse: Path, dbt) -> None:
     assert query(warehouse, "select count(*) from core.dim_users") == [(users,)]
     assert query(
         warehouse,
-        "select user_id, event_type, platform, country, gender from staging.stg_events where user_id = 'u_900'",
+        "select user_id, event_type, platform, country, gender "
+        "from staging.stg_events where user_id = 'u_900'",
     ) == [("u_900", "miles_earned", "ios", "SG", "female")]
 
     weeks = query(
@@ -33,7 +42,7 @@ def test_build_passes_and_layers_reconcile(warehouse: Path, dbt) -> None:
         "from analytics.growth_accounting_weekly order by period_start",
     )
     assert len(weeks) == 6 and all(w[0].weekday() == 0 for w in weeks)
-    for previous, current in zip(weeks, weeks[1:], strict=False):
+    for previous, current in itertools.pairwise(weeks):
         assert current[1] == current[2] + current[3] + current[4]
         assert previous[1] == current[3] + current[5]
     assert sum(w[2] for w in weeks) == users  # every user is new exactly once
@@ -66,7 +75,9 @@ def test_a_failing_test_stops_what_is_downstream(warehouse: Path, dbt) -> None:
     failed = [name for name, s in status.items() if s == "fail"]
     assert any(name.startswith("expression_is_true_stg_events") for name in failed)
     assert status["fct_events"] == "skipped"
-    assert query(warehouse, "select count(*) from information_schema.tables where table_name = 'fct_events'") == [(0,)]
+    assert query(
+        warehouse, "select count(*) from information_schema.tables where table_name = 'fct_events'"
+    ) == [(0,)]
 
 
 def test_bigquery_target_parses_offline(dbt) -> None:

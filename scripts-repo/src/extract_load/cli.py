@@ -71,12 +71,20 @@ def generate(
 
 
 @main.command("serve-api")
-@click.option("--source", type=click.Path(exists=True, path_type=Path), required=True,
-              help="Generated Parquet stream or a CSV export.")
+@click.option(
+    "--source",
+    type=click.Path(exists=True, path_type=Path),
+    required=True,
+    help="Generated Parquet stream or a CSV export.",
+)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=0, show_default=True, help="0 picks a free port.")
-@click.option("--url-file", type=click.Path(path_type=Path), default=None,
-              help="Write the served base URL here once listening.")
+@click.option(
+    "--url-file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write the served base URL here once listening.",
+)
 def serve_api(source: Path, host: str, port: int, url_file: Path | None) -> None:
     """Serve an event stream over HTTP as a paginated, interval-filtered events API."""
     from extract_load.events_api import SourceError, serve
@@ -106,10 +114,16 @@ def serve_api(source: Path, host: str, port: int, url_file: Path | None) -> None
 @click.option("--api-url", envvar="EVENTS_API_URL", required=True, help="Events API base URL.")
 @click.option("--bucket", "bucket_url", envvar="BUCKET_URL", required=True, help="Bucket URL or folder.")
 @click.option("--page-size", type=int, default=5000, show_default=True)
-@click.option("--max-rps", type=float, envvar="EVENTS_API_MAX_RPS", default=None,
-              help="Client-side request rate limit.")
+@click.option(
+    "--max-rps", type=float, envvar="EVENTS_API_MAX_RPS", default=None, help="Client-side request rate limit."
+)
 def extract(
-    source: str, start: str, end: str | None, api_url: str, bucket_url: str, page_size: int,
+    source: str,
+    start: str,
+    end: str | None,
+    api_url: str,
+    bucket_url: str,
+    page_size: int,
     max_rps: float | None,
 ) -> None:
     """Extract one data interval per day from the events API into the bucket."""
@@ -121,8 +135,15 @@ def extract(
     with RestClient(api_url, token=token, requests_per_second=max_rps) as client:
         for day in _interval(start, end).days():
             manifest = extract_events_api(client, bucket, day, source=source, page_size=page_size)
-            _emit({"source": source, "interval_start": manifest.interval_start,
-                   "rows": manifest.row_count, "parts": len(manifest.parts), "run_id": manifest.run_id})
+            _emit(
+                {
+                    "source": source,
+                    "interval_start": manifest.interval_start,
+                    "rows": manifest.row_count,
+                    "parts": len(manifest.parts),
+                    "run_id": manifest.run_id,
+                }
+            )
 
 
 @main.command()
@@ -130,8 +151,12 @@ def extract(
 @click.option("--start", required=True, help="Interval start, local date YYYY-MM-DD.")
 @click.option("--end", default=None, help="Interval end (exclusive); default start + 1 day.")
 @click.option("--bucket", "bucket_url", envvar="BUCKET_URL", required=True)
-@click.option("--warehouse", envvar="WAREHOUSE_URL", required=True,
-              help="duckdb:///path/to/file.duckdb (or a plain .duckdb path).")
+@click.option(
+    "--warehouse",
+    envvar="WAREHOUSE_URL",
+    required=True,
+    help="duckdb:///path/to/file.duckdb (or a plain .duckdb path).",
+)
 @click.option("--schema", default="raw", show_default=True)
 def load(source: str, start: str, end: str | None, bucket_url: str, warehouse: str, schema: str) -> None:
     """Load landed intervals into the warehouse raw table, replacing each one."""

@@ -103,9 +103,7 @@ class EventStore:
         records = []
         for row in rows:
             record = dict(zip(names, row, strict=True))
-            records.append(
-                {k: _jsonable(v) for k, v in record.items() if not k.startswith("_")}
-            )
+            records.append({k: _jsonable(v) for k, v in record.items() if not k.startswith("_")})
         cursor = None
         if more and rows:
             last = dict(zip(names, rows[-1], strict=True))
@@ -146,7 +144,7 @@ def make_handler(store: EventStore, token: str | None) -> type[BaseHTTPRequestHa
             self.end_headers()
             self.wfile.write(payload)
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             url = urlparse(self.path)
             if url.path == "/healthz":
                 self._send(

@@ -33,6 +33,10 @@ def extract_events_api(
     manifest = writer.commit()
     log.info(
         "extracted %s %s: %d rows in %d pages -> %d parts",
-        source, interval, manifest.row_count, pages, len(manifest.parts),
+        source,
+        interval,
+        manifest.row_count,
+        pages,
+        len(manifest.parts),
     )
     return manifest

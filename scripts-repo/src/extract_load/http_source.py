@@ -94,9 +94,7 @@ class RestClient:
         headers = {"Accept": "application/json", "User-Agent": "extract-load"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
-        self._client = httpx.Client(
-            base_url=self.base_url, headers=headers, timeout=self.timeout_seconds
-        )
+        self._client = httpx.Client(base_url=self.base_url, headers=headers, timeout=self.timeout_seconds)
         self._limiter = RateLimiter(self.requests_per_second)
         self._get = retry(
             retry=retry_if_exception(_is_retryable),
@@ -104,7 +102,9 @@ class RestClient:
             stop=stop_after_attempt(self.max_attempts),
             reraise=True,
             before_sleep=lambda state: log.warning(
-                "attempt %d failed (%s); retrying", state.attempt_number, state.outcome.exception()  # type: ignore[union-attr]
+                "attempt %d failed (%s); retrying",
+                state.attempt_number,
+                state.outcome.exception(),  # type: ignore[union-attr]
             ),
         )(self._get_once)
 

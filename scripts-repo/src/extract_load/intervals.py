@@ -38,9 +38,7 @@ class Interval:
     def partition(self) -> str:
         """Bucket partition name; daily intervals map to the Hive-style `dt=` layout."""
         if not self.is_daily:
-            raise ValueError(
-                f"bucket partitions are daily; split {self.start}..{self.end} with days()"
-            )
+            raise ValueError(f"bucket partitions are daily; split {self.start}..{self.end} with days()")
         return f"dt={self.start.isoformat()}"
 
     def __str__(self) -> str:

@@ -9,6 +9,7 @@ load refuses to commit unless rows read = loaded + quarantined = manifest rows.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import uuid
@@ -179,16 +180,32 @@ def load_duckdb(
             )
         con.execute(
             f"insert into {schema}._loads values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [load_id, source, interval.start, interval.end, manifest.run_id, rows_in, loaded, quarantined, loaded_at],
+            [
+                load_id,
+                source,
+                interval.start,
+                interval.end,
+                manifest.run_id,
+                rows_in,
+                loaded,
+                quarantined,
+                loaded_at,
+            ],
         )
         con.execute("commit")
     except BaseException:
-        try:
+        with contextlib.suppress(duckdb.Error):  # no transaction was open yet
             con.execute("rollback")
-        except duckdb.Error:
-            pass  # no transaction was open yet
         raise
     finally:
         con.close()
-    log.info("loaded %s %s from %s: %d in, %d loaded, %d quarantined", source, interval, prefix, rows_in, loaded, quarantined)
+    log.info(
+        "loaded %s %s from %s: %d in, %d loaded, %d quarantined",
+        source,
+        interval,
+        prefix,
+        rows_in,
+        loaded,
+        quarantined,
+    )
     return LoadResult(source, interval, rows_in, loaded, quarantined, load_id)
