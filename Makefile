@@ -1,6 +1,7 @@
 # One entry point for people and CI. `make demo` and `make test` set up what
 # they need: a bootstrap venv with uv, then one venv per subproject synced
-# from its committed lock file.
+# from its committed lock file (requirements.lock is what images install,
+# requirements-dev.lock adds the test and lint tools).
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -13,7 +14,7 @@ SUBPROJECTS := scripts-repo dbt-repo airflow-repo
 export UV_PYTHON_DOWNLOADS := never
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 
-.PHONY: help setup demo test test-scripts test-dbt test-airflow test-e2e lint lock bench clean
+.PHONY: help setup demo test test-scripts test-dbt test-airflow test-e2e lint lock clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -26,10 +27,10 @@ help: ## List the targets
 	@$(UV) pip sync -q --python .venv/bin/python requirements-dev.lock
 	@touch $@
 
-%/.venv/.synced: %/requirements.lock %/pyproject.toml .venv/.synced
+%/.venv/.synced: %/requirements-dev.lock %/pyproject.toml .venv/.synced
 	@echo "==> $* environment ($*/.venv)"
 	@test -x $*/.venv/bin/python || $(UV) venv -q --python $(PYTHON) $*/.venv
-	@VIRTUAL_ENV=$*/.venv $(UV) pip sync -q $*/requirements.lock
+	@VIRTUAL_ENV=$*/.venv $(UV) pip sync -q $*/requirements-dev.lock
 	@if grep -q '^\[build-system\]' $*/pyproject.toml; then VIRTUAL_ENV=$*/.venv $(UV) pip install -q --no-deps -e ./$*; fi
 	@touch $@
 
@@ -37,7 +38,9 @@ setup: .venv/.synced $(SUBPROJECTS:%=%/.venv/.synced) ## Create every environmen
 
 lock: .venv/.synced ## Re-resolve every lock file (after changing a pyproject)
 	$(UV) pip compile -q --python-version 3.11 requirements-dev.in -o requirements-dev.lock
-	for p in $(SUBPROJECTS); do (cd $$p && ../$(UV) pip compile -q --python-version 3.11 --group dev pyproject.toml -o requirements.lock); done
+	for p in $(SUBPROJECTS); do (cd $$p \
+	  && ../$(UV) pip compile -q --python-version 3.11 pyproject.toml -o requirements.lock \
+	  && ../$(UV) pip compile -q --python-version 3.11 --group dev pyproject.toml -o requirements-dev.lock); done
 
 # --- the main job -------------------------------------------------------------
 
@@ -46,23 +49,27 @@ demo: setup ## Generate events and run the whole pipeline through a real Airflow
 
 # --- tests --------------------------------------------------------------------
 
-test: setup ## Run every test: each subproject's, the whole pipeline, and the lint hooks
-	@$(MAKE) --no-print-directory test-scripts test-dbt test-airflow test-e2e lint
+RESULTS := $(CURDIR)/.test-results
+
+test: setup ## Run every test: the lint hooks, each subproject's tests, the whole pipeline
+	@rm -rf $(RESULTS) && mkdir -p $(RESULTS)
+	@$(MAKE) --no-print-directory lint test-scripts test-dbt test-airflow test-e2e
+	@.venv/bin/python tools/test_report.py $(RESULTS)
 
 test-scripts: scripts-repo/.venv/.synced ## scripts-repo tests
-	cd scripts-repo && .venv/bin/python -m pytest
+	cd scripts-repo && .venv/bin/python -m pytest --junitxml=$(RESULTS)/scripts.xml
 
 test-dbt: dbt-repo/.venv/.synced ## dbt-repo tests (dbt build on fixtures, unit tests, BigQuery parse)
-	cd dbt-repo && .venv/bin/python -m pytest
+	cd dbt-repo && .venv/bin/python -m pytest --junitxml=$(RESULTS)/dbt.xml
 
 test-airflow: airflow-repo/.venv/.synced ## airflow-repo tests (DagBag integrity, runner, metadata DB)
-	cd airflow-repo && .venv/bin/python -m pytest
+	cd airflow-repo && .venv/bin/python -m pytest --junitxml=$(RESULTS)/airflow.xml
 
 test-e2e: setup ## A real DAG run on a small generated stream, checked layer by layer
-	.venv/bin/python -m pytest tests
+	.venv/bin/python -m pytest tests --junitxml=$(RESULTS)/e2e.xml
 
 lint: setup ## pre-commit on every file: ruff, sqlfluff, yamllint, detect-secrets
 	PATH="$(CURDIR)/.venv/bin:$$PATH" .venv/bin/pre-commit run --all-files --show-diff-on-failure
 
 clean: ## Remove everything a demo or a test wrote (not the environments)
-	rm -rf .demo dbt-repo/target dbt-repo/logs
+	rm -rf .demo .test-results dbt-repo/target dbt-repo/logs

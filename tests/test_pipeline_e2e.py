@@ -89,7 +89,8 @@ def test_generated_stream_through_a_real_dag_run(tmp_path: Path) -> None:
 def test_the_public_sample_export_through_a_real_dag_run(tmp_path: Path) -> None:
     if not SAMPLE_EXPORT.is_file():
         message = f"the public sample export is missing at {SAMPLE_EXPORT}"
-        if os.environ.get("CI"):
+        # Only an explicit HEYMAX_SAMPLE=none may skip in CI (e.g. a fork without the file).
+        if os.environ.get("CI") and os.environ.get("HEYMAX_SAMPLE") != "none":
             pytest.fail(message)
         pytest.skip(message)
     demo = tmp_path / "demo"

@@ -1,0 +1,26 @@
+"""Add up the JUnit reports of every pytest run into one closing line."""
+
+from __future__ import annotations
+
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+
+def main() -> int:
+    passed = failed = skipped = 0
+    for report in sorted(Path(sys.argv[1]).glob("*.xml")):
+        for suite in ET.parse(report).getroot().iter("testsuite"):
+            total = int(suite.get("tests", 0))
+            bad = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
+            skip = int(suite.get("skipped", 0))
+            passed += total - bad - skip
+            failed += bad
+            skipped += skip
+            print(f"  {report.stem:<10} {total - bad - skip:>4} passed {bad:>3} failed {skip:>3} skipped")
+    print(f"all: {passed} passed, {failed} failed, {skipped} skipped")
+    return 1 if failed or not passed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
