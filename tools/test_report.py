@@ -10,7 +10,8 @@ from pathlib import Path
 def main() -> int:
     passed = failed = skipped = 0
     for report in sorted(Path(sys.argv[1]).glob("*.xml")):
-        for suite in ET.parse(report).getroot().iter("testsuite"):
+        # Reports written by our own pytest runs a moment ago, not untrusted input.
+        for suite in ET.parse(report).getroot().iter("testsuite"):  # noqa: S314
             total = int(suite.get("tests", 0))
             bad = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
             skip = int(suite.get("skipped", 0))

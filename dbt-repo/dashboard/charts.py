@@ -6,6 +6,7 @@ run, and it renders the same for every viewer without a BI server to run.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from html import escape
 
@@ -19,11 +20,15 @@ COLOURS = {
 }
 
 
-def _ticks(low: float, high: float, count: int = 5) -> list[float]:
-    if high == low:
+def _ticks(low: float, high: float, count: int = 8) -> list[float]:
+    """Round tick values (1, 2 or 5 times a power of ten) covering [low, high]."""
+    if high <= low:
         return [low]
-    step = (high - low) / (count - 1)
-    return [low + i * step for i in range(count)]
+    raw_step = (high - low) / max(1, count - 1)
+    magnitude = 10 ** math.floor(math.log10(raw_step))
+    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw_step)
+    first = math.ceil(low / step) * step
+    return [first + i * step for i in range(int((high - first) // step) + 1)]
 
 
 def growth_bars(weeks: Sequence[dict], labels: dict[str, str]) -> str:

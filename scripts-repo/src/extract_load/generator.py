@@ -113,7 +113,8 @@ def generate(spec: GeneratorSpec) -> Iterator[pa.Table]:
         new_state[signup_day == day] = ACTIVE
         state = new_state
 
-        signing_up = signup_day == day
+        # Users of the seed cohort already existed; only real sign-ups open the app that day.
+        signing_up = (signup_day == day) & (np.arange(n) >= seed_cohort)
         opens_app = (state == ACTIVE) & ((rng.random(n) < engagement) | signing_up)
         who = np.flatnonzero(opens_app)
         if who.size == 0:
