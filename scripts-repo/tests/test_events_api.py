@@ -8,12 +8,14 @@ import httpx
 import pytest
 
 from extract_load.events_api import EventStore, SourceError
-from extract_load.http_source import RestClient
+from extract_load.http_source import Auth, Pagination, RestClient
 
 
 def _all_pages(url: str, start: str, end: str, page_size: int, token: str | None = None) -> list[list[dict]]:
-    with RestClient(url, token=token, max_attempts=1) as client:
-        return list(client.paginate("/v1/events", {"start": start, "end": end}, page_size=page_size))
+    auth = Auth(kind="bearer", secret=token) if token else Auth()
+    pagination = Pagination(style="cursor", page_size=page_size)
+    with RestClient(url, auth=auth, max_attempts=1) as client:
+        return [page for page, _ in client.pages("/v1/events", {"start": start, "end": end}, pagination)]
 
 
 def test_pages_cover_the_interval_exactly_once(small_stream: Path, api) -> None:

@@ -115,6 +115,9 @@ def serve_api(source: Path, host: str, port: int, url_file: Path | None) -> None
 @click.option("--bucket", "bucket_url", envvar="BUCKET_URL", required=True, help="Bucket URL or folder.")
 @click.option("--page-size", type=int, default=5000, show_default=True)
 @click.option(
+    "--part-rows", type=int, default=250_000, show_default=True, help="Rows per landed part (about)."
+)
+@click.option(
     "--max-rps", type=float, envvar="EVENTS_API_MAX_RPS", default=None, help="Client-side request rate limit."
 )
 def extract(
@@ -124,17 +127,28 @@ def extract(
     api_url: str,
     bucket_url: str,
     page_size: int,
+    part_rows: int,
     max_rps: float | None,
 ) -> None:
     """Extract one data interval per day from the events API into the bucket."""
-    from extract_load.extract import extract_events_api
-    from extract_load.http_source import RestClient
+    from dataclasses import replace
+
+    from extract_load.extract import EVENTS_API_PAGINATION, extract_rest
+    from extract_load.http_source import Auth, RestClient
 
     bucket = open_bucket(bucket_url)
     token = os.environ.get("EVENTS_API_TOKEN") or None
-    with RestClient(api_url, token=token, requests_per_second=max_rps) as client:
+    auth = Auth(kind="bearer", secret=token) if token else Auth()
+    with RestClient(api_url, auth=auth, requests_per_second=max_rps) as client:
         for day in _interval(start, end).days():
-            manifest = extract_events_api(client, bucket, day, source=source, page_size=page_size)
+            manifest = extract_rest(
+                client,
+                bucket,
+                day,
+                source,
+                pagination=replace(EVENTS_API_PAGINATION, page_size=page_size),
+                part_rows=part_rows,
+            )
             _emit(
                 {
                     "source": source,

@@ -1,38 +1,67 @@
-"""Extract one interval of the events API into the bucket."""
+"""Extract one interval of a REST source into the bucket, resumably."""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import logging
+from dataclasses import asdict
+from typing import Any
 
 from extract_load.bucket import Bucket
-from extract_load.http_source import RestClient
+from extract_load.http_source import Pagination, RestClient
 from extract_load.intervals import Interval
 from extract_load.landing import Manifest, PartitionWriter
 
 log = logging.getLogger(__name__)
 
+EVENTS_API_PAGINATION = Pagination(style="cursor", cursor_path="next_cursor", cursor_param="cursor")
 
-def extract_events_api(
+
+def interval_params(interval: Interval) -> dict[str, str]:
+    """The events API filters on local time: [start, end) as ISO datetimes."""
+    return {
+        "start": dt.datetime.combine(interval.start, dt.time()).isoformat(),
+        "end": dt.datetime.combine(interval.end, dt.time()).isoformat(),
+    }
+
+
+def extract_rest(
     client: RestClient,
     bucket: Bucket,
     interval: Interval,
     source: str = "events",
-    page_size: int = 5000,
+    path: str = "/v1/events",
+    params: dict[str, Any] | None = None,
+    pagination: Pagination = EVENTS_API_PAGINATION,
+    data_selector: str | None = "data",
     part_rows: int = 250_000,
 ) -> Manifest:
-    writer = PartitionWriter(bucket, source, interval, origin=client.base_url, part_rows=part_rows)
-    params = {
-        "start": dt.datetime.combine(interval.start, dt.time()).isoformat(),
-        "end": dt.datetime.combine(interval.end, dt.time()).isoformat(),
-    }
+    params = interval_params(interval) if params is None else params
+    # The host may differ between attempts (another pod, another port); the request may not.
+    request = {"path": path, "params": params, "pagination": asdict(pagination)}
+    fingerprint = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()[:16]
+    writer = PartitionWriter.resume_or_start(
+        bucket, source, interval, client.base_url, part_rows, fingerprint
+    )
+    if writer.resumed:
+        log.info(
+            "resuming %s %s from checkpoint: %d rows in %d parts already landed",
+            source,
+            interval,
+            writer.manifest.row_count,
+            len(writer.manifest.parts),
+        )
     pages = 0
-    for page in client.paginate("/v1/events", params, page_size=page_size):
-        writer.write(page)
-        pages += 1
+    if not writer.complete:
+        for records, next_state in client.pages(path, params, pagination, data_selector, writer.resume_state):
+            writer.write(records)
+            writer.end_page(next_state)
+            pages += 1
     manifest = writer.commit()
     log.info(
-        "extracted %s %s: %d rows in %d pages -> %d parts",
+        "extracted %s %s: %d rows, %d pages this run -> %d parts",
         source,
         interval,
         manifest.row_count,

@@ -1,8 +1,12 @@
-"""Paginated REST extraction with timeouts, retries and a client-side rate limit.
+"""REST extraction on dlt's RESTClient: pagination styles and auth from dlt,
+transport policy (timeouts, retries with jitter, Retry-After, rate limit) from
+a requests session we control.
 
-Retries cover what a healthy API still does under load: 429 and 5xx answers and
-dropped connections. Backoff is exponential with jitter so that parallel
-extracts do not retry in lockstep, and a server's Retry-After always wins.
+dlt's paginators cover cursor, page-number and offset APIs, and its auth
+classes keep credentials out of URLs and logs. Its built-in retry has no
+jitter, so the session retries through urllib3's Retry instead: exponential
+backoff with jitter so parallel extracts do not retry in lockstep, on 429, 5xx
+and dropped connections, and a server's Retry-After always wins.
 """
 
 from __future__ import annotations
@@ -11,53 +15,26 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
-import httpx
-from tenacity import (
-    RetryCallState,
-    retry,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_random_exponential,
+import requests
+from dlt.sources.helpers.rest_client import RESTClient
+from dlt.sources.helpers.rest_client.auth import APIKeyAuth, BearerTokenAuth
+from dlt.sources.helpers.rest_client.paginators import (
+    BasePaginator,
+    JSONResponseCursorPaginator,
+    OffsetPaginator,
+    PageNumberPaginator,
+    SinglePagePaginator,
 )
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 log = logging.getLogger(__name__)
+logging.getLogger("dlt").setLevel(logging.WARNING)
 
-RETRYABLE_STATUS = {408, 425, 429, 500, 502, 503, 504}
-
-
-class RetryableHTTPError(Exception):
-    def __init__(self, response: httpx.Response) -> None:
-        super().__init__(f"HTTP {response.status_code} from {response.request.url.copy_with(query=None)}")
-        self.response = response
-
-
-def _is_retryable(exc: BaseException) -> bool:
-    return isinstance(exc, RetryableHTTPError | httpx.TransportError)
-
-
-def _retry_after_seconds(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
-
-
-class _BackoffHonouringRetryAfter(wait_random_exponential):
-    def __call__(self, retry_state: RetryCallState) -> float:
-        outcome = retry_state.outcome
-        if outcome is not None and outcome.failed:
-            exc = outcome.exception()
-            if isinstance(exc, RetryableHTTPError):
-                after = _retry_after_seconds(exc.response)
-                if after is not None:
-                    return after
-        return super().__call__(retry_state)
+RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
 class RateLimiter:
@@ -79,66 +56,166 @@ class RateLimiter:
             time.sleep(delay)
 
 
+class _PolicyAdapter(HTTPAdapter):
+    """Applies the rate limit and a default timeout to every request it sends."""
+
+    def __init__(self, retry: Retry, limiter: RateLimiter, timeout: float) -> None:
+        super().__init__(max_retries=retry)
+        self._limiter = limiter
+        self._timeout = timeout
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self._timeout
+        self._limiter.wait()
+        return super().send(request, **kwargs)
+
+
+def make_session(
+    timeout_seconds: float = 30.0,
+    max_attempts: int = 6,
+    backoff_seconds: float = 0.5,
+    max_backoff_seconds: float = 60.0,
+    requests_per_second: float | None = None,
+) -> requests.Session:
+    retry = Retry(
+        total=max_attempts - 1,
+        backoff_factor=backoff_seconds,
+        backoff_jitter=backoff_seconds,
+        backoff_max=max_backoff_seconds,
+        status_forcelist=RETRYABLE_STATUS,
+        allowed_methods=frozenset({"GET", "HEAD"}),
+        respect_retry_after_header=True,
+        raise_on_status=False,  # the last answer reaches raise_for_status with its body
+    )
+    session = requests.Session()
+    adapter = _PolicyAdapter(retry, RateLimiter(requests_per_second), timeout_seconds)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["User-Agent"] = "extract-load"
+    return session
+
+
+@dataclass(frozen=True)
+class Pagination:
+    """How an API pages. `state` resumes a paginator where a checkpoint left it."""
+
+    style: Literal["cursor", "page", "offset", "single"] = "cursor"
+    cursor_path: str = "next_cursor"
+    cursor_param: str = "cursor"
+    page_param: str = "page"
+    first_page: int = 1
+    offset_param: str = "offset"
+    limit_param: str = "limit"
+    page_size: int = 1000
+    total_path: str | None = None
+
+    def paginator(self, state: dict[str, Any] | None = None) -> BasePaginator:
+        state = state or {}
+        if self.style == "cursor":
+            return JSONResponseCursorPaginator(cursor_path=self.cursor_path, cursor_param=self.cursor_param)
+        if self.style == "page":
+            return PageNumberPaginator(
+                base_page=self.first_page,
+                page=state.get("page", self.first_page),
+                page_param=self.page_param,
+                total_path=self.total_path,
+                stop_after_empty_page=True,
+            )
+        if self.style == "offset":
+            return OffsetPaginator(
+                limit=self.page_size,
+                offset=state.get("offset", 0),
+                offset_param=self.offset_param,
+                limit_param=self.limit_param,
+                total_path=self.total_path,
+                stop_after_empty_page=True,
+            )
+        return SinglePagePaginator()
+
+    def initial_params(self, state: dict[str, Any] | None) -> dict[str, Any]:
+        params: dict[str, Any] = {}
+        if self.style in ("cursor", "page"):
+            params[self.limit_param] = self.page_size
+        if self.style == "cursor" and state and state.get("cursor"):
+            params[self.cursor_param] = state["cursor"]
+        return params
+
+    def state_after(self, paginator: BasePaginator) -> dict[str, Any] | None:
+        """Where the next request would start, or None when the API has no more pages."""
+        if isinstance(paginator, SinglePagePaginator) or not paginator.has_next_page:
+            return None
+        if isinstance(paginator, JSONResponseCursorPaginator):
+            cursor = paginator._next_reference
+            return {"cursor": cursor} if cursor else None
+        return {self.style: paginator.current_value}  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Auth:
+    """Credentials by reference: the secret itself is passed in, never configured."""
+
+    kind: Literal["none", "bearer", "api_key"] = "none"
+    secret: str | None = field(default=None, repr=False)
+    name: str = "X-API-Key"
+    location: Literal["header", "query"] = "header"
+
+    def dlt_auth(self) -> BearerTokenAuth | APIKeyAuth | None:
+        if self.kind == "none" or not self.secret:
+            return None
+        if self.kind == "bearer":
+            return BearerTokenAuth(token=self.secret)
+        return APIKeyAuth(name=self.name, api_key=self.secret, location=self.location)
+
+
 @dataclass
 class RestClient:
-    """A JSON API client. The token goes in a header and is never logged."""
+    """A JSON API client: dlt pagination and auth over our transport policy."""
 
     base_url: str
-    token: str | None = None
+    auth: Auth = field(default_factory=Auth)
     timeout_seconds: float = 30.0
     max_attempts: int = 6
     max_backoff_seconds: float = 60.0
     requests_per_second: float | None = None
+    backoff_seconds: float = 0.5
 
     def __post_init__(self) -> None:
-        headers = {"Accept": "application/json", "User-Agent": "extract-load"}
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        self._client = httpx.Client(base_url=self.base_url, headers=headers, timeout=self.timeout_seconds)
-        self._limiter = RateLimiter(self.requests_per_second)
-        self._get = retry(
-            retry=retry_if_exception(_is_retryable),
-            wait=_BackoffHonouringRetryAfter(multiplier=0.5, max=self.max_backoff_seconds),
-            stop=stop_after_attempt(self.max_attempts),
-            reraise=True,
-            before_sleep=lambda state: log.warning(
-                "attempt %d failed (%s); retrying",
-                state.attempt_number,
-                state.outcome.exception(),  # type: ignore[union-attr]
-            ),
-        )(self._get_once)
+        self.session = make_session(
+            self.timeout_seconds,
+            self.max_attempts,
+            self.backoff_seconds,
+            self.max_backoff_seconds,
+            self.requests_per_second,
+        )
 
-    def _get_once(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
-        self._limiter.wait()
-        response = self._client.get(path, params=params)
-        if response.status_code in RETRYABLE_STATUS:
-            raise RetryableHTTPError(response)
+    def pages(
+        self,
+        path: str,
+        params: dict[str, Any],
+        pagination: Pagination,
+        data_selector: str | None = "data",
+        state: dict[str, Any] | None = None,
+    ) -> Iterator[tuple[list[dict[str, Any]], dict[str, Any] | None]]:
+        """Yield (records, resume state after this page); the state is None on the last page."""
+        client = RESTClient(base_url=self.base_url, auth=self.auth.dlt_auth(), session=self.session)
+        query = {**params, **pagination.initial_params(state)}
+        pages = client.paginate(
+            path, params=query, paginator=pagination.paginator(state), data_selector=data_selector
+        )
+        for page in pages:
+            # page.paginator is the live one: dlt has already advanced it to the next request.
+            yield list(page), pagination.state_after(page.paginator)
+
+    def get_json(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        response = self.session.get(
+            self.base_url.rstrip("/") + path, params=params, auth=self.auth.dlt_auth()
+        )
         response.raise_for_status()
         return response.json()
 
-    def get_json(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
-        return self._get(path, params)
-
-    def paginate(
-        self, path: str, params: dict[str, Any], page_size: int = 1000
-    ) -> Iterator[list[dict[str, Any]]]:
-        """Follow `next_cursor` until the API says there is no more."""
-        cursor: str | None = None
-        while True:
-            query = {**params, "limit": page_size}
-            if cursor:
-                query["cursor"] = cursor
-            body = self.get_json(path, query)
-            data = body.get("data")
-            if not isinstance(data, list):
-                raise ValueError(f"{path}: response has no 'data' list")
-            yield data
-            cursor = body.get("next_cursor")
-            if not cursor:
-                return
-
     def close(self) -> None:
-        self._client.close()
+        self.session.close()
 
     def __enter__(self) -> RestClient:
         return self

@@ -4,6 +4,10 @@ Layout: `raw/<source>/dt=YYYY-MM-DD/part-<run>-NNNNN.jsonl.gz` and `_manifest.js
 Parts carry a per-run id and the manifest, written last, lists exactly the parts
 of the run that completed. Readers trust only the manifest, so a crashed or
 concurrent extract can never mix runs, and a re-run replaces the partition.
+
+While a run is in flight, `_checkpoint.json` records the parts written so far
+and where the source's pagination stood after them, so an interrupted extract
+resumes from its last durable part instead of starting over.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from extract_load.bucket import Bucket
 from extract_load.intervals import Interval
 
 MANIFEST = "_manifest.json"
+CHECKPOINT = "_checkpoint.json"
+SCHEMA_VERSION = 1
 
 
 @dataclass
@@ -39,9 +45,11 @@ class Manifest:
     interval_end: str
     run_id: str
     row_count: int = 0
+    bytes: int = 0
     parts: list[Part] = field(default_factory=list)
     extracted_at: str = ""
     origin: str = ""
+    schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), indent=2, sort_keys=True).encode()
@@ -58,14 +66,28 @@ def partition_prefix(source: str, interval: Interval) -> str:
 
 
 class PartitionWriter:
-    """Streams records into gzip JSON-lines parts of at most `part_rows` rows."""
+    """Streams pages of records into gzip JSON-lines parts of about `part_rows` rows.
+
+    Parts are cut only at page boundaries, so a checkpoint can always say
+    exactly which page to fetch next.
+    """
 
     def __init__(
-        self, bucket: Bucket, source: str, interval: Interval, origin: str, part_rows: int = 250_000
+        self,
+        bucket: Bucket,
+        source: str,
+        interval: Interval,
+        origin: str,
+        part_rows: int = 250_000,
+        fingerprint: str = "",
     ) -> None:
         self.bucket = bucket
         self.prefix = partition_prefix(source, interval)
         self.part_rows = part_rows
+        self.fingerprint = fingerprint
+        self.resumed = False
+        self.complete = False
+        self.resume_state: dict[str, Any] | None = None
         self.manifest = Manifest(
             source=source,
             interval_start=interval.start.isoformat(),
@@ -77,6 +99,27 @@ class PartitionWriter:
         self._gzip: gzip.GzipFile | None = None
         self._rows_in_part = 0
 
+    @classmethod
+    def resume_or_start(
+        cls, bucket: Bucket, source: str, interval: Interval, origin: str, part_rows: int, fingerprint: str
+    ) -> PartitionWriter:
+        """Continue the run a checkpoint describes if it extracted the same request, else start anew."""
+        writer = cls(bucket, source, interval, origin, part_rows, fingerprint)
+        key = f"{writer.prefix}/{CHECKPOINT}"
+        if not bucket.exists(key):
+            return writer
+        saved = json.loads(bucket.read_bytes(key))
+        if saved.get("fingerprint") != fingerprint:
+            return writer
+        writer.manifest.run_id = saved["run_id"]
+        writer.manifest.parts = [Part(**p) for p in saved["parts"]]
+        writer.manifest.row_count = sum(p.rows for p in writer.manifest.parts)
+        writer.manifest.bytes = sum(p.bytes for p in writer.manifest.parts)
+        writer.resumed = True
+        writer.resume_state = saved.get("state")
+        writer.complete = bool(saved.get("complete"))
+        return writer
+
     def write(self, records: Iterable[dict[str, Any]]) -> None:
         for record in records:
             if self._gzip is None:
@@ -86,8 +129,22 @@ class PartitionWriter:
             line = json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n"
             self._gzip.write(line.encode())
             self._rows_in_part += 1
-            if self._rows_in_part >= self.part_rows:
-                self._flush_part()
+
+    def end_page(self, next_state: dict[str, Any] | None) -> None:
+        """After a page: cut a part if it is big enough, and checkpoint where to resume."""
+        if self._rows_in_part >= self.part_rows:
+            self._flush_part()
+            self._checkpoint(next_state)
+
+    def _checkpoint(self, next_state: dict[str, Any] | None) -> None:
+        body = {
+            "run_id": self.manifest.run_id,
+            "fingerprint": self.fingerprint,
+            "parts": [asdict(p) for p in self.manifest.parts],
+            "state": next_state,
+            "complete": next_state is None,
+        }
+        self.bucket.write_bytes(f"{self.prefix}/{CHECKPOINT}", json.dumps(body).encode())
 
     def _flush_part(self) -> None:
         if self._gzip is None:
@@ -100,11 +157,12 @@ class PartitionWriter:
             Part(name=name, rows=self._rows_in_part, bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
         )
         self.manifest.row_count += self._rows_in_part
+        self.manifest.bytes += len(data)
         self._gzip = None
         self._rows_in_part = 0
 
     def commit(self) -> Manifest:
-        """Flush, write the manifest last, then drop parts of earlier runs."""
+        """Flush, write the manifest last, then drop the checkpoint and parts of other runs."""
         self._flush_part()
         self.manifest.extracted_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         self.bucket.write_bytes(f"{self.prefix}/{MANIFEST}", self.manifest.to_json())
@@ -128,6 +186,11 @@ def read_manifest(bucket: Bucket, source: str, interval: Interval) -> Manifest:
             "extracted, or its extract did not finish"
         )
     manifest = Manifest.from_json(bucket.read_bytes(key))
+    if manifest.schema_version > SCHEMA_VERSION:
+        raise ManifestError(
+            f"{bucket.url}/{key}: manifest schema {manifest.schema_version} is newer than this "
+            f"loader understands ({SCHEMA_VERSION}); upgrade extract-load"
+        )
     for part in manifest.parts:
         data = bucket.read_bytes(f"{prefix}/{part.name}")
         digest = hashlib.sha256(data).hexdigest()
