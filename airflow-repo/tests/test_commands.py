@@ -42,9 +42,18 @@ def test_base_url_needs_a_host() -> None:
 def test_runner_returns_json_results_and_fails_loudly() -> None:
     ok = commands.Command("test", (sys.executable, "-c", "print('log line'); print('{\"rows\": 3}')"))
     assert runner.run(ok) == [{"rows": 3}]
-    bad = commands.Command("test", (sys.executable, "-c", "import sys; sys.exit(3)"))
-    with pytest.raises(runner.CommandFailedError, match="exited with 3"):
+    bad = commands.Command("test", (sys.executable, "-c", "import sys; sys.exit(6)"))
+    with pytest.raises(runner.CommandFailedError, match="exited with 6") as failed:
         runner.run(bad)
+    assert failed.value.exit_code == 6
+
+
+def test_data_problems_fail_without_retries() -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    over_threshold = commands.Command("test", (sys.executable, "-c", "import sys; sys.exit(3)"))
+    with pytest.raises(AirflowFailException, match="not retried"):
+        runner.run(over_threshold)
 
 
 def test_runner_passes_extra_environment() -> None:

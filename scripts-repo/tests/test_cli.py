@@ -55,8 +55,23 @@ def test_loading_an_interval_never_extracted_is_a_clear_error(tmp_path: Path) ->
             str(tmp_path / "w.duckdb"),
         ],
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 4  # EXIT_LANDING_INVALID: re-run the extract
     assert "no manifest" in result.output and "never extracted" in result.output
+
+
+def test_a_source_that_stays_down_exits_with_its_own_code(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        result = CliRunner().invoke(
+            main,
+            ["extract", "--start", "2025-03-04", "--bucket", str(tmp_path), "--max-attempts", "2"],
+            env={"EVENTS_API_URL": url},
+        )
+    assert result.exit_code == 6, result.output
+    assert "failed after retries" in result.output
 
 
 def test_console_script_runs_in_its_own_process(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -13,9 +14,10 @@ from extract_load.extract import EVENTS_API_PAGINATION, extract_rest
 from extract_load.http_source import RestClient
 from extract_load.intervals import Interval
 from extract_load.landing import MANIFEST, ManifestError, PartitionWriter
-from extract_load.warehouse import load_duckdb
+from extract_load.warehouse import QuarantineThresholdError, load_duckdb
 
 DAY = Interval(dt.date(2025, 3, 5), dt.date(2025, 3, 6))
+QUARANTINE_KEY = "quarantine/events/dt=2025-03-05/quarantine.jsonl.gz"
 
 
 def _count(db: Path, sql: str) -> int:
@@ -47,7 +49,7 @@ def test_extract_then_load_is_idempotent(small_stream: Path, api, tmp_path: Path
     assert (result.loaded, result.quarantined) == (expected, 0)
     assert (again.loaded, again.quarantined) == (expected, 0)
     assert _count(db, "select count(*) from raw.events") == expected
-    assert _count(db, "select count(*) from raw._loads") == 2
+    assert _count(db, "select count(*) from raw._loads") == 1  # one row per interval, replaced
     assert _count(db, "select count(*) from raw.events where gender is not null") == expected
 
 
@@ -73,11 +75,12 @@ def test_bad_records_are_quarantined_with_a_reason_and_counts_reconcile(tmp_path
         {**good, "event_time": "2025-03-06 00:00:00"},
         {**good, "miles_amount": "twelve"},
         {**good, "miles_amount": "-3"},
+        {**good, "event_type": "superlike"},
         ["not", "an", "object"],
     ]
     _land(bucket, records)
-    result = load_duckdb(bucket, "events", DAY, db)
-    assert (result.rows_in, result.loaded, result.quarantined) == (12, 3, 9)
+    result = load_duckdb(bucket, "events", DAY, db, max_quarantine_ratio=1.0)
+    assert (result.rows_in, result.loaded, result.quarantined) == (13, 3, 10)
     with duckdb.connect(str(db), read_only=True) as con:
         reasons = dict(
             con.execute("select reason, count(*) from raw.events_quarantine group by 1").fetchall()
@@ -92,10 +95,27 @@ def test_bad_records_are_quarantined_with_a_reason_and_counts_reconcile(tmp_path
         "event_time_outside_interval": 1,
         "non_numeric_miles_amount": 1,
         "negative_miles_amount": 1,
+        "unknown_event_type": 1,
         "not_a_json_object": 1,
     }
     assert json.loads(kept)["new_field"] == {"nested": True}  # unknown columns are kept
     assert {row[0] for row in local} == {dt.datetime(2025, 3, 5, 10)}
+    # The bucket keeps the same quarantine, with reasons and line numbers.
+    landed = [json.loads(line) for line in gzip.decompress(bucket.read_bytes(QUARANTINE_KEY)).splitlines()]
+    assert len(landed) == 10 and {r["reason"] for r in landed} == set(reasons)
+    assert next(r for r in landed if r["reason"] == "unknown_event_type")["line"] == 12
+
+
+def test_a_quarantine_over_the_threshold_fails_loudly_and_loads_nothing(tmp_path: Path) -> None:
+    bucket = LocalBucket(tmp_path / "bucket")
+    db = tmp_path / "warehouse.duckdb"
+    good = {"event_time": "2025-03-05 10:00:00", "user_id": "u_1", "event_type": "like"}
+    _land(bucket, [good] * 8 + [{**good, "user_id": ""}] * 2)
+    with pytest.raises(QuarantineThresholdError, match=r"2 of 10 records \(20.0%\).*missing_user_id"):
+        load_duckdb(bucket, "events", DAY, db, max_quarantine_ratio=0.1)
+    assert _count(db, "select count(*) from raw.events") == 0
+    assert bucket.exists(QUARANTINE_KEY)
+    assert load_duckdb(bucket, "events", DAY, db, max_quarantine_ratio=0.25).loaded == 8
 
 
 def test_load_refuses_an_unfinished_or_corrupted_extract(tmp_path: Path) -> None:

@@ -20,8 +20,17 @@ from pipeline_runtime.commands import Command
 log = logging.getLogger(__name__)
 
 
+# Exit codes of `extract-load` after which a retry cannot help: a quarantine
+# over its threshold needs a person, and failed reconciliation is a bug.
+NO_RETRY_EXIT_CODES = frozenset({3, 5})
+
+
 class CommandFailedError(RuntimeError):
     """The command exited non-zero; its output is in the task log."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def run(command: Command, timeout_seconds: float | None = None) -> list[dict[str, Any]]:
@@ -64,5 +73,10 @@ def run(command: Command, timeout_seconds: float | None = None) -> list[dict[str
         raise
     relay.join(timeout=5)
     if code != 0:
-        raise CommandFailedError(f"{command.component} command exited with {code}: {command.display()}")
+        message = f"{command.component} command exited with {code}: {command.display()}"
+        if code in NO_RETRY_EXIT_CODES:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(f"{message} (not retried: retrying cannot fix this)")
+        raise CommandFailedError(message, code)
     return results

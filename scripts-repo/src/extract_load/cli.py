@@ -21,6 +21,18 @@ from extract_load import __version__
 from extract_load.bucket import open_bucket
 from extract_load.intervals import Interval
 
+# Exit codes Airflow (or any caller) can act on.
+EXIT_QUARANTINE_THRESHOLD = 3  # data problem: a person must look; retrying will not help
+EXIT_LANDING_INVALID = 4  # the interval's landing is missing or corrupt: re-run the extract
+EXIT_RECONCILIATION = 5  # counts do not add up: a bug or tampering; nothing was committed
+EXIT_SOURCE_UNAVAILABLE = 6  # the source kept failing after retries: retry later
+
+
+class Failure(click.ClickException):
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
 
 def _emit(result: dict[str, object]) -> None:
     """Results go to stdout as one JSON line so orchestrators can parse them."""
@@ -120,6 +132,14 @@ def serve_api(source: Path, host: str, port: int, url_file: Path | None) -> None
 @click.option(
     "--max-rps", type=float, envvar="EVENTS_API_MAX_RPS", default=None, help="Client-side request rate limit."
 )
+@click.option(
+    "--max-attempts",
+    type=click.IntRange(1),
+    envvar="EXTRACT_MAX_ATTEMPTS",
+    default=6,
+    show_default=True,
+    help="Attempts per request before the source counts as down.",
+)
 def extract(
     source: str,
     start: str,
@@ -129,9 +149,12 @@ def extract(
     page_size: int,
     part_rows: int,
     max_rps: float | None,
+    max_attempts: int,
 ) -> None:
     """Extract one data interval per day from the events API into the bucket."""
     from dataclasses import replace
+
+    import requests
 
     from extract_load.extract import EVENTS_API_PAGINATION, extract_rest
     from extract_load.http_source import Auth, RestClient
@@ -139,16 +162,23 @@ def extract(
     bucket = open_bucket(bucket_url)
     token = os.environ.get("EVENTS_API_TOKEN") or None
     auth = Auth(kind="bearer", secret=token) if token else Auth()
-    with RestClient(api_url, auth=auth, requests_per_second=max_rps) as client:
+    with RestClient(api_url, auth=auth, requests_per_second=max_rps, max_attempts=max_attempts) as client:
         for day in _interval(start, end).days():
-            manifest = extract_rest(
-                client,
-                bucket,
-                day,
-                source,
-                pagination=replace(EVENTS_API_PAGINATION, page_size=page_size),
-                part_rows=part_rows,
-            )
+            try:
+                manifest = extract_rest(
+                    client,
+                    bucket,
+                    day,
+                    source,
+                    pagination=replace(EVENTS_API_PAGINATION, page_size=page_size),
+                    part_rows=part_rows,
+                )
+            except requests.RequestException as exc:
+                raise Failure(
+                    f"{source} {day}: the source failed after retries ({exc}); what landed so far "
+                    "is checkpointed and the next run resumes from it",
+                    EXIT_SOURCE_UNAVAILABLE,
+                ) from exc
             _emit(
                 {
                     "source": source,
@@ -172,10 +202,40 @@ def extract(
     help="duckdb:///path/to/file.duckdb (or a plain .duckdb path).",
 )
 @click.option("--schema", default="raw", show_default=True)
-def load(source: str, start: str, end: str | None, bucket_url: str, warehouse: str, schema: str) -> None:
+@click.option(
+    "--max-quarantine-ratio",
+    type=click.FloatRange(0, 1),
+    envvar="MAX_QUARANTINE_RATIO",
+    default=0.05,
+    show_default=True,
+    help="Fail, loading nothing, when a larger share of an interval is quarantined.",
+)
+@click.option(
+    "--event-types",
+    envvar="EVENT_TYPES",
+    default=None,
+    help="Comma-separated accepted event types (default: the app's known types).",
+)
+def load(
+    source: str,
+    start: str,
+    end: str | None,
+    bucket_url: str,
+    warehouse: str,
+    schema: str,
+    max_quarantine_ratio: float,
+    event_types: str | None,
+) -> None:
     """Load landed intervals into the warehouse raw table, replacing each one."""
     from extract_load.landing import ManifestError
-    from extract_load.warehouse import ReconciliationError, load_duckdb
+    from extract_load.schema import KNOWN_EVENT_TYPES
+    from extract_load.warehouse import QuarantineThresholdError, ReconciliationError, load_duckdb
+
+    accepted = (
+        frozenset(t.strip().lower() for t in event_types.split(",") if t.strip())
+        if event_types
+        else KNOWN_EVENT_TYPES
+    )
 
     parsed = urlparse(warehouse)
     if parsed.scheme not in ("", "duckdb"):
@@ -184,9 +244,13 @@ def load(source: str, start: str, end: str | None, bucket_url: str, warehouse: s
     bucket = open_bucket(bucket_url)
     for day in _interval(start, end).days():
         try:
-            result = load_duckdb(bucket, source, day, path, schema=schema)
-        except (ManifestError, ReconciliationError) as exc:
-            raise click.ClickException(str(exc)) from exc
+            result = load_duckdb(bucket, source, day, path, schema, accepted, max_quarantine_ratio)
+        except ManifestError as exc:
+            raise Failure(str(exc), EXIT_LANDING_INVALID) from exc
+        except ReconciliationError as exc:
+            raise Failure(str(exc), EXIT_RECONCILIATION) from exc
+        except QuarantineThresholdError as exc:
+            raise Failure(str(exc), EXIT_QUARANTINE_THRESHOLD) from exc
         _emit(result.as_dict())
 
 

@@ -19,6 +19,13 @@ EVENT_COLUMNS: tuple[str, ...] = (
     "gender",
 )
 
+# Event types the app emits today (read from the app's export). A record with
+# another type is quarantined as `unknown_event_type` until the list is
+# extended (EVENT_TYPES in the environment), so a new type is seen, not guessed.
+KNOWN_EVENT_TYPES: frozenset[str] = frozenset(
+    {"miles_earned", "miles_redeemed", "reward_search", "share", "like"}
+)
+
 # Formats seen in app exports. Naive timestamps are local time (GMT+8), as exported.
 NAIVE_TIME_FORMATS: tuple[str, ...] = (
     "%Y-%m-%d %H:%M:%S.%f",
