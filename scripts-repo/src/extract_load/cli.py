@@ -190,6 +190,40 @@ def extract(
             )
 
 
+@main.command("extract-file")
+@click.option("--source", default="events", show_default=True, help="Source name (bucket prefix, raw table).")
+@click.option(
+    "--path", "location", required=True, help="CSV, JSON lines, xlsx or Parquet: a path or an http(s) URL."
+)
+@click.option("--start", default=None, help="Interval start (local date); default: the file's first day.")
+@click.option(
+    "--end", default=None, help="Interval end (exclusive); default start + 1 day, or the file's end."
+)
+@click.option("--bucket", "bucket_url", envvar="BUCKET_URL", required=True, help="Bucket URL or folder.")
+@click.option("--part-rows", type=int, default=250_000, show_default=True)
+def extract_file_command(
+    source: str, location: str, start: str | None, end: str | None, bucket_url: str, part_rows: int
+) -> None:
+    """Land the days of a file drop (an app export, a dataset) into the bucket."""
+    from extract_load.file_source import FileSourceError, extract_file
+
+    interval = _interval(start, end) if start else None
+    try:
+        manifests = extract_file(location, open_bucket(bucket_url), interval, source, part_rows)
+    except FileSourceError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for manifest in manifests:
+        _emit(
+            {
+                "source": source,
+                "interval_start": manifest.interval_start,
+                "rows": manifest.row_count,
+                "parts": len(manifest.parts),
+                "run_id": manifest.run_id,
+            }
+        )
+
+
 @main.command()
 @click.option("--source", default="events", show_default=True)
 @click.option("--start", required=True, help="Interval start, local date YYYY-MM-DD.")

@@ -130,11 +130,12 @@ class PartitionWriter:
             self._gzip.write(line.encode())
             self._rows_in_part += 1
 
-    def end_page(self, next_state: dict[str, Any] | None) -> None:
+    def end_page(self, next_state: dict[str, Any] | None, checkpoint: bool = True) -> None:
         """After a page: cut a part if it is big enough, and checkpoint where to resume."""
         if self._rows_in_part >= self.part_rows:
             self._flush_part()
-            self._checkpoint(next_state)
+            if checkpoint:
+                self._checkpoint(next_state)
 
     def _checkpoint(self, next_state: dict[str, Any] | None) -> None:
         body = {

@@ -143,6 +143,7 @@ def _classified_sql(files: list[str], interval: Interval, event_types: frozenset
         *,
         case
             when json_type(json) <> 'OBJECT' then 'not_a_json_object'
+            when (json ->> '_unparseable_line') is not null then 'broken_line'
             when event_time is null then 'missing_event_time'
             when _event_time_local is null then 'unparseable_event_time'
             when _event_time_local < timestamp '{start}' or _event_time_local >= timestamp '{end}'
