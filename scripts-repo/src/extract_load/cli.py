@@ -225,6 +225,53 @@ def extract_file_command(
 
 
 @main.command()
+@click.option("--source", default="events", show_default=True, help="Source name (bucket prefix, raw table).")
+@click.option("--topic", envvar="KAFKA_TOPIC", required=True)
+@click.option("--bootstrap-servers", envvar="KAFKA_BOOTSTRAP_SERVERS", required=True)
+@click.option("--group", envvar="KAFKA_GROUP_ID", default="extract-load", show_default=True)
+@click.option("--bucket", "bucket_url", envvar="BUCKET_URL", required=True, help="Bucket URL or folder.")
+@click.option("--max-batch", type=click.IntRange(1), default=10_000, show_default=True)
+@click.option("--max-wait", type=float, default=30.0, show_default=True, help="Seconds to fill a batch.")
+@click.option("--until-idle", type=float, default=None, help="Stop after this many seconds without messages.")
+@click.option("--max-batches", type=click.IntRange(1), default=None, help="Stop after this many batches.")
+@click.option("--config", "extra_config", multiple=True, help="librdkafka setting KEY=VALUE (repeatable).")
+def stream(
+    source: str,
+    topic: str,
+    bootstrap_servers: str,
+    group: str,
+    bucket_url: str,
+    max_batch: int,
+    max_wait: float,
+    until_idle: float | None,
+    max_batches: int | None,
+    extra_config: tuple[str, ...],
+) -> None:
+    """Consume a Kafka topic in micro-batches into the bucket; offsets move after the data is durable."""
+    from extract_load.stream import consume
+
+    config: dict[str, object] = {"bootstrap.servers": bootstrap_servers, "group.id": group}
+    if os.environ.get("KAFKA_SASL_USERNAME"):
+        config.update(
+            {
+                "security.protocol": os.environ.get("KAFKA_SECURITY_PROTOCOL", "SASL_SSL"),
+                "sasl.mechanisms": os.environ.get("KAFKA_SASL_MECHANISM", "PLAIN"),
+                "sasl.username": os.environ["KAFKA_SASL_USERNAME"],
+                "sasl.password": os.environ.get("KAFKA_SASL_PASSWORD", ""),
+            }
+        )
+    for item in extra_config:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--config")
+        config[key.strip()] = value.strip()
+    stats = consume(
+        open_bucket(bucket_url), source, config, topic, max_batch, max_wait, until_idle, max_batches
+    )
+    _emit({"source": source, "topic": topic, **stats.as_dict()})
+
+
+@main.command()
 @click.option("--source", default="events", show_default=True)
 @click.option("--start", required=True, help="Interval start, local date YYYY-MM-DD.")
 @click.option("--end", default=None, help="Interval end (exclusive); default start + 1 day.")

@@ -7,6 +7,8 @@ with a reason, not a lost row.
 
 from __future__ import annotations
 
+import datetime as _dt
+
 EVENT_COLUMNS: tuple[str, ...] = (
     "event_time",
     "user_id",
@@ -50,3 +52,20 @@ def local_time_sql(column: str) -> str:
         f"try_cast(try_cast({column} as timestamptz) at time zone 'UTC' "
         f"+ interval {SOURCE_UTC_OFFSET_HOURS} hour as timestamp))"
     )
+
+
+def parse_local_time(value: str) -> _dt.datetime | None:
+    """Python twin of local_time_sql, for sources parsed outside the warehouse."""
+    text = value.strip()
+    for fmt in NAIVE_TIME_FORMATS:
+        try:
+            return _dt.datetime.strptime(text, fmt)  # noqa: DTZ007 - naive local time is the contract
+        except ValueError:
+            continue
+    try:
+        parsed = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return None
+    return (parsed.astimezone(_dt.UTC) + _dt.timedelta(hours=SOURCE_UTC_OFFSET_HOURS)).replace(tzinfo=None)
