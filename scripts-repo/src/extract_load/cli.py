@@ -280,7 +280,7 @@ def stream(
     "--warehouse",
     envvar="WAREHOUSE_URL",
     required=True,
-    help="duckdb:///path/to/file.duckdb (or a plain .duckdb path).",
+    help="duckdb:///path/to/file.duckdb (or a plain path), or bigquery://[project]/dataset.",
 )
 @click.option("--schema", default="raw", show_default=True)
 @click.option(
@@ -310,7 +310,7 @@ def load(
     """Load landed intervals into the warehouse raw table, replacing each one."""
     from extract_load.landing import ManifestError
     from extract_load.schema import KNOWN_EVENT_TYPES
-    from extract_load.warehouse import QuarantineThresholdError, ReconciliationError, load_duckdb
+    from extract_load.warehouse import LoadResult, QuarantineThresholdError, ReconciliationError, load_duckdb
 
     accepted = (
         frozenset(t.strip().lower() for t in event_types.split(",") if t.strip())
@@ -318,14 +318,25 @@ def load(
         else KNOWN_EVENT_TYPES
     )
 
-    parsed = urlparse(warehouse)
-    if parsed.scheme not in ("", "duckdb"):
-        raise click.BadParameter(f"unsupported warehouse {warehouse!r}", param_hint="--warehouse")
-    path = Path(parsed.path if parsed.scheme else warehouse)
     bucket = open_bucket(bucket_url)
+    parsed = urlparse(warehouse)
+    if parsed.scheme == "bigquery":
+        from extract_load.bigquery_load import BigQueryTarget, load_bigquery
+
+        target = BigQueryTarget.parse(warehouse)
+
+        def run(day: Interval) -> LoadResult:
+            return load_bigquery(bucket, source, day, target, None, accepted, max_quarantine_ratio)
+    elif parsed.scheme in ("", "duckdb"):
+        path = Path(parsed.path if parsed.scheme else warehouse)
+
+        def run(day: Interval) -> LoadResult:
+            return load_duckdb(bucket, source, day, path, schema, accepted, max_quarantine_ratio)
+    else:
+        raise click.BadParameter(f"unsupported warehouse {warehouse!r}", param_hint="--warehouse")
     for day in _interval(start, end).days():
         try:
-            result = load_duckdb(bucket, source, day, path, schema, accepted, max_quarantine_ratio)
+            result = run(day)
         except ManifestError as exc:
             raise Failure(str(exc), EXIT_LANDING_INVALID) from exc
         except ReconciliationError as exc:

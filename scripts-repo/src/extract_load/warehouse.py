@@ -110,7 +110,32 @@ def _sql_strings(values: list[str] | frozenset[str]) -> str:
     return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in sorted(values)) + "]"
 
 
-def _classified_sql(files: list[str], interval: Interval, event_types: frozenset[str]) -> str:
+def check_counts(
+    source: str,
+    interval: Interval,
+    manifest_rows: int,
+    rows_in: int,
+    reasons: dict[str, int],
+    max_quarantine_ratio: float,
+    bucket: Bucket,
+) -> None:
+    """Refuse to commit when rows went missing or too many were quarantined."""
+    quarantined = sum(reasons.values())
+    if rows_in != manifest_rows:
+        raise ReconciliationError(
+            f"{source} {interval}: manifest says {manifest_rows} rows, read {rows_in}, "
+            f"loaded {rows_in - quarantined} + quarantined {quarantined}"
+        )
+    if rows_in and quarantined / rows_in > max_quarantine_ratio:
+        raise QuarantineThresholdError(
+            f"{source} {interval}: {quarantined} of {rows_in} records ({quarantined / rows_in:.1%}) "
+            f"would be quarantined, over the {max_quarantine_ratio:.1%} threshold; reasons {reasons}. "
+            f"Nothing was loaded; the records are in "
+            f"{bucket.url}/{quarantine_prefix(source, interval)}/{QUARANTINE_FILE}"
+        )
+
+
+def classified_sql(files: list[str], interval: Interval, event_types: frozenset[str]) -> str:
     """One row per landed line: its fields, parsed time and quarantine reason (or NULL)."""
     file_list = _sql_strings(files)
     fields = ",\n".join(
@@ -186,7 +211,7 @@ def load_duckdb(
         con.execute(f"delete from {schema}.{table}_quarantine where _interval_start = ?", [interval.start])
         reasons: dict[str, int] = {}
         if files:
-            con.execute(f"create temp table classified as {_classified_sql(files, interval, event_types)}")
+            con.execute(f"create temp table classified as {classified_sql(files, interval, event_types)}")
             columns = ", ".join(EVENT_COLUMNS)
             # Ordered inserts keep the table's physical layout identical across re-runs.
             con.execute(
@@ -213,25 +238,14 @@ def load_duckdb(
                 ).fetchall()
             )
             rows_in = con.execute("select count(*) from classified").fetchone()[0]  # type: ignore[index]
-            _write_quarantine(con, bucket, source, interval)
+            write_quarantine(con, bucket, source, interval)
             con.execute("drop table classified")
         else:
             rows_in = 0
             bucket.delete(f"{quarantine_prefix(source, interval)}/{QUARANTINE_FILE}")
         quarantined = sum(reasons.values())
         loaded = rows_in - quarantined
-        if rows_in != manifest.row_count:
-            raise ReconciliationError(
-                f"{source} {interval}: manifest says {manifest.row_count} rows, read {rows_in}, "
-                f"loaded {loaded} + quarantined {quarantined}"
-            )
-        if rows_in and quarantined / rows_in > max_quarantine_ratio:
-            raise QuarantineThresholdError(
-                f"{source} {interval}: {quarantined} of {rows_in} records ({quarantined / rows_in:.1%}) "
-                f"would be quarantined, over the {max_quarantine_ratio:.1%} threshold; reasons {reasons}. "
-                f"Nothing was loaded; the records are in "
-                f"{bucket.url}/{quarantine_prefix(source, interval)}/{QUARANTINE_FILE}"
-            )
+        check_counts(source, interval, manifest.row_count, rows_in, reasons, max_quarantine_ratio, bucket)
         con.execute(
             f"insert or replace into {schema}._loads values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
@@ -276,9 +290,7 @@ def quarantine_prefix(source: str, interval: Interval) -> str:
     return f"quarantine/{source}/{interval.partition}"
 
 
-def _write_quarantine(
-    con: duckdb.DuckDBPyConnection, bucket: Bucket, source: str, interval: Interval
-) -> None:
+def write_quarantine(con: duckdb.DuckDBPyConnection, bucket: Bucket, source: str, interval: Interval) -> None:
     """Mirror the interval's quarantined records, with reasons, into the bucket."""
     key = f"{quarantine_prefix(source, interval)}/{QUARANTINE_FILE}"
     rows = con.execute(

@@ -1,0 +1,116 @@
+"""The BigQuery load: files in GCS (emulator) and the job configuration the
+client sends, captured by a local HTTP endpoint standing in for the API."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import bigquery
+
+from extract_load.bigquery_load import BigQueryTarget, load_bigquery
+from extract_load.bucket import LocalBucket, open_bucket
+from extract_load.intervals import Interval
+from extract_load.landing import PartitionWriter
+
+DAY = Interval(dt.date(2025, 3, 5), dt.date(2025, 3, 6))
+
+
+@contextmanager
+def bigquery_endpoint() -> Iterator[tuple[str, list[dict]]]:
+    """Records every job insert and reports each job as done."""
+    jobs: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def _reply(self, body: dict) -> None:
+            payload = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            jobs.append(body)
+            self._reply({**body, "status": {"state": "DONE"}, "statistics": {"load": {"outputRows": "0"}}})
+
+        def do_GET(self) -> None:
+            job_id = self.path.split("/jobs/")[1].split("?")[0]
+            job = next(j for j in jobs if j["jobReference"]["jobId"] == job_id)
+            self._reply({**job, "status": {"state": "DONE"}})
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", jobs
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_each_interval_replaces_one_partition_from_gcs(gcs_emulator: str) -> None:
+    bucket = open_bucket("gs://landing/bq")
+    good = {"event_time": "2025-03-05 10:00:00", "user_id": "u_1", "event_type": "like", "gender": "female"}
+    writer = PartitionWriter(bucket, "events", DAY, origin="test")
+    writer.write([good, {**good, "user_id": "u_2"}, {**good, "user_id": ""}])
+    writer.commit()
+    with bigquery_endpoint() as (url, jobs):
+        client = bigquery.Client(
+            project="test-project", credentials=AnonymousCredentials(), client_options={"api_endpoint": url}
+        )
+        result = load_bigquery(
+            bucket, "events", DAY, BigQueryTarget.parse("bigquery:///raw"), client, max_quarantine_ratio=0.5
+        )
+        again = load_bigquery(
+            bucket, "events", DAY, BigQueryTarget.parse("bigquery:///raw"), client, max_quarantine_ratio=0.5
+        )
+    assert (result.rows_in, result.loaded, result.quarantined) == (3, 2, 1)
+
+    loads = [job["configuration"]["load"] for job in jobs]
+    assert [load["destinationTable"]["tableId"] for load in loads[:2]] == [
+        "events$20250305",
+        "events_quarantine$20250305",
+    ]
+    assert {load["destinationTable"]["datasetId"] for load in loads} == {"raw"}
+    assert {load["destinationTable"]["projectId"] for load in loads} == {"test-project"}
+    first = loads[0]
+    assert first["writeDisposition"] == "WRITE_TRUNCATE" and first["createDisposition"] == "CREATE_IF_NEEDED"
+    assert first["sourceFormat"] == "NEWLINE_DELIMITED_JSON" and first["maxBadRecords"] == 0
+    assert first["timePartitioning"] == {"type": "DAY", "field": "_interval_start"}
+    assert first["sourceUris"] == ["gs://landing/bq/loadready/events/dt=2025-03-05/rows.jsonl.gz"]
+    fields = {f["name"]: f["type"] for f in first["schema"]["fields"]}
+    assert (
+        fields["_record"] == "JSON"
+        and fields["_event_time_local"] == "TIMESTAMP"
+        and fields["gender"] == "STRING"
+    )
+
+    rows = [
+        json.loads(line)
+        for line in gzip.decompress(
+            bucket.read_bytes("loadready/events/dt=2025-03-05/rows.jsonl.gz")
+        ).splitlines()
+    ]
+    assert [r["user_id"] for r in rows] == ["u_1", "u_2"] and rows[0]["_interval_start"] == "2025-03-05"
+    quarantined = gzip.decompress(bucket.read_bytes("loadready/events/dt=2025-03-05/quarantine.jsonl.gz"))
+    assert json.loads(quarantined.splitlines()[0])["reason"] == "missing_user_id"
+    # The re-run sends the same jobs for the same files: the partition ends up the same.
+    assert loads[2:] == loads[:2] and again.load_id == result.load_id
+
+
+def test_bigquery_refuses_a_local_bucket(tmp_path) -> None:
+    with pytest.raises(ValueError, match="loads from GCS"):
+        load_bigquery(
+            LocalBucket(tmp_path), "events", DAY, BigQueryTarget.parse("bigquery://p/raw"), object()
+        )
