@@ -17,9 +17,11 @@ events as (
     select * from {{ ref('stg_events') }}
 
     {% if is_incremental() %}
-        -- Re-merge a look-back window so late events land in the right day.
-        where event_date >= (
-            select {{ add_days('max(event_date)', -var('lookback_days')) }}
+        -- Re-merge every event whose day was (re)loaded since the last build,
+        -- with a look-back for safety: a late event reaches its own day however
+        -- old that day is, because the loader reloads the day it belongs to.
+        where loaded_at >= (
+            select {{ dbt.dateadd('day', -var('lookback_days'), 'max(loaded_at)') }}
             from {{ this }}
         )
     {% endif %}

@@ -55,15 +55,21 @@ def test_incremental_rerun_is_idempotent_and_takes_late_events(warehouse: Path, 
     assert dbt("build").returncode == 0
     assert query(warehouse, "select count(*) from core.fct_events") == [(before,)]
 
+    # Two late events, loaded a week after the others: one from yesterday, one from a month ago.
     newest = query(warehouse, "select max(event_date) from core.fct_events")[0][0]
-    late = raw_row(dt.datetime.combine(newest - dt.timedelta(days=1), dt.time(8)), "u_late", 1)
-    insert_raw(warehouse, [late], loaded_at=dt.datetime(2025, 3, 2))
+    yesterday = newest - dt.timedelta(days=1)
+    month_ago = newest - dt.timedelta(days=30)
+    late = [
+        raw_row(dt.datetime.combine(yesterday, dt.time(8)), "u_late", 1),
+        raw_row(dt.datetime.combine(month_ago, dt.time(8)), "u_very_late", 1),
+    ]
+    insert_raw(warehouse, late, loaded_at=dt.datetime(2025, 3, 8))
     result = dbt("build")
     assert result.returncode == 0, result.stdout[-3000:]
-    assert query(warehouse, "select count(*) from core.fct_events") == [(before + 1,)]
-    assert query(warehouse, "select event_date from core.fct_events where user_id = 'u_late'") == [
-        (newest - dt.timedelta(days=1),)
-    ]
+    assert query(warehouse, "select count(*) from core.fct_events") == [(before + 2,)]
+    assert query(
+        warehouse, "select user_id, event_date from core.fct_events where user_id like 'u_%late' order by 1"
+    ) == [("u_late", yesterday), ("u_very_late", month_ago)]
 
 
 def test_a_failing_test_stops_what_is_downstream(warehouse: Path, dbt) -> None:
