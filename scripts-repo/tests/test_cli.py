@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -124,3 +125,58 @@ def test_the_public_sample_export_lands_and_loads_whole(sample_export: Path, api
     results = [json.loads(line) for line in loaded.stdout.splitlines()]
     assert sum(r["loaded"] for r in results) == 10_000
     assert sum(r["quarantined"] for r in results) == 0
+
+
+def test_runs_write_prometheus_metrics_and_json_logs(small_stream: Path, api, tmp_path: Path) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    bucket, metrics = str(tmp_path / "b"), tmp_path / "metrics" / "load.prom"
+    with api(small_stream) as url:
+        extracted = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "extract_load.cli",
+                "extract",
+                "--start",
+                "2025-03-05",
+                "--bucket",
+                bucket,
+            ],
+            env={**os.environ, "EVENTS_API_URL": url},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    logs = [json.loads(line) for line in extracted.stderr.splitlines()]
+    assert any("extracted events" in entry["message"] for entry in logs)
+    assert {"ts", "level", "logger", "message"} <= set(logs[0])
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "extract_load.cli",
+            "--metrics-file",
+            str(metrics),
+            "load",
+            "--start",
+            "2025-03-05",
+            "--bucket",
+            bucket,
+            "--warehouse",
+            str(tmp_path / "w.duckdb"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result = json.loads(loaded.stdout.splitlines()[-1])
+    samples = {
+        (s.name, s.labels.get("kind")): s.value
+        for family in text_string_to_metric_families(metrics.read_text())
+        for s in family.samples
+    }
+    assert samples[("extract_load_rows", "in")] == result["rows_in"] > 0
+    assert samples[("extract_load_rows", "loaded")] == result["loaded"]
+    assert samples[("extract_load_rows", "quarantined")] == 0
+    assert ("extract_load_seconds", None) in samples and ("extract_load_bytes", None) in samples

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 import os
-import sys
+import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -20,6 +19,8 @@ import click
 from extract_load import __version__
 from extract_load.bucket import open_bucket
 from extract_load.intervals import Interval
+from extract_load.landing import Manifest
+from extract_load.observability import RunMetrics, progress
 
 # Exit codes Airflow (or any caller) can act on.
 EXIT_QUARANTINE_THRESHOLD = 3  # data problem: a person must look; retrying will not help
@@ -39,6 +40,20 @@ def _emit(result: dict[str, object]) -> None:
     click.echo(json.dumps(result, sort_keys=True))
 
 
+def _manifest_result(manifest: Manifest, seconds: float | None = None) -> dict[str, object]:
+    result: dict[str, object] = {
+        "source": manifest.source,
+        "interval_start": manifest.interval_start,
+        "rows": manifest.row_count,
+        "bytes": manifest.bytes,
+        "parts": len(manifest.parts),
+        "run_id": manifest.run_id,
+    }
+    if seconds is not None:
+        result["seconds"] = round(seconds, 3)
+    return result
+
+
 def _interval(start: str, end: str | None) -> Interval:
     try:
         return Interval.parse(start, end)
@@ -49,14 +64,30 @@ def _interval(start: str, end: str | None) -> Interval:
 @click.group()
 @click.version_option(__version__)
 @click.option("--log-level", envvar="LOG_LEVEL", default="INFO", show_default=True)
-def main(log_level: str) -> None:
+@click.option(
+    "--log-format",
+    envvar="LOG_FORMAT",
+    type=click.Choice(["auto", "json", "text"]),
+    default="auto",
+    show_default=True,
+    help="auto: text on a terminal, JSON lines otherwise.",
+)
+@click.option(
+    "--metrics-file",
+    envvar="METRICS_FILE",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write this run's metrics here in Prometheus text format.",
+)
+@click.pass_context
+def main(ctx: click.Context, log_level: str, log_format: str, metrics_file: Path | None) -> None:
     """Extract sources into the bucket and load the bucket into the warehouse."""
-    logging.basicConfig(
-        level=log_level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    from extract_load.observability import RunMetrics, configure_logging
+
+    configure_logging(log_level, log_format)
+    metrics = RunMetrics()
+    ctx.obj = metrics
+    ctx.call_on_close(lambda: metrics.write(metrics_file))
 
 
 @main.command()
@@ -162,8 +193,11 @@ def extract(
     bucket = open_bucket(bucket_url)
     token = os.environ.get("EVENTS_API_TOKEN") or None
     auth = Auth(kind="bearer", secret=token) if token else Auth()
+    metrics = click.get_current_context().find_object(RunMetrics)
+    days = _interval(start, end).days()
     with RestClient(api_url, auth=auth, requests_per_second=max_rps, max_attempts=max_attempts) as client:
-        for day in _interval(start, end).days():
+        for day in progress(days, f"extract {source}", len(days)):
+            started = time.monotonic()
             try:
                 manifest = extract_rest(
                     client,
@@ -179,15 +213,12 @@ def extract(
                     "is checkpointed and the next run resumes from it",
                     EXIT_SOURCE_UNAVAILABLE,
                 ) from exc
-            _emit(
-                {
-                    "source": source,
-                    "interval_start": manifest.interval_start,
-                    "rows": manifest.row_count,
-                    "parts": len(manifest.parts),
-                    "run_id": manifest.run_id,
-                }
-            )
+            seconds = time.monotonic() - started
+            if metrics is not None:
+                metrics.extracted(
+                    source, manifest.interval_start, manifest.row_count, manifest.bytes, seconds
+                )
+            _emit(_manifest_result(manifest, seconds))
 
 
 @main.command("extract-file")
@@ -212,16 +243,11 @@ def extract_file_command(
         manifests = extract_file(location, open_bucket(bucket_url), interval, source, part_rows)
     except FileSourceError as exc:
         raise click.ClickException(str(exc)) from exc
+    metrics = click.get_current_context().find_object(RunMetrics)
     for manifest in manifests:
-        _emit(
-            {
-                "source": source,
-                "interval_start": manifest.interval_start,
-                "rows": manifest.row_count,
-                "parts": len(manifest.parts),
-                "run_id": manifest.run_id,
-            }
-        )
+        if metrics is not None:
+            metrics.extracted(source, manifest.interval_start, manifest.row_count, manifest.bytes, 0.0)
+        _emit(_manifest_result(manifest))
 
 
 @main.command()
@@ -334,7 +360,9 @@ def load(
             return load_duckdb(bucket, source, day, path, schema, accepted, max_quarantine_ratio)
     else:
         raise click.BadParameter(f"unsupported warehouse {warehouse!r}", param_hint="--warehouse")
-    for day in _interval(start, end).days():
+    metrics = click.get_current_context().find_object(RunMetrics)
+    days = _interval(start, end).days()
+    for day in progress(days, f"load {source}", len(days)):
         try:
             result = run(day)
         except ManifestError as exc:
@@ -343,6 +371,16 @@ def load(
             raise Failure(str(exc), EXIT_RECONCILIATION) from exc
         except QuarantineThresholdError as exc:
             raise Failure(str(exc), EXIT_QUARANTINE_THRESHOLD) from exc
+        if metrics is not None:
+            metrics.loaded(
+                source,
+                day.start.isoformat(),
+                result.rows_in,
+                result.loaded,
+                result.reasons or {},
+                result.bytes,
+                result.seconds,
+            )
         _emit(result.as_dict())
 
 
