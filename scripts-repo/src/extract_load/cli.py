@@ -243,11 +243,60 @@ def extract_file_command(
         manifests = extract_file(location, open_bucket(bucket_url), interval, source, part_rows)
     except FileSourceError as exc:
         raise click.ClickException(str(exc)) from exc
+    _emit_manifests(manifests)
+
+
+def _emit_manifests(manifests: list[Manifest]) -> None:
     metrics = click.get_current_context().find_object(RunMetrics)
     for manifest in manifests:
         if metrics is not None:
-            metrics.extracted(source, manifest.interval_start, manifest.row_count, manifest.bytes, 0.0)
+            metrics.extracted(
+                manifest.source, manifest.interval_start, manifest.row_count, manifest.bytes, 0.0
+            )
         _emit(_manifest_result(manifest))
+
+
+@main.command("extract-sheet")
+@click.option("--source", required=True, help="Source name (bucket prefix, raw table).")
+@click.option("--spreadsheet-id", envvar="SHEET_ID", required=True)
+@click.option(
+    "--range", "cell_range", required=True, help="A1 range whose first row is the header, e.g. Events!A:J."
+)
+@click.option("--start", default=None, help="Interval start (local date); default: every day in the range.")
+@click.option("--end", default=None)
+@click.option("--bucket", "bucket_url", envvar="BUCKET_URL", required=True)
+def extract_sheet_command(
+    source: str, spreadsheet_id: str, cell_range: str, start: str | None, end: str | None, bucket_url: str
+) -> None:
+    """Land a Google Sheets range through the Sheets API (Application Default Credentials)."""
+    from extract_load.file_source import FileSourceError
+    from extract_load.sheets_source import extract_sheet
+
+    interval = _interval(start, end) if start else None
+    try:
+        _emit_manifests(extract_sheet(spreadsheet_id, cell_range, open_bucket(bucket_url), interval, source))
+    except (FileSourceError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@main.command("extract-drive")
+@click.option("--source", required=True, help="Source name (bucket prefix, raw table).")
+@click.option("--file-id", required=True, help="Drive file id of an xlsx file.")
+@click.option("--start", default=None, help="Interval start (local date); default: every day in the file.")
+@click.option("--end", default=None)
+@click.option("--bucket", "bucket_url", envvar="BUCKET_URL", required=True)
+def extract_drive_command(
+    source: str, file_id: str, start: str | None, end: str | None, bucket_url: str
+) -> None:
+    """Land an xlsx file from Google Drive (first sheet) through the Drive API."""
+    from extract_load.file_source import FileSourceError
+    from extract_load.sheets_source import extract_drive_xlsx
+
+    interval = _interval(start, end) if start else None
+    try:
+        _emit_manifests(extract_drive_xlsx(file_id, open_bucket(bucket_url), interval, source))
+    except FileSourceError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @main.command()

@@ -80,7 +80,7 @@ def _format(path: Path) -> str:
     raise FileSourceError(f"{path.name}: unsupported file type (csv, jsonl, parquet or xlsx)")
 
 
-def _require_columns(columns: list[str], origin: str) -> None:
+def require_columns(columns: list[str], origin: str) -> None:
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
     if missing:
         raise FileSourceError(
@@ -88,7 +88,7 @@ def _require_columns(columns: list[str], origin: str) -> None:
         )
 
 
-def _stage(con: duckdb.DuckDBPyConnection, path: Path, origin: str) -> None:
+def stage_file(con: duckdb.DuckDBPyConnection, path: Path, origin: str) -> None:
     """Create table `rows_in(_line, record json)`: one row per data line of the file."""
     kind = _format(path)
     src = str(path).replace("'", "''")
@@ -96,7 +96,7 @@ def _stage(con: duckdb.DuckDBPyConnection, path: Path, origin: str) -> None:
         opener = gzip.open if path.name.lower().endswith(".gz") else open
         with opener(path, "rt", encoding="utf-8", newline="") as handle:
             header = [c.strip() for c in next(csv.reader(handle), [])]
-        _require_columns(header, origin)
+        require_columns(header, origin)
         # RFC 4180 dialect and the header's columns stated, not sniffed: broken
         # lines must not change how the rest of the file parses.
         columns = "{" + ", ".join("'" + c.replace("'", "''") + "': 'VARCHAR'" for c in header) + "}"
@@ -145,10 +145,10 @@ def _stage(con: duckdb.DuckDBPyConnection, path: Path, origin: str) -> None:
         keys = con.execute(
             "select distinct unnest(json_keys(record)) from rows_in where json_type(record) = 'OBJECT'"
         ).fetchall()
-        _require_columns([k[0] for k in keys], origin)
+        require_columns([k[0] for k in keys], origin)
     elif kind == "parquet":
         columns = [c[0] for c in con.execute(f"describe select * from read_parquet('{src}')").fetchall()]
-        _require_columns(columns, origin)
+        require_columns(columns, origin)
         con.execute(
             f"create temp table rows_in as select null::bigint as _line, to_json(p) as record "
             f"from read_parquet('{src}') as p"
@@ -164,7 +164,7 @@ def _stage_xlsx(con: duckdb.DuckDBPyConnection, path: Path, origin: str) -> None
     sheet = book.worksheets[0]
     rows = sheet.iter_rows(values_only=True)
     header = [str(h).strip() if h is not None else "" for h in next(rows, ())]
-    _require_columns(header, f"{origin} (sheet {sheet.title})")
+    require_columns(header, f"{origin} (sheet {sheet.title})")
     con.execute("create temp table rows_in (_line bigint, record json)")
     batch = []
     for number, values in enumerate(rows, start=2):
@@ -193,9 +193,23 @@ def extract_file(
     """Land each day of `interval` (default: every day the file covers); one manifest per day."""
     con = duckdb.connect()
     with local_copy(location) as path:
-        origin = location
-        _stage(con, path, origin)
+        stage_file(con, path, location)
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    try:
+        return land_staged(con, bucket, interval, source, f"{location}#sha256={digest}", part_rows)
+    finally:
+        con.close()
+
+
+def land_staged(
+    con: duckdb.DuckDBPyConnection,
+    bucket: Bucket,
+    interval: Interval | None,
+    source: str,
+    origin: str,
+    part_rows: int = 250_000,
+) -> list[Manifest]:
+    """Land the staged `rows_in(_line, record)` table, a partition per local day."""
     con.execute(
         f"""
         create temp table dated as
@@ -207,14 +221,14 @@ def extract_file(
     first_day, last_day = con.execute("select min(day), max(day) from dated").fetchone()  # type: ignore[misc]
     if interval is None:
         if first_day is None:
-            raise FileSourceError(f"{location}: no row has a usable event_time; give --start to land them")
+            raise FileSourceError(f"{origin}: no row has a usable event_time; give --start to land them")
         interval = Interval(first_day, last_day + dt.timedelta(days=1))
     home = first_day or interval.start
     manifests = []
     for day in interval.days():
-        # Undatable rows and broken lines belong to the file's first day, so they land exactly once.
+        # Undatable rows and broken lines belong to the first day, so they land exactly once.
         undated = "or day is null" if day.start == home else ""
-        writer = PartitionWriter(bucket, source, day, origin=f"{origin}#sha256={digest}", part_rows=part_rows)
+        writer = PartitionWriter(bucket, source, day, origin=origin, part_rows=part_rows)
         cursor = con.execute(
             f"select record from dated where day = ? {undated} order by _line nulls last, day", [day.start]
         )
@@ -222,5 +236,4 @@ def extract_file(
             writer.write(json.loads(r[0]) for r in batch)
             writer.end_page(None, checkpoint=False)
         manifests.append(writer.commit())
-    con.close()
     return manifests
