@@ -151,17 +151,17 @@ def serve_api(source: Path, host: str, port: int, url_file: Path | None) -> None
 
 
 @main.command()
-@click.option("--source", default="events", show_default=True, help="Source name (bucket prefix, raw table).")
+@click.option("--source", default="events", show_default=True, help="A REST source from the sources file.")
 @click.option("--start", required=True, help="Interval start, local date YYYY-MM-DD.")
 @click.option("--end", default=None, help="Interval end (exclusive); default start + 1 day.")
-@click.option("--api-url", envvar="EVENTS_API_URL", required=True, help="Events API base URL.")
+@click.option("--api-url", default=None, help="Override the source's base URL.")
 @click.option("--bucket", "bucket_url", envvar="BUCKET_URL", required=True, help="Bucket URL or folder.")
-@click.option("--page-size", type=int, default=5000, show_default=True)
+@click.option("--page-size", type=click.IntRange(1), default=None, help="Override the source's page size.")
 @click.option(
     "--part-rows", type=int, default=250_000, show_default=True, help="Rows per landed part (about)."
 )
 @click.option(
-    "--max-rps", type=float, envvar="EVENTS_API_MAX_RPS", default=None, help="Client-side request rate limit."
+    "--max-rps", type=float, envvar="EXTRACT_MAX_RPS", default=None, help="Client-side request rate limit."
 )
 @click.option(
     "--max-attempts",
@@ -175,27 +175,40 @@ def extract(
     source: str,
     start: str,
     end: str | None,
-    api_url: str,
+    api_url: str | None,
     bucket_url: str,
-    page_size: int,
+    page_size: int | None,
     part_rows: int,
     max_rps: float | None,
     max_attempts: int,
 ) -> None:
-    """Extract one data interval per day from the events API into the bucket."""
+    """Extract one data interval per day of a REST source into the bucket, resumably."""
     from dataclasses import replace
 
     import requests
 
-    from extract_load.extract import EVENTS_API_PAGINATION, extract_rest
-    from extract_load.http_source import Auth, RestClient
+    from extract_load.extract import extract_rest
+    from extract_load.http_source import RestClient
+    from extract_load.sources import SourceConfigError, load_sources
 
+    config = load_sources().get(source)
+    if config is None or config.kind != "rest":
+        raise click.BadParameter(
+            f"{source!r} is not a REST source in the sources file", param_hint="--source"
+        )
+    try:
+        base_url = api_url or config.env("base_url") or ""
+    except SourceConfigError as exc:
+        raise click.UsageError(str(exc)) from exc
+    pagination = config.pagination()
+    if page_size:
+        pagination = replace(pagination, page_size=page_size)
     bucket = open_bucket(bucket_url)
-    token = os.environ.get("EVENTS_API_TOKEN") or None
-    auth = Auth(kind="bearer", secret=token) if token else Auth()
     metrics = click.get_current_context().find_object(RunMetrics)
     days = _interval(start, end).days()
-    with RestClient(api_url, auth=auth, requests_per_second=max_rps, max_attempts=max_attempts) as client:
+    with RestClient(
+        base_url, auth=config.auth(), requests_per_second=max_rps, max_attempts=max_attempts
+    ) as client:
         for day in progress(days, f"extract {source}", len(days)):
             started = time.monotonic()
             try:
@@ -204,7 +217,10 @@ def extract(
                     bucket,
                     day,
                     source,
-                    pagination=replace(EVENTS_API_PAGINATION, page_size=page_size),
+                    path=config.settings["path"],
+                    params=config.params(day.start.isoformat(), day.end.isoformat()),
+                    pagination=pagination,
+                    data_selector=config.settings.get("data_selector"),
                     part_rows=part_rows,
                 )
             except requests.RequestException as exc:
@@ -219,6 +235,48 @@ def extract(
                     source, manifest.interval_start, manifest.row_count, manifest.bytes, seconds
                 )
             _emit(_manifest_result(manifest, seconds))
+
+
+@main.group()
+def sources() -> None:
+    """The configured sources (SOURCES_FILE, or the packaged sources.yaml)."""
+
+
+@sources.command("list")
+def sources_list() -> None:
+    """One line per source: kind, description, and which settings are set (never their values)."""
+    from extract_load.sources import load_sources
+
+    for source in load_sources().values():
+        settings = {
+            name: {"env": var, "set": bool(os.environ.get(var))} for name, var in source.env_names().items()
+        }
+        _emit(
+            {
+                "source": source.name,
+                "kind": source.kind,
+                "description": source.description,
+                "settings": settings,
+            }
+        )
+
+
+@sources.command("check")
+@click.argument("names", nargs=-1)
+@click.option("--timeout", type=float, default=10.0, show_default=True)
+def sources_check(names: tuple[str, ...], timeout: float) -> None:
+    """Reach each source once (all of them by default); exit 1 if any cannot be reached."""
+    from extract_load.sources import check, load_sources
+
+    configured = load_sources()
+    unknown = sorted(set(names) - set(configured))
+    if unknown:
+        raise click.BadParameter(f"unknown source(s) {', '.join(unknown)}", param_hint="NAMES")
+    reports = [check(configured[name], timeout) for name in (names or tuple(configured))]
+    for report in reports:
+        _emit(report)
+    if not all(report["ok"] for report in reports):
+        raise click.exceptions.Exit(1)
 
 
 @main.command("extract-file")

@@ -1,0 +1,119 @@
+"""Sources by configuration: what each one is, where its settings come from,
+and a cheap check that it can be reached, so an operator can ask
+`extract-load sources check` before a run fails at 3 a.m."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from extract_load.http_source import Auth, Pagination
+
+
+class SourceConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    kind: str
+    description: str = ""
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def env_names(self) -> dict[str, str]:
+        """Setting -> environment variable, for every setting that comes from the environment."""
+        names = {k.removesuffix("_env"): v for k, v in self.settings.items() if k.endswith("_env")}
+        if "auth" in self.settings and self.settings["auth"].get("secret_env"):
+            names["auth"] = self.settings["auth"]["secret_env"]
+        return names
+
+    def env(self, setting: str, required: bool = True) -> str | None:
+        variable = self.env_names().get(setting)
+        value = os.environ.get(variable) if variable else None
+        if required and not value:
+            raise SourceConfigError(f"source {self.name}: set {variable or setting} ({setting})")
+        return value
+
+    def pagination(self) -> Pagination:
+        return Pagination(**self.settings.get("pagination", {}))
+
+    def auth(self) -> Auth:
+        spec = dict(self.settings.get("auth", {}))
+        kind = spec.pop("kind", "none")
+        secret_env = spec.pop("secret_env", None)
+        secret = os.environ.get(secret_env) if secret_env else None
+        return Auth(kind=kind, secret=secret, **spec) if secret else Auth()
+
+    def params(self, start: str, end: str) -> dict[str, str]:
+        return {k: str(v).format(start=start, end=end) for k, v in self.settings.get("params", {}).items()}
+
+
+def load_sources(path: Path | None = None) -> dict[str, Source]:
+    location = path or (Path(os.environ["SOURCES_FILE"]) if os.environ.get("SOURCES_FILE") else None)
+    if location is not None:
+        text = location.read_text()
+    else:
+        text = resources.files("extract_load").joinpath("config/sources.yaml").read_text()
+    document = yaml.safe_load(text) or {}
+    sources = {}
+    for name, spec in (document.get("sources") or {}).items():
+        spec = dict(spec)
+        kind = spec.pop("kind", None)
+        if kind not in {"rest", "file", "kafka", "sheets"}:
+            raise SourceConfigError(f"source {name}: unknown kind {kind!r}")
+        sources[name] = Source(name, kind, spec.pop("description", ""), spec)
+    return sources
+
+
+def check(source: Source, timeout: float = 10.0) -> dict[str, Any]:
+    """Reach the source once, cheaply. Returns a report; raises nothing for a failed reach."""
+    report: dict[str, Any] = {"source": source.name, "kind": source.kind}
+    missing = [
+        v
+        for v in source.env_names().values()
+        if not os.environ.get(v) and v != source.env_names().get("auth")
+    ]
+    if missing:
+        return {**report, "ok": False, "error": f"not configured: set {', '.join(missing)}"}
+    try:
+        if source.kind == "rest":
+            from extract_load.http_source import RestClient
+
+            with RestClient(
+                source.env("base_url") or "", auth=source.auth(), max_attempts=2, timeout_seconds=timeout
+            ) as c:
+                c.get_json(source.settings.get("health_path", source.settings["path"]))
+        elif source.kind == "file":
+            location = source.env("location") or ""
+            if location.startswith(("http://", "https://")):
+                import requests
+
+                requests.head(location, timeout=timeout, allow_redirects=True).raise_for_status()
+            elif not Path(location).is_file():
+                raise FileNotFoundError(location)
+        elif source.kind == "kafka":
+            from confluent_kafka.admin import AdminClient
+
+            topic = source.env("topic") or ""
+            metadata = AdminClient({"bootstrap.servers": source.env("bootstrap")}).list_topics(
+                topic, timeout=timeout
+            )
+            if metadata.topics[topic].error is not None:
+                raise RuntimeError(str(metadata.topics[topic].error))
+            report["partitions"] = len(metadata.topics[topic].partitions)
+        else:
+            from extract_load.sheets_source import google_service
+
+            header = source.settings["range"].split("!")[0] + "!1:1"
+            google_service("sheets", "v4").spreadsheets().values().get(
+                spreadsheetId=source.env("spreadsheet"), range=header
+            ).execute()
+    except Exception as exc:  # noqa: BLE001 - a check reports every failure instead of raising
+        return {**report, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    return {**report, "ok": True}

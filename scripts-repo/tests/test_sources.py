@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from extract_load.cli import main
+from extract_load.sources import load_sources
+
+
+def _lines(output: str) -> list[dict]:
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+
+def test_the_packaged_sources_cover_every_kind() -> None:
+    sources = load_sources()
+    assert {s.kind for s in sources.values()} == {"rest", "file", "kafka", "sheets"}
+    assert sources["events"].params("2025-03-05", "2025-03-06") == {
+        "start": "2025-03-05T00:00:00",
+        "end": "2025-03-06T00:00:00",
+    }
+
+
+def test_list_names_where_settings_come_from_never_their_values() -> None:
+    result = CliRunner().invoke(
+        main, ["sources", "list"], env={"EVENTS_API_URL": "http://x", "EVENTS_API_TOKEN": "tok-secret-1"}
+    )
+    assert result.exit_code == 0, result.output
+    events = next(line for line in _lines(result.stdout) if line["source"] == "events")
+    assert events["settings"]["base_url"] == {"env": "EVENTS_API_URL", "set": True}
+    assert events["settings"]["auth"] == {"env": "EVENTS_API_TOKEN", "set": True}
+    assert "tok-secret-1" not in result.output and "http://x" not in result.output
+
+
+def test_check_reaches_a_live_source_and_reports_an_unreachable_one(
+    small_stream: Path, api, tmp_path: Path
+) -> None:
+    export = tmp_path / "export.csv"
+    export.write_text("event_time,user_id,event_type\n")
+    with api(small_stream) as url:
+        ok = CliRunner().invoke(
+            main,
+            ["sources", "check", "events", "app_export"],
+            env={"EVENTS_API_URL": url, "APP_EXPORT_LOCATION": str(export)},
+        )
+    assert ok.exit_code == 0, ok.output
+    assert [r["ok"] for r in _lines(ok.stdout)] == [True, True]
+    down = CliRunner().invoke(
+        main, ["sources", "check", "events", "events_stream"], env={"EVENTS_API_URL": "http://127.0.0.1:9"}
+    )
+    reports = {r["source"]: r for r in _lines(down.stdout)}
+    assert down.exit_code == 1
+    assert reports["events"]["ok"] is False and "ConnectionError" in reports["events"]["error"]
+    assert reports["events_stream"]["error"].startswith("not configured: set ")
+
+
+def test_a_sources_file_from_the_environment(tmp_path: Path) -> None:
+    custom = tmp_path / "sources.yaml"
+    custom.write_text(
+        "sources:\n  partners:\n    kind: rest\n    base_url_env: PARTNERS_URL\n    path: /v2/items\n"
+        "    pagination: {style: page, page_param: p, page_size: 50}\n"
+        "    auth: {kind: api_key, name: X-Key, secret_env: PARTNERS_KEY}\n"
+    )
+    source = load_sources(custom)["partners"]
+    assert source.pagination().style == "page" and source.pagination().page_size == 50
+    assert source.auth().kind == "none"  # no key in the environment: no auth header at all
