@@ -28,12 +28,11 @@ import duckdb
 from extract_load.bucket import Bucket
 from extract_load.intervals import Interval
 from extract_load.landing import Manifest, PartitionWriter
-from extract_load.schema import local_time_sql
+from extract_load.schema import BROKEN_LINE_KEY, local_time_sql
 
 log = logging.getLogger(__name__)
 
 REQUIRED_COLUMNS = ("event_time", "user_id", "event_type")
-BROKEN_LINE_KEY = "_unparseable_line"
 
 
 class FileSourceError(ValueError):

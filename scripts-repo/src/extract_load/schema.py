@@ -28,6 +28,10 @@ KNOWN_EVENT_TYPES: frozenset[str] = frozenset(
     {"miles_earned", "miles_redeemed", "reward_search", "share", "like"}
 )
 
+# Key under which a source line that could not be parsed is landed as text;
+# the load quarantines such records as `broken_line`.
+BROKEN_LINE_KEY = "_unparseable_line"
+
 # Formats seen in app exports. Naive timestamps are local time (GMT+8), as exported.
 NAIVE_TIME_FORMATS: tuple[str, ...] = (
     "%Y-%m-%d %H:%M:%S.%f",

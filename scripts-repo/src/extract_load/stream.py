@@ -28,11 +28,10 @@ from typing import Any
 from extract_load.bucket import Bucket
 from extract_load.intervals import Interval
 from extract_load.landing import MANIFEST, Manifest, Part, partition_prefix
-from extract_load.schema import parse_local_time
+from extract_load.schema import BROKEN_LINE_KEY, parse_local_time
 
 log = logging.getLogger(__name__)
 
-BROKEN_LINE_KEY = "_unparseable_line"
 CRASH_BEFORE_COMMIT = "EXTRACT_LOAD_FAILPOINT_BEFORE_OFFSET_COMMIT"
 
 

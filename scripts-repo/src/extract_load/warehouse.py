@@ -30,7 +30,7 @@ import duckdb
 from extract_load.bucket import Bucket
 from extract_load.intervals import Interval
 from extract_load.landing import Manifest, partition_prefix, read_manifest
-from extract_load.schema import EVENT_COLUMNS, KNOWN_EVENT_TYPES, local_time_sql
+from extract_load.schema import BROKEN_LINE_KEY, EVENT_COLUMNS, KNOWN_EVENT_TYPES, local_time_sql
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +168,7 @@ def classified_sql(files: list[str], interval: Interval, event_types: frozenset[
         *,
         case
             when json_type(json) <> 'OBJECT' then 'not_a_json_object'
-            when (json ->> '_unparseable_line') is not null then 'broken_line'
+            when (json ->> '{BROKEN_LINE_KEY}') is not null then 'broken_line'
             when event_time is null then 'missing_event_time'
             when _event_time_local is null then 'unparseable_event_time'
             when _event_time_local < timestamp '{start}' or _event_time_local >= timestamp '{end}'
