@@ -139,3 +139,21 @@ def test_a_file_from_a_url_over_real_http(tmp_path: Path) -> None:
         server.shutdown()
         server.server_close()
     assert (counts["landed"], counts["loaded"]) == (1, 1)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "flipped"])
+def test_a_corrupt_gzip_drop_is_refused_and_lands_nothing(tmp_path: Path, damage: str) -> None:
+    # DuckDB alone reads a truncated gzip stream as a shorter, plausible file.
+    lines = "".join(f"2025-03-05 10:{i // 60 % 60:02d}:{i % 60:02d},u_{i},like\n" for i in range(20_000))
+    data = bytearray(gzip.compress(f"event_time,user_id,event_type\n{lines}".encode()))
+    if damage == "truncated":
+        data = data[: len(data) // 2]
+    else:
+        middle = len(data) // 2
+        data[middle : middle + 4] = bytes(b ^ 0xFF for b in data[middle : middle + 4])
+    export = tmp_path / "drop.csv.gz"
+    export.write_bytes(bytes(data))
+    bucket = LocalBucket(tmp_path / "bucket")
+    with pytest.raises(FileSourceError, match=r"drop\.csv\.gz: (gzip stream is truncated|corrupt gzip data)"):
+        extract_file(str(export), bucket, None, "events")
+    assert list(bucket.list("raw")) == []

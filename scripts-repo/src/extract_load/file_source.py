@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import tempfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -62,6 +63,30 @@ def local_copy(location: str) -> Iterator[Path]:
     if not path.is_file():
         raise FileSourceError(f"{location}: no such file")
     yield path
+
+
+def verify_and_digest(path: Path, origin: str) -> str:
+    """The file's sha256 prefix, after proving a gzip file decompresses to its end.
+
+    DuckDB reads a truncated gzip stream without complaint, so a drop cut off
+    mid-transfer would otherwise land as a smaller but plausible file, its
+    tail lost without a trace. Python's gzip checks every member's CRC and
+    length; reading costs one streaming pass, never the file in memory.
+    """
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    if path.name.lower().endswith(".gz"):
+        try:
+            with gzip.open(path, "rb") as stream:
+                while stream.read(1 << 20):
+                    pass
+        except EOFError as exc:
+            raise FileSourceError(f"{origin}: gzip stream is truncated (the file ends mid-stream)") from exc
+        except (gzip.BadGzipFile, zlib.error) as exc:
+            raise FileSourceError(f"{origin}: corrupt gzip data ({exc})") from exc
+    return digest.hexdigest()[:16]
 
 
 def _format(path: Path) -> str:
@@ -192,8 +217,8 @@ def extract_file(
     """Land each day of `interval` (default: every day the file covers); one manifest per day."""
     con = duckdb.connect()
     with local_copy(location) as path:
+        digest = verify_and_digest(path, location)
         stage_file(con, path, location)
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     try:
         return land_staged(con, bucket, interval, source, f"{location}#sha256={digest}", part_rows)
     finally:
