@@ -21,7 +21,12 @@ def main() -> None:
     del partitions  # the mock cluster creates topics on first use, with its default partition count
     with open(events_file, encoding="utf-8") as handle:
         for line in handle:
-            producer.produce(topic, value=line.rstrip("\n").encode(), key=line[:40].encode())
+            while True:
+                try:
+                    producer.produce(topic, value=line.rstrip("\n").encode(), key=line[:40].encode())
+                    break
+                except BufferError:  # the local queue is full: let deliveries drain it
+                    producer.poll(0.1)
     producer.flush(30)
     partitions = len(producer.list_topics(topic, timeout=10).topics[topic].partitions)
     print(bootstrap, partitions, flush=True)

@@ -142,3 +142,16 @@ def test_a_crash_between_landing_and_offset_commit_loses_nothing(kafka: str, tmp
     assert offsets == len(EVENTS) and distinct_events == len(
         EVENTS
     )  # nothing lost; duplicates only by redelivery
+
+
+def test_a_bounded_run_stops_at_its_message_budget_and_the_next_run_continues(
+    kafka: str, tmp_path: Path
+) -> None:
+    first = stream(kafka, tmp_path / "bucket", "--max-messages", "250")
+    assert first.returncode == 0, first.stderr[-3000:]
+    taken = json.loads(first.stdout.splitlines()[-1])["messages"]
+    assert 250 <= taken < len(EVENTS) + 2  # stops after the batch that reaches the budget
+    rest = stream(kafka, tmp_path / "bucket")
+    assert json.loads(rest.stdout.splitlines()[-1])["messages"] == len(EVENTS) + 2 - taken
+    bucket = LocalBucket(tmp_path / "bucket")
+    assert load_all(bucket, tmp_path / "w.duckdb")[1] == len(EVENTS)  # every event once, none twice

@@ -24,8 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
+from extract_load import engine
 from extract_load.bucket import Bucket
 from extract_load.intervals import Interval
 from extract_load.landing import partition_prefix, read_manifest
@@ -117,7 +116,7 @@ def load_bigquery(
     reasons: dict[str, int] = {}
     rows_in = 0
     with tempfile.TemporaryDirectory() as tmp:
-        con = duckdb.connect()
+        con = engine.connect()
         clean, rejected = Path(tmp) / "rows.jsonl.gz", Path(tmp) / "quarantine.jsonl.gz"
         if files:
             con.execute(f"create temp table classified as {classified_sql(files, interval, event_types)}")

@@ -367,6 +367,12 @@ def extract_drive_command(
 @click.option("--max-wait", type=float, default=30.0, show_default=True, help="Seconds to fill a batch.")
 @click.option("--until-idle", type=float, default=None, help="Stop after this many seconds without messages.")
 @click.option("--max-batches", type=click.IntRange(1), default=None, help="Stop after this many batches.")
+@click.option(
+    "--max-messages",
+    type=click.IntRange(1),
+    default=None,
+    help="Stop after the batch that reaches this many messages (a bounded run for a scheduler).",
+)
 @click.option("--config", "extra_config", multiple=True, help="librdkafka setting KEY=VALUE (repeatable).")
 def stream(
     source: str,
@@ -378,6 +384,7 @@ def stream(
     max_wait: float,
     until_idle: float | None,
     max_batches: int | None,
+    max_messages: int | None,
     extra_config: tuple[str, ...],
 ) -> None:
     """Consume a Kafka topic in micro-batches into the bucket; offsets move after the data is durable."""
@@ -399,7 +406,15 @@ def stream(
             raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--config")
         config[key.strip()] = value.strip()
     stats = consume(
-        open_bucket(bucket_url), source, config, topic, max_batch, max_wait, until_idle, max_batches
+        open_bucket(bucket_url),
+        source,
+        config,
+        topic,
+        max_batch,
+        max_wait,
+        until_idle,
+        max_batches,
+        max_messages,
     )
     _emit({"source": source, "topic": topic, **stats.as_dict()})
 

@@ -26,6 +26,7 @@ from urllib.parse import urlparse
 
 import duckdb
 
+from extract_load import engine
 from extract_load.bucket import Bucket
 from extract_load.intervals import Interval
 from extract_load.landing import Manifest, PartitionWriter
@@ -215,7 +216,7 @@ def extract_file(
     location: str, bucket: Bucket, interval: Interval | None, source: str, part_rows: int = 250_000
 ) -> list[Manifest]:
     """Land each day of `interval` (default: every day the file covers); one manifest per day."""
-    con = duckdb.connect()
+    con = engine.connect()
     with local_copy(location) as path:
         digest = verify_and_digest(path, location)
         stage_file(con, path, location)

@@ -18,6 +18,7 @@ from typing import Any
 
 import duckdb
 
+from extract_load import engine
 from extract_load.bucket import Bucket
 from extract_load.file_source import land_staged, require_columns, stage_file
 from extract_load.intervals import Interval
@@ -97,7 +98,7 @@ def extract_sheet(
         .execute(num_retries=5)
     )
     origin = f"sheets://{spreadsheet_id}/{response.get('range', cell_range)}"
-    con = duckdb.connect()
+    con = engine.connect()
     try:
         stage_values(con, response.get("values", []), origin)
         return land_staged(con, bucket, interval, source, origin)
@@ -119,7 +120,7 @@ def extract_drive_xlsx(
             while not done:
                 _, done = downloader.next_chunk(num_retries=5)
         origin = f"drive://{file_id}"
-        con = duckdb.connect()
+        con = engine.connect()
         try:
             stage_file(con, path, origin)
             return land_staged(con, bucket, interval, source, origin)

@@ -111,8 +111,13 @@ def consume(
     max_wait_seconds: float = 30.0,
     idle_seconds: float | None = None,
     max_batches: int | None = None,
+    max_messages: int | None = None,
 ) -> StreamStats:
-    """Consume micro-batches until idle for `idle_seconds` (or forever when None)."""
+    """Consume micro-batches until idle for `idle_seconds`, or a batch or message budget is spent.
+
+    With none of them set it runs forever, as a long-lived worker; a scheduler
+    runs it bounded, so each task ends and the next picks up at the committed offsets.
+    """
     from confluent_kafka import Consumer, KafkaException, TopicPartition
 
     consumer = Consumer({**config, "enable.auto.commit": False, "auto.offset.reset": "earliest"})
@@ -122,7 +127,9 @@ def consume(
     stats = StreamStats()
     idle_since = time.monotonic()
     try:
-        while max_batches is None or stats.batches < max_batches:
+        while (max_batches is None or stats.batches < max_batches) and (
+            max_messages is None or stats.messages < max_messages
+        ):
             messages = consumer.consume(num_messages=max_batch, timeout=max_wait_seconds)
             errors = [m.error() for m in messages if m.error() is not None]
             if errors:

@@ -19,6 +19,7 @@ import contextlib
 import datetime as dt
 import gzip
 import hashlib
+import io
 import json
 import logging
 import time
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import duckdb
 
+from extract_load import engine
 from extract_load.bucket import Bucket
 from extract_load.intervals import Interval
 from extract_load.landing import Manifest, partition_prefix, read_manifest
@@ -202,7 +204,7 @@ def load_duckdb(
     landed_at = dt.datetime.fromisoformat(manifest.extracted_at).astimezone(dt.UTC).replace(tzinfo=None)
     table = source
     database.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(database))
+    con = engine.connect(str(database))
     try:
         for statement in _ddl(schema, table):
             con.execute(statement)
@@ -291,19 +293,32 @@ def quarantine_prefix(source: str, interval: Interval) -> str:
 
 
 def write_quarantine(con: duckdb.DuckDBPyConnection, bucket: Bucket, source: str, interval: Interval) -> None:
-    """Mirror the interval's quarantined records, with reasons, into the bucket."""
+    """Mirror the interval's quarantined records, with reasons, into the bucket.
+
+    Streamed in batches into one gzip member, so a bad day with millions of
+    quarantined records costs their compressed size, not their rows, in memory.
+    """
     key = f"{quarantine_prefix(source, interval)}/{QUARANTINE_FILE}"
-    rows = con.execute(
+    cursor = con.execute(
         "select reason, cast(json as varchar), filename, _line from classified "
         "where reason is not null order by filename, _line"
-    ).fetchall()
-    if not rows:
-        bucket.delete(key)
-        return
-    lines = (
-        json.dumps(
-            {"reason": r, "record": rec, "source_file": Path(f).name, "line": n}, separators=(",", ":")
-        )
-        for r, rec, f, n in rows
     )
-    bucket.write_bytes(key, gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0))
+    buffer = io.BytesIO()
+    written = 0
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as out:
+        while batch := cursor.fetchmany(10_000):
+            out.write(
+                "".join(
+                    json.dumps(
+                        {"reason": r, "record": rec, "source_file": Path(f).name, "line": n},
+                        separators=(",", ":"),
+                    )
+                    + "\n"
+                    for r, rec, f, n in batch
+                ).encode()
+            )
+            written += len(batch)
+    if written:
+        bucket.write_bytes(key, buffer.getvalue())
+    else:
+        bucket.delete(key)

@@ -1,0 +1,28 @@
+"""One way to open DuckDB, so every step stays within a memory budget.
+
+DuckDB's default limit is 80% of the machine's memory, and temporary tables
+of an in-memory database only spill to disk when a temp directory is set. A
+10M-event interval would then sit in RAM beside Airflow and dbt. With a
+limit and a spill directory, a big interval costs disk and time, not memory.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import duckdb
+
+DEFAULT_MEMORY_LIMIT = "2GB"
+
+
+def connect(database: str = ":memory:") -> duckdb.DuckDBPyConnection:
+    """A connection limited by `EXTRACT_LOAD_MEMORY_LIMIT` that spills to `EXTRACT_LOAD_TEMP_DIR`."""
+    config = {
+        "memory_limit": os.environ.get("EXTRACT_LOAD_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT),
+        "temp_directory": os.environ.get("EXTRACT_LOAD_TEMP_DIR")
+        or os.path.join(tempfile.gettempdir(), "extract-load-spill"),
+        # Insertion order is what makes re-loads byte-identical and line numbers right.
+        "preserve_insertion_order": True,
+    }
+    return duckdb.connect(database, config=config)
