@@ -14,7 +14,7 @@ SUBPROJECTS := scripts-repo dbt-repo airflow-repo
 export UV_PYTHON_DOWNLOADS := never
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 
-.PHONY: help setup demo test test-scripts test-dbt test-airflow test-e2e lint lock clean
+.PHONY: help setup demo test test-scripts test-dbt test-airflow test-e2e lint lock bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -70,6 +70,13 @@ test-e2e: setup ## A real DAG run on a small generated stream, checked layer by 
 
 lint: setup ## pre-commit on every file: ruff, sqlfluff, yamllint, detect-secrets
 	PATH="$(CURDIR)/.venv/bin:$$PATH" .venv/bin/pre-commit run --all-files --show-diff-on-failure
+
+# --- benchmarks ---------------------------------------------------------------
+
+BENCH_ARGS ?=
+
+bench: setup ## Measure throughput against baselines in one run: a Markdown table, JSON in bench/results/
+	.venv/bin/python bench/run.py $(BENCH_ARGS)
 
 clean: ## Remove everything a demo or a test wrote (not the environments)
 	rm -rf .demo .test-results dbt-repo/target dbt-repo/logs
