@@ -6,15 +6,32 @@ events as (
 
 ),
 
+ranked_events as (
+
+    select
+        user_id,
+        utm_source,
+        country,
+        gender,
+        row_number() over (
+            partition by user_id order by event_time_local asc, event_id asc
+        ) as first_rank,
+        row_number() over (
+            partition by user_id
+            order by case when gender is null then 1 else 0 end asc, event_time_local desc, event_id asc
+        ) as latest_gender_rank
+    from events
+
+),
+
 first_touch as (
 
     select
         user_id,
         utm_source as acquisition_utm_source,
         country
-    from events
-    where true
-    qualify row_number() over (partition by user_id order by event_time_local, event_id) = 1
+    from ranked_events
+    where first_rank = 1
 
 ),
 
@@ -23,9 +40,8 @@ latest_gender as (
     select
         user_id,
         gender
-    from events
-    where gender is not null
-    qualify row_number() over (partition by user_id order by event_time_local desc, event_id asc) = 1
+    from ranked_events
+    where latest_gender_rank = 1 and gender is not null
 
 ),
 

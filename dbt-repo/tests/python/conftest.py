@@ -13,6 +13,8 @@ import duckdb
 import pytest
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
+# What the pipeline runs: unit tests are CI's (test_unit_tests_pass), not the data's.
+BUILD = ("build", "--exclude-resource-type", "unit_test")
 BIN = Path(sys.executable).parent
 
 # The raw table as the loader (scripts-repo) writes it: the contract between them.

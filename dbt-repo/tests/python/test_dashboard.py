@@ -6,12 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import BIN, fixture_rows, insert_raw, query
+from conftest import BIN, BUILD, fixture_rows, insert_raw, query
 
 
 def test_dashboard_and_summary_show_what_the_warehouse_holds(warehouse: Path, dbt, tmp_path: Path) -> None:
     insert_raw(warehouse, fixture_rows())
-    assert dbt("build").returncode == 0
+    assert dbt(*BUILD).returncode == 0
     env = {**os.environ, "DBT_DUCKDB_PATH": str(warehouse)}
     out = tmp_path / "dashboard"
     published = subprocess.run(

@@ -5,7 +5,7 @@ import itertools
 import json
 from pathlib import Path
 
-from conftest import fixture_rows, insert_raw, query, raw_row
+from conftest import BUILD, fixture_rows, insert_raw, query, raw_row
 
 
 def test_build_passes_and_layers_reconcile(warehouse: Path, dbt) -> None:
@@ -22,7 +22,7 @@ def test_build_passes_and_layers_reconcile(warehouse: Path, dbt) -> None:
     )
     insert_raw(warehouse, [*rows, duplicate, messy])
 
-    result = dbt("build")
+    result = dbt(*BUILD)
     assert result.returncode == 0, result.stdout[-3000:]
 
     distinct = len({json.dumps(r, sort_keys=True) for r in rows}) + 1
@@ -50,9 +50,9 @@ def test_build_passes_and_layers_reconcile(warehouse: Path, dbt) -> None:
 
 def test_incremental_rerun_is_idempotent_and_takes_late_events(warehouse: Path, dbt) -> None:
     insert_raw(warehouse, fixture_rows())
-    assert dbt("build").returncode == 0
+    assert dbt(*BUILD).returncode == 0
     before = query(warehouse, "select count(*) from core.fct_events")[0][0]
-    assert dbt("build").returncode == 0
+    assert dbt(*BUILD).returncode == 0
     assert query(warehouse, "select count(*) from core.fct_events") == [(before,)]
 
     # Two late events, loaded a week after the others: one from yesterday, one from a month ago.
@@ -64,7 +64,7 @@ def test_incremental_rerun_is_idempotent_and_takes_late_events(warehouse: Path, 
         raw_row(dt.datetime.combine(month_ago, dt.time(8)), "u_very_late", 1),
     ]
     insert_raw(warehouse, late, loaded_at=dt.datetime(2025, 3, 8))
-    result = dbt("build")
+    result = dbt(*BUILD)
     assert result.returncode == 0, result.stdout[-3000:]
     assert query(warehouse, "select count(*) from core.fct_events") == [(before + 2,)]
     assert query(
@@ -74,7 +74,7 @@ def test_incremental_rerun_is_idempotent_and_takes_late_events(warehouse: Path, 
 
 def test_a_failing_test_stops_what_is_downstream(warehouse: Path, dbt) -> None:
     insert_raw(warehouse, [*fixture_rows(), raw_row(dt.datetime(2025, 1, 8), "u_bad", 0, miles_amount="-5")])
-    result = dbt("build")
+    result = dbt(*BUILD)
     assert result.returncode != 0
     results = json.loads((Path(warehouse).parent / "target" / "run_results.json").read_text())
     status = {r["unique_id"].split(".")[2]: r["status"] for r in results["results"]}
@@ -89,3 +89,15 @@ def test_a_failing_test_stops_what_is_downstream(warehouse: Path, dbt) -> None:
 def test_bigquery_target_parses_offline(dbt) -> None:
     result = dbt("parse", target="bigquery", extra_env={"DBT_BIGQUERY_PROJECT": "example-project"})
     assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_unit_tests_pass(warehouse: Path, dbt) -> None:
+    # Unit tests read their inputs' column types from the warehouse, and an
+    # incremental model's `this` must exist: create every relation empty first.
+    empty = dbt("run", "--empty")
+    assert empty.returncode == 0, empty.stdout[-3000:]
+    result = dbt("test", "--select", "test_type:unit")
+    assert result.returncode == 0, result.stdout[-3000:]
+    results = json.loads((Path(warehouse).parent / "target" / "run_results.json").read_text())
+    statuses = [r["status"] for r in results["results"]]
+    assert len(statuses) >= 13 and set(statuses) == {"pass"}

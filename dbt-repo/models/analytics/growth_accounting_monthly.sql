@@ -1,0 +1,1 @@
+{{ growth_accounting('month') }}
