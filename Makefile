@@ -14,7 +14,7 @@ SUBPROJECTS := scripts-repo dbt-repo airflow-repo
 export UV_PYTHON_DOWNLOADS := never
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 
-.PHONY: help setup demo test test-scripts test-dbt test-airflow test-e2e lint lock bench clean
+.PHONY: help setup system-packages demo test test-scripts test-dbt test-airflow test-e2e lint lock bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -33,6 +33,14 @@ help: ## List the targets
 	@VIRTUAL_ENV=$*/.venv $(UV) pip sync -q $*/requirements-dev.lock
 	@if grep -q '^\[build-system\]' $*/pyproject.toml; then VIRTUAL_ENV=$*/.venv $(UV) pip install -q --no-deps -e ./$*; fi
 	@touch $@
+
+# Debian packages the tests drive (a real browser for the dashboard). A fresh
+# machine has none of them; root installs them, anyone else is told how.
+system-packages: ## Install the Debian packages the tests use (chromium)
+	@command -v chromium >/dev/null || { \
+	  echo "==> apt-get install chromium"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 setup: .venv/.synced $(SUBPROJECTS:%=%/.venv/.synced) ## Create every environment from the lock files
 
@@ -59,8 +67,8 @@ test: setup ## Run every test: the lint hooks, each subproject's tests, the whol
 test-scripts: scripts-repo/.venv/.synced ## scripts-repo tests
 	cd scripts-repo && .venv/bin/python -m pytest --junitxml=$(RESULTS)/scripts.xml
 
-test-dbt: dbt-repo/.venv/.synced ## dbt-repo tests (dbt build on fixtures, unit tests, BigQuery parse)
-	cd dbt-repo && .venv/bin/python -m pytest --junitxml=$(RESULTS)/dbt.xml
+test-dbt: dbt-repo/.venv/.synced system-packages ## dbt-repo tests: DuckDB and PostgreSQL builds, unit tests, BigQuery compile, dashboard in Chromium
+	cd dbt-repo && TEST_ARTIFACTS_DIR=$(RESULTS) .venv/bin/python -m pytest --junitxml=$(RESULTS)/dbt.xml
 
 test-airflow: airflow-repo/.venv/.synced ## airflow-repo tests (DagBag integrity, runner, metadata DB)
 	cd airflow-repo && .venv/bin/python -m pytest --junitxml=$(RESULTS)/airflow.xml

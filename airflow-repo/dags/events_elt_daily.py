@@ -2,8 +2,9 @@
 
 Each daily data interval (local time, GMT+8) is extracted into the bucket as
 `raw/events/dt=YYYY-MM-DD/` with a manifest, then loaded into the raw table by
-replacing that day, so any re-run is idempotent. dbt then builds every model
-with its tests gating what is downstream, and the dashboard is published.
+replacing that day, so any re-run is idempotent. dbt checks the raw data's
+freshness, then builds every model with its tests gating what is downstream,
+and the dashboard is published.
 
 A run normally covers its own data interval. Trigger it with
 `{"start": "YYYY-MM-DD", "end": "YYYY-MM-DD"}` to reprocess a range in one run:
@@ -95,6 +96,12 @@ def events_elt_daily() -> None:
     def ingest_day(day: dict[str, str]) -> Any:
         return load(extract(day))
 
+    @task(pool="warehouse", execution_timeout=dt.timedelta(minutes=10))
+    def check_source_freshness() -> dict[str, Any]:
+        """Refuse to build on stale raw data: dbt warns past 26 hours and fails past 50."""
+        runner.run(commands.dbt("source", "freshness"))
+        return {"status": "fresh"}
+
     @task(pool="warehouse", outlets=[ANALYTICS], execution_timeout=dt.timedelta(hours=1))
     def dbt_build() -> dict[str, Any]:
         """Build and test every model; a failing test stops everything downstream of it.
@@ -110,7 +117,7 @@ def events_elt_daily() -> None:
         return runner.run(commands.publish_dashboard())[-1]
 
     loaded = ingest_day.expand(day=plan_days())
-    loaded >> dbt_build() >> publish_dashboard()
+    loaded >> check_source_freshness() >> dbt_build() >> publish_dashboard()
 
 
 events_elt_daily()

@@ -88,5 +88,6 @@ def test_range_runs_map_one_extract_and_load_per_day(dagbag: DagBag) -> None:
         dag.task_ids
     )
     assert dag.get_task("ingest_day.load").pool == "warehouse"
-    assert dag.get_task("dbt_build").upstream_task_ids == {"ingest_day.load"}
+    assert dag.get_task("check_source_freshness").upstream_task_ids == {"ingest_day.load"}
+    assert dag.get_task("dbt_build").upstream_task_ids == {"check_source_freshness"}
     assert dag.get_task("publish_dashboard").upstream_task_ids == {"dbt_build"}

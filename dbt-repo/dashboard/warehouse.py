@@ -13,13 +13,22 @@ from typing import Any
 
 import duckdb
 
+GRAINS = ("daily", "weekly", "monthly")
+
 
 @dataclass
 class Snapshot:
     totals: dict[str, Any]
-    weekly: list[dict[str, Any]]
-    daily_active: list[dict[str, Any]]
+    activity: list[dict[str, Any]]
+    growth: dict[str, list[dict[str, Any]]]  # by grain: daily, weekly, monthly
+    retention: dict[str, list[dict[str, Any]]]  # weekly, monthly
+    miles: list[dict[str, Any]]
+    segments: list[dict[str, Any]]
     layer_rows: dict[str, int]
+
+    @property
+    def weekly(self) -> list[dict[str, Any]]:
+        return self.growth["weekly"]
 
 
 LAYER_TABLES = {
@@ -28,7 +37,14 @@ LAYER_TABLES = {
     "staging.stg_events": "staging",
     "core.fct_events": "fct_events",
     "core.dim_users": "dim_users",
+    "analytics.user_activity_daily": "user_activity_daily",
+    "analytics.growth_accounting_daily": "growth_accounting_daily",
     "analytics.growth_accounting_weekly": "growth_accounting_weekly",
+    "analytics.growth_accounting_monthly": "growth_accounting_monthly",
+    "analytics.retention_cohorts_weekly": "retention_cohorts_weekly",
+    "analytics.retention_cohorts_monthly": "retention_cohorts_monthly",
+    "analytics.miles_economy": "miles_economy",
+    "analytics.engagement_by_segment": "engagement_by_segment",
 }
 
 
@@ -65,14 +81,27 @@ def read_snapshot(path: Path) -> Snapshot:
             from core.fct_events
             """,
         )[0]
-        weekly = _rows(con, "select * from analytics.growth_accounting_weekly order by period_start")
-        daily_active = _rows(
+        activity = _rows(con, "select * from analytics.user_activity_daily order by period_start")
+        growth = {
+            grain: _rows(con, f"select * from analytics.growth_accounting_{grain} order by period_start")
+            for grain in GRAINS
+        }
+        retention = {
+            grain: _rows(
+                con,
+                f"select * from analytics.retention_cohorts_{grain} order by cohort_start, periods_since",
+            )
+            for grain in ("weekly", "monthly")
+        }
+        miles = _rows(
             con,
-            """
-            select event_date as day, count(distinct user_id) as active_users
-            from core.fct_events group by event_date order by event_date
-            """,
+            "select * from analytics.miles_economy order by period_grain, period_start, transaction_category",
+        )
+        segments = _rows(
+            con,
+            "select * from analytics.engagement_by_segment "
+            "order by segment_type, segment_value, period_start",
         )
     finally:
         con.close()
-    return Snapshot(totals, weekly, daily_active, layer_rows)
+    return Snapshot(totals, activity, growth, retention, miles, segments, layer_rows)

@@ -86,9 +86,76 @@ def test_a_failing_test_stops_what_is_downstream(warehouse: Path, dbt) -> None:
     ) == [(0,)]
 
 
-def test_bigquery_target_parses_offline(dbt) -> None:
-    result = dbt("parse", target="bigquery", extra_env={"DBT_BIGQUERY_PROJECT": "example-project"})
+def _throwaway_service_account_key(path: Path) -> None:
+    """A service-account key file with a freshly generated RSA key: valid in form, useless anywhere."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    path.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "project_id": "example-project",
+                "private_key_id": "0" * 40,
+                "private_key": pem,
+                "client_email": "compile-only@example-project.iam.gserviceaccount.com",
+                "client_id": "0",
+                "token_uri": "https://oauth2.googleapis.com/token",
+            }
+        )
+    )
+
+
+def test_bigquery_target_compiles_offline_and_every_model_parses_as_bigquery_sql(dbt, tmp_path: Path) -> None:
+    import sqlglot
+
+    key = tmp_path / "key.json"
+    _throwaway_service_account_key(key)
+    env = {"DBT_BIGQUERY_PROJECT": "example-project", "GOOGLE_APPLICATION_CREDENTIALS": str(key)}
+    offline = ("compile", "--no-populate-cache", "--no-introspect")
+    result = dbt(*offline, "--vars", "{assume_incremental: false}", target="bigquery", extra_env=env)
     assert result.returncode == 0, result.stdout[-3000:]
+    compiled = sorted((tmp_path / "target" / "compiled").rglob("*.sql"))
+    full_build = next(p for p in compiled if p.stem == "fct_events").read_text()
+    incremental = dbt(
+        *offline,
+        "--select",
+        "fct_events",
+        "--vars",
+        "{assume_incremental: true}",
+        target="bigquery",
+        extra_env=env,
+    )
+    assert incremental.returncode == 0, incremental.stdout[-3000:]
+    merged = next(p for p in (tmp_path / "target" / "compiled").rglob("fct_events.sql")).read_text()
+    assert "max(loaded_at)" in merged and "max(loaded_at)" not in full_build
+    sqlglot.parse(merged, read="bigquery", error_level=sqlglot.ErrorLevel.RAISE)
+    models = [p for p in compiled if "/models/" in str(p)]
+    assert {p.stem for p in models} >= {
+        "stg_events",
+        "fct_events",
+        "dim_users",
+        "user_activity_daily",
+        "growth_accounting_daily",
+        "growth_accounting_weekly",
+        "growth_accounting_monthly",
+        "retention_cohorts_weekly",
+        "retention_cohorts_monthly",
+        "miles_economy",
+        "engagement_by_segment",
+    }
+    for path in compiled:
+        sql = path.read_text()
+        assert "to_days(" not in sql and "date_trunc('week'" not in sql, path.name  # DuckDB-only forms
+        sqlglot.parse(sql, read="bigquery", error_level=sqlglot.ErrorLevel.RAISE)
+    weekly = (next(p for p in models if p.stem == "growth_accounting_weekly")).read_text()
+    assert "isoweek" in weekly  # Monday weeks on BigQuery too
+    fct = next(p for p in models if p.stem == "fct_events").read_text()
+    assert "`example-project`" in fct or "example-project" in fct
 
 
 def test_unit_tests_pass(warehouse: Path, dbt) -> None:
@@ -101,3 +168,21 @@ def test_unit_tests_pass(warehouse: Path, dbt) -> None:
     results = json.loads((Path(warehouse).parent / "target" / "run_results.json").read_text())
     statuses = [r["status"] for r in results["results"]]
     assert len(statuses) >= 13 and set(statuses) == {"pass"}
+
+
+def test_docs_generate_documents_every_model_and_column(warehouse: Path, dbt) -> None:
+    insert_raw(warehouse, fixture_rows())
+    assert dbt(*BUILD).returncode == 0
+    result = dbt("docs", "generate")
+    assert result.returncode == 0, result.stdout[-3000:]
+    target = Path(warehouse).parent / "target"
+    manifest = json.loads((target / "manifest.json").read_text())
+    catalog = json.loads((target / "catalog.json").read_text())
+    models = {k: v for k, v in manifest["nodes"].items() if v["resource_type"] == "model"}
+    assert len(models) >= 11
+    for unique_id, node in models.items():
+        assert node["description"].strip(), f"{unique_id} has no description"
+        built = {c.lower() for c in catalog["nodes"][unique_id]["columns"]}
+        documented = {c for c, spec in node["columns"].items() if spec["description"].strip()}
+        assert built == documented, f"{unique_id}: undocumented {sorted(built - documented)}"
+    assert "exposure.platform.user_activity_and_attrition" in manifest["exposures"]

@@ -1,0 +1,120 @@
+"""The same project on PostgreSQL: the whole build, the unit tests, and the
+same numbers as DuckDB for every analytics table (the SQL is portable)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+from conftest import BUILD, fixture_rows, insert_raw, query
+
+SERVER = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+RAW_DDL = """
+create schema raw;
+create table raw.events (
+    event_time varchar, user_id varchar, event_type varchar, transaction_category varchar,
+    miles_amount varchar, platform varchar, utm_source varchar, country varchar, gender varchar,
+    _event_time_local timestamp not null, _record json not null, _interval_start date not null,
+    _source_file varchar not null, _load_id varchar not null, _loaded_at timestamp not null
+);
+create table raw.events_quarantine (
+    _record varchar not null, reason varchar not null, _interval_start date not null,
+    _source_file varchar not null, _load_id varchar not null, _loaded_at timestamp not null
+);
+"""
+
+ANALYTICS = {
+    "user_activity_daily": "period_start",
+    "growth_accounting_daily": "period_start",
+    "growth_accounting_weekly": "period_start",
+    "growth_accounting_monthly": "period_start",
+    "retention_cohorts_weekly": "cohort_start, periods_since",
+    "retention_cohorts_monthly": "cohort_start, periods_since",
+    "miles_economy": "period_grain, period_start, transaction_category",
+    "engagement_by_segment": "period_start, segment_type, segment_value",
+}
+
+
+@pytest.fixture
+def postgres_database() -> Iterator[str]:
+    """A fresh database on the machine's PostgreSQL server, dropped afterwards."""
+    try:
+        admin = psycopg2.connect(SERVER, connect_timeout=5)
+    except psycopg2.OperationalError as exc:
+        message = f"no PostgreSQL at {SERVER}: {exc}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    admin.autocommit = True
+    name = f"dbt_{uuid.uuid4().hex[:12]}"
+    with admin.cursor() as cur:
+        cur.execute(f'create database "{name}"')
+    try:
+        yield name
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'drop database if exists "{name}" with (force)')
+        admin.close()
+
+
+def _connect(database: str):
+    base, _, _ = SERVER.rpartition("/")
+    return psycopg2.connect(f"{base}/{database}")
+
+
+def _normalise(rows: list[tuple]) -> list[tuple]:
+    """Row values compared across warehouses: floats to 9 digits, dates as dates."""
+    out = []
+    for row in rows:
+        values = []
+        for value in row:
+            if isinstance(value, float):
+                value = round(value, 9)
+            elif isinstance(value, dt.datetime):
+                value = value.date() if value.time() == dt.time() else value
+            elif hasattr(value, "is_integer") and not isinstance(value, int):  # Decimal
+                value = round(float(value), 9)
+            values.append(value)
+        out.append(tuple(values))
+    return out
+
+
+def test_the_project_builds_on_postgres_with_the_same_numbers_as_duckdb(
+    postgres_database: str, warehouse: Path, dbt
+) -> None:
+    rows = fixture_rows()
+    with _connect(postgres_database) as con, con.cursor() as cur:
+        cur.execute(RAW_DDL)
+        for row in rows:
+            local = dt.datetime.fromisoformat(row["event_time"])
+            cur.execute(
+                "insert into raw.events values "
+                "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'fixture', 'fixture', %s)",
+                [*row.values(), local, json.dumps(row), local.date(), dt.datetime(2025, 3, 1)],
+            )
+    postgres = {"DBT_POSTGRES_DATABASE": postgres_database}
+    built = dbt(*BUILD, target="postgres", extra_env=postgres)
+    assert built.returncode == 0, built.stdout[-4000:]
+    assert dbt("test", "--select", "test_type:unit", target="postgres", extra_env=postgres).returncode == 0
+    incremental = dbt(*BUILD, target="postgres", extra_env=postgres)
+    assert incremental.returncode == 0, incremental.stdout[-4000:]
+
+    insert_raw(warehouse, rows)
+    assert dbt(*BUILD).returncode == 0
+    with _connect(postgres_database) as con, con.cursor() as cur:
+        for model, order in ANALYTICS.items():
+            columns = [c[0] for c in query(warehouse, f"describe analytics.{model}")]
+            select = f"select {', '.join(columns)} from analytics.{model} order by {order}"
+            cur.execute(select)
+            on_postgres = _normalise(cur.fetchall())
+            on_duckdb = _normalise(query(warehouse, select))
+            assert on_postgres, f"{model} is empty on PostgreSQL"
+            assert on_postgres == on_duckdb, f"{model} differs between PostgreSQL and DuckDB"
