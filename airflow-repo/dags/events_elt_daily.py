@@ -53,6 +53,13 @@ ANALYTICS = Asset("warehouse://analytics/growth_accounting_weekly")
         "end": Param(
             None, type=["null", "string"], format="date", description="Day after the last one to process"
         ),
+        "days_per_task": Param(
+            1,
+            type="integer",
+            minimum=1,
+            maximum=31,
+            description="Days each extract and load task covers when reprocessing a range",
+        ),
     },
     tags=["events", "extract-load", "dbt", "dashboard"],
     doc_md=__doc__,
@@ -60,7 +67,12 @@ ANALYTICS = Asset("warehouse://analytics/growth_accounting_weekly")
 def events_elt_daily() -> None:
     @task
     def plan_days() -> list[dict[str, str]]:
-        """The local days this run covers: the data interval, or the range in params."""
+        """The local days this run covers (its data interval, or the range in params), in chunks.
+
+        Each day is still extracted, landed and loaded as its own interval; a
+        chunk only shares one task's start-up cost, which matters when a
+        range of hundreds of days is reprocessed.
+        """
         context = get_current_context()
         params = context["params"]
         if params.get("start"):
@@ -71,30 +83,34 @@ def events_elt_daily() -> None:
             last = context["data_interval_end"].in_timezone(LOCAL_TZ).date()
         if last <= first:
             raise ValueError(f"empty range {first}..{last}")
+        step = int(params.get("days_per_task") or 1)
         return [
             {
                 "start": (first + dt.timedelta(days=i)).isoformat(),
-                "end": (first + dt.timedelta(days=i + 1)).isoformat(),
+                "end": min(first + dt.timedelta(days=i + step), last).isoformat(),
             }
-            for i in range((last - first).days)
+            for i in range(0, (last - first).days, step)
         ]
 
     @task(pool="events_api", retries=3)
-    def extract(day: dict[str, str]) -> dict[str, Any]:
+    def extract(days: dict[str, str]) -> dict[str, Any]:
         api = Connection.get("events_api")
         url = commands.base_url(api.conn_type, api.host, api.port, api.schema)
-        result = runner.run(commands.extract(SOURCE, day["start"], day["end"], url, api.password or None))
-        return result[-1]
+        results = runner.run(commands.extract(SOURCE, days["start"], days["end"], url, api.password or None))
+        return {**days, "rows": sum(int(r.get("rows", 0)) for r in results)}
 
     @task(pool="warehouse", outlets=[RAW_EVENTS])
     def load(extracted: dict[str, Any]) -> dict[str, Any]:
-        start = extracted["interval_start"]
-        end = (dt.date.fromisoformat(start) + dt.timedelta(days=1)).isoformat()
-        return runner.run(commands.load(SOURCE, start, end))[-1]
+        results = runner.run(commands.load(SOURCE, extracted["start"], extracted["end"]))
+        return {
+            "start": extracted["start"],
+            "end": extracted["end"],
+            **{key: sum(int(r[key]) for r in results) for key in ("rows_in", "loaded", "quarantined")},
+        }
 
     @task_group
-    def ingest_day(day: dict[str, str]) -> Any:
-        return load(extract(day))
+    def ingest_days(days: dict[str, str]) -> Any:
+        return load(extract(days))
 
     @task(pool="warehouse", execution_timeout=dt.timedelta(minutes=10))
     def check_source_freshness() -> dict[str, Any]:
@@ -116,7 +132,7 @@ def events_elt_daily() -> None:
     def publish_dashboard() -> dict[str, Any]:
         return runner.run(commands.publish_dashboard())[-1]
 
-    loaded = ingest_day.expand(day=plan_days())
+    loaded = ingest_days.expand(days=plan_days())
     loaded >> check_source_freshness() >> dbt_build() >> publish_dashboard()
 
 

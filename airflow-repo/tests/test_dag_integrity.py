@@ -84,10 +84,10 @@ def test_no_work_at_parse_time(path: Path) -> None:
 
 def test_range_runs_map_one_extract_and_load_per_day(dagbag: DagBag) -> None:
     dag = dagbag.dags["events_elt_daily"]
-    assert {"plan_days", "ingest_day.extract", "ingest_day.load", "dbt_build", "publish_dashboard"} <= set(
+    assert {"plan_days", "ingest_days.extract", "ingest_days.load", "dbt_build", "publish_dashboard"} <= set(
         dag.task_ids
     )
-    assert dag.get_task("ingest_day.load").pool == "warehouse"
-    assert dag.get_task("check_source_freshness").upstream_task_ids == {"ingest_day.load"}
+    assert dag.get_task("ingest_days.load").pool == "warehouse"
+    assert dag.get_task("check_source_freshness").upstream_task_ids == {"ingest_days.load"}
     assert dag.get_task("dbt_build").upstream_task_ids == {"check_source_freshness"}
     assert dag.get_task("publish_dashboard").upstream_task_ids == {"dbt_build"}
