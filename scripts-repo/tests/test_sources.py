@@ -65,3 +65,35 @@ def test_a_sources_file_from_the_environment(tmp_path: Path) -> None:
     source = load_sources(custom)["partners"]
     assert source.pagination().style == "page" and source.pagination().page_size == 50
     assert source.auth().kind == "none"  # no key in the environment: no auth header at all
+
+
+def test_extract_dispatches_a_file_source_by_configuration(tmp_path: Path) -> None:
+    # One command for every batch source: where the file is comes from the
+    # sources file and the environment, not from the caller.
+    export = tmp_path / "export.csv"
+    export.write_text(
+        "event_time,user_id,event_type\n2025-03-05 10:00:00,u_1,like\n2025-03-06 11:00:00,u_2,share\n"
+    )
+    bucket = str(tmp_path / "bucket")
+    runner = CliRunner()
+    two_days = ["--start", "2025-03-05", "--end", "2025-03-07"]
+    landed = runner.invoke(
+        main,
+        ["extract", "--source", "app_export", *two_days, "--bucket", bucket],
+        env={"APP_EXPORT_LOCATION": str(export)},
+    )
+    assert landed.exit_code == 0, landed.output
+    assert [(r["source"], r["interval_start"], r["rows"]) for r in _lines(landed.stdout)] == [
+        ("app_export", "2025-03-05", 1),
+        ("app_export", "2025-03-06", 1),
+    ]
+    unset = runner.invoke(
+        main,
+        ["extract", "--source", "app_export", "--start", "2025-03-05", "--bucket", bucket],
+        env={"APP_EXPORT_LOCATION": None},
+    )
+    assert unset.exit_code == 2 and "APP_EXPORT_LOCATION" in unset.output
+    streamed = runner.invoke(
+        main, ["extract", "--source", "events_stream", "--start", "2025-03-05", "--bucket", bucket]
+    )
+    assert streamed.exit_code == 2 and "extract-load stream" in streamed.output

@@ -12,15 +12,19 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import click
 
 from extract_load import __version__
-from extract_load.bucket import open_bucket
+from extract_load.bucket import Bucket, open_bucket
 from extract_load.intervals import Interval
 from extract_load.landing import Manifest
 from extract_load.observability import RunMetrics, progress
+
+if TYPE_CHECKING:  # the sources module imports dlt: keep it off the start-up path
+    from extract_load.sources import Source
 
 # Exit codes Airflow (or any caller) can act on.
 EXIT_QUARANTINE_THRESHOLD = 3  # data problem: a person must look; retrying will not help
@@ -192,9 +196,15 @@ def extract(
     from extract_load.sources import SourceConfigError, load_sources
 
     config = load_sources().get(source)
-    if config is None or config.kind != "rest":
+    if config is None:
+        raise click.BadParameter(f"{source!r} is not in the sources file", param_hint="--source")
+    if config.kind in BATCH_FILE_KINDS:
+        _extract_landed_file(config, _interval(start, end), open_bucket(bucket_url), part_rows)
+        return
+    if config.kind != "rest":
         raise click.BadParameter(
-            f"{source!r} is not a REST source in the sources file", param_hint="--source"
+            f"{source!r} is a {config.kind} source: consume it with `extract-load stream`",
+            param_hint="--source",
         )
     try:
         base_url = api_url or config.env("base_url") or ""
@@ -235,6 +245,30 @@ def extract(
                     source, manifest.interval_start, manifest.row_count, manifest.bytes, seconds
                 )
             _emit(_manifest_result(manifest, seconds))
+
+
+# Sources whose extract reads a whole file or sheet and lands the days asked for.
+BATCH_FILE_KINDS = frozenset({"file", "sheets"})
+
+
+def _extract_landed_file(config: Source, interval: Interval, bucket: Bucket, part_rows: int) -> None:
+    """`extract` for a file or sheet source: where it is comes from the sources file and the environment."""
+    from extract_load.file_source import FileSourceError, extract_file
+    from extract_load.sheets_source import extract_sheet
+    from extract_load.sources import SourceConfigError
+
+    try:
+        if config.kind == "file":
+            manifests = extract_file(config.env("location") or "", bucket, interval, config.name, part_rows)
+        else:
+            manifests = extract_sheet(
+                config.env("spreadsheet") or "", config.settings["range"], bucket, interval, config.name
+            )
+    except SourceConfigError as exc:
+        raise click.UsageError(str(exc)) from exc
+    except (FileSourceError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    _emit_manifests(manifests)
 
 
 @main.group()
