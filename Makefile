@@ -42,7 +42,18 @@ system-packages: ## Install the Debian packages the tests use (chromium)
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
-setup: .venv/.synced $(SUBPROJECTS:%=%/.venv/.synced) ## Create every environment from the lock files
+# The manifest Airflow renders the dbt DAG from (an image bakes it in the same
+# way), so parsing a DAG never runs dbt. `dbt parse` needs no warehouse.
+DBT_MANIFEST := dbt-repo/target/manifest.json
+DBT_FILES := dbt-repo/dbt_project.yml dbt-repo/profiles.yml \
+	$(shell find dbt-repo/models dbt-repo/macros dbt-repo/tests -name '*.sql' -o -name '*.yml' 2>/dev/null)
+
+$(DBT_MANIFEST): dbt-repo/.venv/.synced $(DBT_FILES)
+	@echo "==> dbt manifest ($@)"
+	@cd dbt-repo && scratch=$$(mktemp -d) && DBT_DUCKDB_PATH=$$scratch/parse.duckdb DBT_LOG_PATH=$$scratch \
+	  .venv/bin/dbt parse --quiet --target-path target --profiles-dir . && rm -rf $$scratch
+
+setup: .venv/.synced $(SUBPROJECTS:%=%/.venv/.synced) $(DBT_MANIFEST) ## Create every environment from the lock files
 
 lock: .venv/.synced ## Re-resolve every lock file (after changing a pyproject)
 	$(UV) pip compile -q --python-version 3.11 requirements-dev.in -o requirements-dev.lock

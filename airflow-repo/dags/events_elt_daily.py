@@ -20,8 +20,8 @@ import pendulum
 from airflow.sdk import Asset, Connection, Param, dag, get_current_context, task, task_group
 
 from pipeline_runtime import commands, runner
+from pipeline_runtime.intervals import LOCAL_TZ, plan_intervals
 
-LOCAL_TZ = "Asia/Singapore"  # the export's GMT+8; business days are local days
 SOURCE = "events"
 RAW_EVENTS = Asset("warehouse://raw/events")
 ANALYTICS = Asset("warehouse://analytics/growth_accounting_weekly")
@@ -75,22 +75,9 @@ def events_elt_daily() -> None:
         """
         context = get_current_context()
         params = context["params"]
-        if params.get("start"):
-            first = dt.date.fromisoformat(params["start"])
-            last = dt.date.fromisoformat(params["end"]) if params.get("end") else first + dt.timedelta(days=1)
-        else:
-            first = context["data_interval_start"].in_timezone(LOCAL_TZ).date()
-            last = context["data_interval_end"].in_timezone(LOCAL_TZ).date()
-        if last <= first:
-            raise ValueError(f"empty range {first}..{last}")
-        step = int(params.get("days_per_task") or 1)
-        return [
-            {
-                "start": (first + dt.timedelta(days=i)).isoformat(),
-                "end": min(first + dt.timedelta(days=i + step), last).isoformat(),
-            }
-            for i in range(0, (last - first).days, step)
-        ]
+        return plan_intervals(
+            params, context["data_interval_start"], context["data_interval_end"], params.get("days_per_task")
+        )
 
     @task(pool="events_api", retries=3)
     def extract(days: dict[str, str]) -> dict[str, Any]:

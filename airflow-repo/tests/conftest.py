@@ -26,6 +26,11 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(DAGS_FOLDER)
     os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
     os.environ["AIRFLOW__COSMOS__ENABLE_TELEMETRY"] = "False"
+    os.environ["AIRFLOW__COSMOS__CACHE_DIR"] = str(home / "cosmos")
+    # The dbt project and the manifest `make setup` parses, as an image would bake them in.
+    dbt_repo = AIRFLOW_REPO.parent / "dbt-repo"
+    os.environ.setdefault("DBT_PROJECT_DIR", str(dbt_repo))
+    os.environ.setdefault("PLATFORM_DBT_CMD", str(dbt_repo / ".venv" / "bin" / "dbt"))
     os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{home}/airflow.db")
 
 

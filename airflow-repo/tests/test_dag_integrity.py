@@ -37,7 +37,7 @@ def dagbag() -> DagBag:
 def test_every_dag_file_imports(dagbag: DagBag) -> None:
     assert dagbag.import_errors == {}
     assert len(dagbag.dags) >= 1
-    assert "events_elt_daily" in dagbag.dags
+    assert {"events_elt_daily", "dbt_transform"} <= set(dagbag.dags)
 
 
 def test_dags_follow_house_rules(dagbag: DagBag) -> None:
@@ -91,3 +91,42 @@ def test_range_runs_map_one_extract_and_load_per_day(dagbag: DagBag) -> None:
     assert dag.get_task("check_source_freshness").upstream_task_ids == {"ingest_days.load"}
     assert dag.get_task("dbt_build").upstream_task_ids == {"check_source_freshness"}
     assert dag.get_task("publish_dashboard").upstream_task_ids == {"dbt_build"}
+
+
+def test_dbt_transform_renders_each_model_with_its_tests_from_the_manifest(dagbag: DagBag) -> None:
+    import json
+
+    from pipeline_runtime import dbt_project
+
+    dag = dagbag.dags["dbt_transform"]
+    manifest = json.loads(dbt_project.manifest_path().read_text())
+    models = {n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "model"}
+    assert len(models) >= 11
+    for model in models:
+        # One task per model: `dbt build` runs it, then its data tests, before anything downstream.
+        assert f"dbt.{model}_model_build" in dag.task_ids, model
+    # Source freshness is checked before the first model reads the source.
+    assert dag.get_task("dbt.stg_events_model_build").upstream_task_ids == {"dbt.raw_events_source"}
+    assert dag.get_task("dbt.fct_events_model_build").upstream_task_ids == {"dbt.stg_events_model_build"}
+    # A test that reads two models waits for both, and the dashboard for every leaf.
+    relationships = next(t for t in dag.task_ids if t.startswith("dbt.relationships_fct_events"))
+    assert dag.get_task(relationships).upstream_task_ids == {
+        "dbt.fct_events_model_build",
+        "dbt.dim_users_model_build",
+    }
+    assert relationships in dag.get_task("publish_dashboard").upstream_task_ids
+    run = dag.get_task("dbt.fct_events_model_build")
+    assert run.env["DBT_EXCLUDE_RESOURCE_TYPES"] == "unit_test"  # unit tests are CI's (ADR 0009)
+    assert run.pool == "warehouse"
+
+
+def test_events_ingest_maps_extract_then_load_per_source_and_announces_raw_tables(dagbag: DagBag) -> None:
+    from airflow.sdk import AssetAlias
+
+    dag = dagbag.dags["events_ingest"]
+    assert dag.get_task("ingest.extract").upstream_task_ids == {"plan"}
+    load = dag.get_task("ingest.load")
+    assert load.upstream_task_ids == {"ingest.extract"} and load.pool == "warehouse"
+    assert AssetAlias("raw_tables") in load.outlets
+    # dbt_transform runs when any raw table announced through the alias changes.
+    assert "raw_tables" in str(dagbag.dags["dbt_transform"].timetable.asset_condition)

@@ -53,6 +53,14 @@ def extract(source: str, start: str, end: str, api_url: str, token: str | None) 
     )
 
 
+def extract_source(source: str, start: str, end: str) -> Command:
+    """Extract any batch source (REST, file, sheet) by name: its settings come from the environment."""
+    return Command(
+        "scripts",
+        (*_program("scripts", "extract-load"), "extract", "--source", source, "--start", start, "--end", end),
+    )
+
+
 def load(source: str, start: str, end: str) -> Command:
     return Command(
         "scripts",

@@ -1,0 +1,63 @@
+"""Build the dbt project model by model once new raw data has landed, then publish the dashboard.
+
+Scheduled on the raw tables' Assets, which `events_ingest` emits through the
+`raw_tables` alias after each load. Cosmos renders the project from its manifest (built with the image, so
+parsing this file never runs dbt): a task per source freshness check, a task
+group per model that runs it and then its data tests, so a failing test stops
+everything downstream of that model and nothing else. The dashboard is
+published from the analytics tables at the end.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pendulum
+from airflow.sdk import Asset, AssetAlias, dag, task
+from cosmos import DbtTaskGroup
+
+from pipeline_runtime import commands, dbt_project, runner
+
+RAW_TABLES = AssetAlias("raw_tables")  # resolved to warehouse://raw/<source> by events_ingest
+ANALYTICS = Asset("warehouse://analytics")
+
+
+@dag(
+    dag_id="dbt_transform",
+    description="Build and test every dbt model (one task group each), then publish the dashboard",
+    schedule=[RAW_TABLES],
+    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args={
+        "owner": "data-platform",
+        "retries": 2,
+        "retry_delay": dt.timedelta(seconds=30),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": dt.timedelta(minutes=10),
+        "execution_timeout": dt.timedelta(minutes=30),
+        "pool": "warehouse",
+    },
+    tags=["dbt", "dashboard"],
+    doc_md=__doc__,
+)
+def dbt_transform() -> None:
+    transform = DbtTaskGroup(
+        group_id="dbt",
+        project_config=dbt_project.project_config(),
+        profile_config=dbt_project.profile_config(),
+        execution_config=dbt_project.execution_config(),
+        render_config=dbt_project.render_config(),
+        operator_args=dbt_project.OPERATOR_ARGS,
+    )
+
+    @task(outlets=[ANALYTICS], retries=1, pool="default_pool")
+    def publish_dashboard() -> dict[str, Any]:
+        """Render the dashboard from the analytics tables that just passed their tests."""
+        return runner.run(commands.publish_dashboard())[-1]
+
+    transform >> publish_dashboard()
+
+
+dbt_transform()

@@ -1,0 +1,84 @@
+"""Where the dbt project, its manifest and its dbt executable are, from configuration.
+
+Locally they are the dbt-repo checkout and its venv; in an image they are the
+paths the image baked in. The manifest is produced by `dbt parse` when the
+environment or image is built, so rendering the DAG reads one JSON file and
+never runs dbt.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from cosmos import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+from cosmos.constants import (
+    ExecutionMode,
+    InvocationMode,
+    LoadMode,
+    SourceRenderingBehavior,
+    TestBehavior,
+)
+
+PROJECT_NAME = "platform"
+
+
+def project_dir() -> Path:
+    return Path(os.environ.get("DBT_PROJECT_DIR", "/opt/dbt"))
+
+
+def manifest_path() -> Path:
+    return Path(os.environ.get("DBT_MANIFEST_PATH", str(project_dir() / "target" / "manifest.json")))
+
+
+def executable() -> str:
+    return os.environ.get("PLATFORM_DBT_CMD", "dbt")
+
+
+def project_config() -> ProjectConfig:
+    return ProjectConfig(
+        dbt_project_path=project_dir(),
+        manifest_path=manifest_path(),
+        project_name=PROJECT_NAME,
+        install_dbt_deps=False,  # no packages (docs/adr/0006)
+        # Unit tests are CI's (docs/adr/0009): dbt's own setting keeps them out of every `dbt test`.
+        env_vars={"DBT_EXCLUDE_RESOURCE_TYPES": "unit_test", "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"},
+    )
+
+
+def profile_config() -> ProfileConfig:
+    """The project's own profiles.yml: every target reads its settings from the environment."""
+    profiles_dir = Path(os.environ.get("DBT_PROFILES_DIR", str(project_dir())))
+    return ProfileConfig(
+        profile_name=PROJECT_NAME,
+        target_name=os.environ.get("DBT_TARGET", "duckdb"),
+        profiles_yml_filepath=profiles_dir / "profiles.yml",
+    )
+
+
+def execution_config() -> ExecutionConfig:
+    return ExecutionConfig(
+        execution_mode=ExecutionMode.LOCAL,
+        invocation_mode=InvocationMode.SUBPROCESS,
+        dbt_executable_path=executable(),
+    )
+
+
+def render_config() -> RenderConfig:
+    return RenderConfig(
+        load_method=LoadMode.DBT_MANIFEST,
+        # One `dbt build` per model: the model, then its data tests; a failing
+        # test fails the task, so nothing downstream of it runs. One dbt start-up
+        # per model instead of two.
+        test_behavior=TestBehavior.BUILD,
+        # A test that reads two models (relationships) runs once both exist.
+        should_detach_multiple_parents_tests=True,
+        # Sources with a freshness rule become tasks that check it before anything reads them.
+        source_rendering_behavior=SourceRenderingBehavior.WITH_TESTS_OR_FRESHNESS,
+        invocation_mode=InvocationMode.SUBPROCESS,
+        dbt_executable_path=executable(),
+    )
+
+
+# Every dbt task inherits the worker's environment: warehouse, target and paths are configuration.
+OPERATOR_ARGS = {"append_env": True}

@@ -1,0 +1,35 @@
+"""Which local days a run covers, and in what chunks, from its data interval or its params.
+
+Business days are local days of the app's export (GMT+8). A scheduled run
+covers its own data interval; a run triggered with `start`/`end` reprocesses
+that range. Days are grouped `days_per_task` at a time so a long range is not
+mostly task start-up; each day is still its own interval downstream.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+LOCAL_TZ = "Asia/Singapore"  # the export's GMT+8
+
+
+def plan_intervals(
+    params: dict[str, Any], interval_start: Any, interval_end: Any, days_per_task: int | None = 1
+) -> list[dict[str, str]]:
+    if params.get("start"):
+        first = dt.date.fromisoformat(params["start"])
+        last = dt.date.fromisoformat(params["end"]) if params.get("end") else first + dt.timedelta(days=1)
+    else:
+        first = interval_start.in_timezone(LOCAL_TZ).date()
+        last = interval_end.in_timezone(LOCAL_TZ).date()
+    if last <= first:
+        raise ValueError(f"empty range {first}..{last}")
+    step = int(days_per_task or 1)
+    return [
+        {
+            "start": (first + dt.timedelta(days=i)).isoformat(),
+            "end": min(first + dt.timedelta(days=i + step), last).isoformat(),
+        }
+        for i in range(0, (last - first).days, step)
+    ]
