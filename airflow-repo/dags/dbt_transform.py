@@ -10,7 +10,6 @@ published from the analytics tables at the end.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import pendulum
@@ -18,6 +17,7 @@ from airflow.sdk import Asset, AssetAlias, dag, task
 from cosmos import DbtTaskGroup
 
 from pipeline_runtime import commands, dbt_project, runner
+from pipeline_runtime.defaults import DEFAULT_ARGS
 
 RAW_TABLES = AssetAlias("raw_tables")  # resolved to warehouse://raw/<source> by events_ingest
 ANALYTICS = Asset("warehouse://analytics")
@@ -30,15 +30,7 @@ ANALYTICS = Asset("warehouse://analytics")
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={
-        "owner": "data-platform",
-        "retries": 2,
-        "retry_delay": dt.timedelta(seconds=30),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": dt.timedelta(minutes=10),
-        "execution_timeout": dt.timedelta(minutes=30),
-        "pool": "warehouse",
-    },
+    default_args={**DEFAULT_ARGS, "pool": "warehouse"},
     tags=["dbt", "dashboard"],
     doc_md=__doc__,
 )

@@ -20,6 +20,7 @@ import pendulum
 from airflow.sdk import Asset, Connection, Param, dag, get_current_context, task, task_group
 
 from pipeline_runtime import commands, runner
+from pipeline_runtime.defaults import DEFAULT_ARGS
 from pipeline_runtime.intervals import LOCAL_TZ, plan_intervals
 
 SOURCE = "events"
@@ -35,14 +36,7 @@ ANALYTICS = Asset("warehouse://analytics/growth_accounting_weekly")
     catchup=False,
     max_active_runs=1,
     max_active_tasks=4,
-    default_args={
-        "owner": "data-platform",
-        "retries": 2,
-        "retry_delay": dt.timedelta(seconds=30),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": dt.timedelta(minutes=10),
-        "execution_timeout": dt.timedelta(minutes=30),
-    },
+    default_args=DEFAULT_ARGS,
     params={
         "start": Param(
             None,

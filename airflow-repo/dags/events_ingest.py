@@ -17,7 +17,6 @@ to reprocess a range.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from typing import Any
 
@@ -25,6 +24,7 @@ import pendulum
 from airflow.sdk import Asset, AssetAlias, Param, Variable, dag, get_current_context, task, task_group
 
 from pipeline_runtime import commands, runner
+from pipeline_runtime.defaults import DEFAULT_ARGS
 from pipeline_runtime.intervals import LOCAL_TZ, plan_intervals
 
 RAW_TABLES = AssetAlias("raw_tables")
@@ -42,14 +42,7 @@ def raw_table_asset(source: str) -> Asset:
     catchup=False,
     max_active_runs=1,
     max_active_tasks=4,
-    default_args={
-        "owner": "data-platform",
-        "retries": 2,
-        "retry_delay": dt.timedelta(seconds=30),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": dt.timedelta(minutes=10),
-        "execution_timeout": dt.timedelta(minutes=30),
-    },
+    default_args=DEFAULT_ARGS,
     params={
         "start": Param(None, type=["null", "string"], format="date", description="First local day"),
         "end": Param(None, type=["null", "string"], format="date", description="Day after the last"),

@@ -13,23 +13,9 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from conftest import BUILD, fixture_rows, insert_raw, query
+from conftest import BUILD, RAW_DDL, fixture_rows, insert_raw, query
 
 SERVER = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-RAW_DDL = """
-create schema raw;
-create table raw.events (
-    event_time varchar, user_id varchar, event_type varchar, transaction_category varchar,
-    miles_amount varchar, platform varchar, utm_source varchar, country varchar, gender varchar,
-    _event_time_local timestamp not null, _record json not null, _interval_start date not null,
-    _source_file varchar not null, _load_id varchar not null, _loaded_at timestamp not null
-);
-create table raw.events_quarantine (
-    _record varchar not null, reason varchar not null, _interval_start date not null,
-    _source_file varchar not null, _load_id varchar not null, _loaded_at timestamp not null
-);
-"""
 
 ANALYTICS = {
     "user_activity_daily": "period_start",
@@ -92,7 +78,7 @@ def test_the_project_builds_on_postgres_with_the_same_numbers_as_duckdb(
 ) -> None:
     rows = fixture_rows()
     with _connect(postgres_database) as con, con.cursor() as cur:
-        cur.execute(RAW_DDL)
+        cur.execute(RAW_DDL)  # the loader's contract, the same DDL as on DuckDB
         for row in rows:
             local = dt.datetime.fromisoformat(row["event_time"])
             cur.execute(
