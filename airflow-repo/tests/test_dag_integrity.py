@@ -130,3 +130,18 @@ def test_events_ingest_maps_extract_then_load_per_source_and_announces_raw_table
     assert AssetAlias("raw_tables") in load.outlets
     # dbt_transform runs when any raw table announced through the alias changes.
     assert "raw_tables" in str(dagbag.dags["dbt_transform"].timetable.asset_condition)
+
+
+@pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
+def test_each_dag_file_parses_quickly(path: Path, record_property) -> None:
+    """The target is 0.5 s a file; only a clear regression (2 s) fails, so a busy machine does not."""
+    import time
+
+    DagBag(dag_folder=str(path))  # warm: imports shared by every file are paid once per process
+    started = time.perf_counter()
+    bag = DagBag(dag_folder=str(path))
+    seconds = time.perf_counter() - started
+    record_property("parse_seconds", round(seconds, 3))
+    print(f"{path.name}: parsed in {seconds:.3f}s")
+    assert bag.import_errors == {}
+    assert seconds < 2.0, f"{path.name} took {seconds:.2f}s to parse (target 0.5 s)"

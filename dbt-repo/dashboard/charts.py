@@ -10,7 +10,7 @@ template).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
 
@@ -54,7 +54,9 @@ def _open(label: str, height: int = HEIGHT) -> list[str]:
     return [f'<svg viewBox="0 0 {WIDTH} {height}" role="img" aria-label="{escape(label)}">']
 
 
-def _y_axis(parts: list[str], ticks: Sequence[float], to_y, percent: bool = False) -> None:  # noqa: ANN001
+def _y_axis(
+    parts: list[str], ticks: Sequence[float], to_y: Callable[[float], float], percent: bool = False
+) -> None:
     for value in ticks:
         y = to_y(value)
         parts.append(
@@ -66,7 +68,9 @@ def _y_axis(parts: list[str], ticks: Sequence[float], to_y, percent: bool = Fals
         )
 
 
-def _x_labels(parts: list[str], names: Sequence[str], x_of, height: int = HEIGHT) -> None:  # noqa: ANN001
+def _x_labels(
+    parts: list[str], names: Sequence[str], x_of: Callable[[int], float], height: int = HEIGHT
+) -> None:
     every = max(1, math.ceil(len(names) / 9))  # a full date is ~60 px of the 860 wide
     for i, name in enumerate(names):
         if i % every == 0:

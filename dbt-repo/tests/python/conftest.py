@@ -7,6 +7,7 @@ import random
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -93,16 +94,17 @@ def warehouse(tmp_path: Path) -> Path:
     return db
 
 
-@pytest.fixture
-def dbt(tmp_path: Path, warehouse: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+def dbt_runner(warehouse: Path, workdir: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run dbt against `warehouse`, with its target and logs under `workdir`."""
+
     def run(
         *args: str, target: str = "duckdb", extra_env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
         env = {
             **os.environ,
             "DBT_DUCKDB_PATH": str(warehouse),
-            "DBT_TARGET_PATH": str(tmp_path / "target"),
-            "DBT_LOG_PATH": str(tmp_path / "logs"),
+            "DBT_TARGET_PATH": str(workdir / "target"),
+            "DBT_LOG_PATH": str(workdir / "logs"),
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
             "DBT_TARGET": target,
             **(extra_env or {}),
@@ -116,6 +118,35 @@ def dbt(tmp_path: Path, warehouse: Path) -> Callable[..., subprocess.CompletedPr
         )
 
     return run
+
+
+@pytest.fixture
+def dbt(tmp_path: Path, warehouse: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    return dbt_runner(warehouse, tmp_path)
+
+
+@dataclass(frozen=True)
+class Built:
+    """A warehouse with the fixture rows, built once per session for tests that only read it."""
+
+    db: Path
+    workdir: Path
+
+    @property
+    def run_results(self) -> Path:
+        return self.workdir / "target" / "run_results.json"
+
+
+@pytest.fixture(scope="session")
+def built_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    workdir = tmp_path_factory.mktemp("built")
+    db = workdir / "warehouse.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.execute(RAW_DDL)
+    insert_raw(db, fixture_rows())
+    result = dbt_runner(db, workdir)(*BUILD)
+    assert result.returncode == 0, result.stdout[-3000:]
+    return Built(db, workdir)
 
 
 def query(db: Path, sql: str) -> list[tuple]:

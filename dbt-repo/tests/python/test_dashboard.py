@@ -7,12 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import BIN, BUILD, fixture_rows, insert_raw, query
+from conftest import BIN, Built, query
 
 
-def test_dashboard_and_summary_show_what_the_warehouse_holds(warehouse: Path, dbt, tmp_path: Path) -> None:
-    insert_raw(warehouse, fixture_rows())
-    assert dbt(*BUILD).returncode == 0
+def test_dashboard_and_summary_show_what_the_warehouse_holds(built_warehouse: Built, tmp_path: Path) -> None:
+    warehouse = built_warehouse.db
     env = {**os.environ, "DBT_DUCKDB_PATH": str(warehouse)}
     out = tmp_path / "dashboard"
     published = subprocess.run(
@@ -39,7 +38,7 @@ def test_dashboard_and_summary_show_what_the_warehouse_holds(warehouse: Path, db
             "-m",
             "dashboard.summary",
             "--run-results",
-            str(tmp_path / "target" / "run_results.json"),
+            str(built_warehouse.run_results),
         ],
         env=env,
         capture_output=True,
@@ -51,12 +50,11 @@ def test_dashboard_and_summary_show_what_the_warehouse_holds(warehouse: Path, db
 
 
 def test_the_dashboard_renders_in_chromium_with_the_warehouse_numbers(
-    warehouse: Path, dbt, tmp_path: Path
+    built_warehouse: Built, tmp_path: Path
 ) -> None:
     from playwright.sync_api import sync_playwright
 
-    insert_raw(warehouse, fixture_rows())
-    assert dbt(*BUILD).returncode == 0
+    warehouse = built_warehouse.db
     out = tmp_path / "dashboard"
     subprocess.run(
         [str(BIN / "publish-dashboard"), "--out-dir", str(out)],

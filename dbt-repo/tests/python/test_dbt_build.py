@@ -5,7 +5,7 @@ import itertools
 import json
 from pathlib import Path
 
-from conftest import BUILD, fixture_rows, insert_raw, query, raw_row
+from conftest import BUILD, Built, dbt_runner, fixture_rows, insert_raw, query, raw_row
 
 
 def test_build_passes_and_layers_reconcile(warehouse: Path, dbt) -> None:
@@ -170,12 +170,10 @@ def test_unit_tests_pass(warehouse: Path, dbt) -> None:
     assert len(statuses) >= 13 and set(statuses) == {"pass"}
 
 
-def test_docs_generate_documents_every_model_and_column(warehouse: Path, dbt) -> None:
-    insert_raw(warehouse, fixture_rows())
-    assert dbt(*BUILD).returncode == 0
-    result = dbt("docs", "generate")
+def test_docs_generate_documents_every_model_and_column(built_warehouse: Built, tmp_path: Path) -> None:
+    result = dbt_runner(built_warehouse.db, tmp_path)("docs", "generate")
     assert result.returncode == 0, result.stdout[-3000:]
-    target = Path(warehouse).parent / "target"
+    target = tmp_path / "target"
     manifest = json.loads((target / "manifest.json").read_text())
     catalog = json.loads((target / "catalog.json").read_text())
     models = {k: v for k, v in manifest["nodes"].items() if v["resource_type"] == "model"}

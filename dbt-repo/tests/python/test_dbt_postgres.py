@@ -8,12 +8,11 @@ import json
 import os
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg2
 import pytest
 
-from conftest import BUILD, RAW_DDL, fixture_rows, insert_raw, query
+from conftest import BUILD, RAW_DDL, Built, fixture_rows, query
 
 SERVER = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -74,7 +73,7 @@ def _normalise(rows: list[tuple]) -> list[tuple]:
 
 
 def test_the_project_builds_on_postgres_with_the_same_numbers_as_duckdb(
-    postgres_database: str, warehouse: Path, dbt
+    postgres_database: str, built_warehouse: Built, dbt
 ) -> None:
     rows = fixture_rows()
     with _connect(postgres_database) as con, con.cursor() as cur:
@@ -93,8 +92,7 @@ def test_the_project_builds_on_postgres_with_the_same_numbers_as_duckdb(
     incremental = dbt(*BUILD, target="postgres", extra_env=postgres)
     assert incremental.returncode == 0, incremental.stdout[-4000:]
 
-    insert_raw(warehouse, rows)
-    assert dbt(*BUILD).returncode == 0
+    warehouse = built_warehouse.db  # the same fixture rows, built on DuckDB
     with _connect(postgres_database) as con, con.cursor() as cur:
         for model, order in ANALYTICS.items():
             columns = [c[0] for c in query(warehouse, f"describe analytics.{model}")]
