@@ -52,6 +52,7 @@ def test_dags_follow_house_rules(dagbag: DagBag) -> None:
             assert task.retries >= 1, f"{where}: tasks must retry"
             assert task.execution_timeout is not None, f"{where}: needs execution_timeout"
             assert task.execution_timeout <= dt.timedelta(hours=3), where
+            assert task.on_failure_callback, f"{where}: failures must alert"
 
 
 def _task_bodies(tree: ast.AST) -> set[ast.AST]:

@@ -1,0 +1,73 @@
+"""Telling people a task failed: always in the log, and to Slack and/or email when configured.
+
+Where alerts go is configuration, never code: `PLATFORM_ALERT_SLACK_WEBHOOK`
+(an incoming-webhook URL, a secret: it is never logged) and
+`PLATFORM_ALERT_EMAIL` (comma-separated addresses, sent through Airflow's
+configured SMTP). With neither set, the structured log line is the alert.
+A failing channel is logged and never hides the task's own failure.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import urllib.request
+from typing import Any
+from urllib.parse import urlparse
+
+log = logging.getLogger(__name__)
+
+
+def failure_summary(context: Any) -> dict[str, Any]:
+    ti = context["ti"]
+    exception = context.get("exception")
+    return {
+        "dag_id": ti.dag_id,
+        "task_id": ti.task_id,
+        "map_index": getattr(ti, "map_index", -1),
+        "run_id": ti.run_id,
+        "try_number": getattr(ti, "try_number", None),
+        "error": f"{type(exception).__name__}: {exception}" if exception else "unknown",
+    }
+
+
+def post_to_slack(webhook: str, summary: dict[str, Any], timeout: float = 10.0) -> None:
+    text = (
+        f":red_circle: *{summary['dag_id']}.{summary['task_id']}* failed "
+        f"(run {summary['run_id']}, try {summary['try_number']}): {summary['error'][:500]}"
+    )
+    if urlparse(webhook).scheme not in ("https", "http"):
+        raise ValueError("the Slack webhook must be an http(s) URL")
+    request = urllib.request.Request(  # noqa: S310 (scheme checked above)
+        webhook,
+        data=json.dumps({"text": text}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (scheme checked above)
+        response.read()
+
+
+def notify_failure(context: Any) -> None:
+    """`on_failure_callback` of every task (pipeline_runtime.defaults)."""
+    summary = failure_summary(context)
+    log.error("task failed: %s", json.dumps(summary, sort_keys=True))
+    webhook = os.environ.get("PLATFORM_ALERT_SLACK_WEBHOOK")
+    if webhook:
+        try:
+            post_to_slack(webhook, summary)
+        except (OSError, ValueError) as exc:  # an alert channel must not mask the failure itself
+            log.warning("Slack alert not delivered: %s", type(exc).__name__)
+    recipients = os.environ.get("PLATFORM_ALERT_EMAIL")
+    if recipients:
+        try:
+            from airflow.utils.email import send_email
+
+            send_email(
+                to=[r.strip() for r in recipients.split(",") if r.strip()],
+                subject=f"[airflow] {summary['dag_id']}.{summary['task_id']} failed",
+                html_content=f"<pre>{json.dumps(summary, indent=2)}</pre>",
+            )
+        except Exception as exc:  # noqa: BLE001 (SMTP and config errors alike must not mask the failure)
+            log.warning("email alert not delivered: %s", type(exc).__name__)
