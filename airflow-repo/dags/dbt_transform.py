@@ -41,7 +41,7 @@ def dbt_transform() -> None:
         profile_config=dbt_project.profile_config(),
         execution_config=dbt_project.execution_config(),
         render_config=dbt_project.render_config(),
-        operator_args=dbt_project.OPERATOR_ARGS,
+        operator_args=dbt_project.operator_args(),
     )
 
     @task(outlets=[ANALYTICS], retries=1, pool="default_pool")

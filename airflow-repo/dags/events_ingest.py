@@ -21,11 +21,26 @@ import os
 from typing import Any
 
 import pendulum
-from airflow.sdk import Asset, AssetAlias, Param, Variable, dag, get_current_context, task, task_group
+from airflow.sdk import (
+    Asset,
+    AssetAlias,
+    CronDataIntervalTimetable,
+    DeadlineAlert,
+    DeadlineReference,
+    Param,
+    SyncCallback,
+    Variable,
+    dag,
+    get_current_context,
+    task,
+    task_group,
+)
+from airflow.sdk.exceptions import AirflowFailException
 
 from pipeline_runtime import commands, runner
-from pipeline_runtime.defaults import DEFAULT_ARGS
-from pipeline_runtime.intervals import LOCAL_TZ, plan_intervals
+from pipeline_runtime.alerts import notify_deadline_missed
+from pipeline_runtime.defaults import DEFAULT_ARGS, fresh_by
+from pipeline_runtime.intervals import LOCAL_TZ, NoIntervalError, plan_intervals
 
 RAW_TABLES = AssetAlias("raw_tables")
 
@@ -37,8 +52,20 @@ def raw_table_asset(source: str) -> Asset:
 @dag(
     dag_id="events_ingest",
     description="Extract each configured batch source to the bucket and load it into the warehouse, per day",
-    schedule="@daily",
+    # A real data interval (one local day), not Airflow 3's default trigger
+    # timetable whose interval is empty: each run owns the day before it starts.
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone=LOCAL_TZ),
     start_date=pendulum.datetime(2025, 1, 1, tz=LOCAL_TZ),
+    # Users read yesterday's numbers in the morning: alert when the raw data
+    # for a day is not loaded by PLATFORM_DATA_FRESH_BY (local HH:MM) next day.
+    deadline=[
+        DeadlineAlert(
+            reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
+            interval=interval,
+            callback=SyncCallback(notify_deadline_missed, kwargs={"what": "the day's raw data"}),
+        )
+        for interval in fresh_by()
+    ],
     catchup=False,
     max_active_runs=1,
     max_active_tasks=4,
@@ -67,9 +94,15 @@ def events_ingest() -> None:
         ]
         if not sources:
             raise ValueError("no sources configured (Variable platform_sources / PLATFORM_SOURCES)")
-        chunks = plan_intervals(
-            params, context["data_interval_start"], context["data_interval_end"], params.get("days_per_task")
-        )
+        try:
+            chunks = plan_intervals(
+                params,
+                context.get("data_interval_start"),
+                context.get("data_interval_end"),
+                params.get("days_per_task"),
+            )
+        except NoIntervalError as exc:
+            raise AirflowFailException(str(exc)) from exc
         return [{"source": source, **chunk} for source in sources for chunk in chunks]
 
     @task(pool="extract", retries=3)

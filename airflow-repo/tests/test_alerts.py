@@ -65,3 +65,23 @@ def test_an_unreachable_channel_is_logged_not_raised(
     with caplog.at_level(logging.INFO):
         notify_failure(_context())
     assert "Slack alert not delivered" in caplog.text and "unreachable-secret" not in caplog.text
+
+
+def test_a_missed_deadline_is_logged_and_posted(
+    webhook: tuple[str, list[dict]], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from pipeline_runtime.alerts import notify_deadline_missed
+
+    url, received = webhook
+    monkeypatch.setenv("PLATFORM_ALERT_SLACK_WEBHOOK", url)
+    # The context Airflow's scheduler gives a deadline callback: the run as JSON and the deadline.
+    context = {
+        "dag_run": {"dag_id": "events_ingest", "dag_run_id": "scheduled__2025-03-04", "state": "running"},
+        "deadline": {"id": "d1", "deadline_time": "2025-03-05T22:00:00+00:00"},
+    }
+    with caplog.at_level(logging.INFO):
+        notify_deadline_missed(context, what="yesterday's raw events")
+    assert len(received) == 1
+    text = received[0]["text"]
+    assert "events_ingest" in text and "not ready by 2025-03-05T22:00:00+00:00" in text and "running" in text
+    assert "deadline missed" in caplog.text

@@ -146,3 +146,22 @@ def test_each_dag_file_parses_quickly(path: Path, record_property) -> None:
     print(f"{path.name}: parsed in {seconds:.3f}s")
     assert bag.import_errors == {}
     assert seconds < 2.0, f"{path.name} took {seconds:.2f}s to parse (target 0.5 s)"
+
+
+def test_daily_ingest_has_real_intervals_and_a_freshness_deadline_when_configured(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import pendulum
+
+    monkeypatch.setenv("PLATFORM_DATA_FRESH_BY", "06:30")
+    dag = DagBag(dag_folder=str(DAGS_FOLDER / "events_ingest.py")).dags["events_ingest"]
+    # One local day per run (Airflow 3's default timetable would give an empty interval).
+    from airflow.serialization.encoders import coerce_to_core_timetable
+
+    interval = coerce_to_core_timetable(dag.timetable).infer_manual_data_interval(
+        run_after=pendulum.datetime(2025, 3, 5, 16, 0, tz="UTC")  # 00:00 on 6 March in GMT+8
+    )
+    assert (interval.end - interval.start) == dt.timedelta(days=1)
+    (deadline,) = dag.deadline
+    assert deadline.interval == dt.timedelta(hours=30, minutes=30)  # the day, then 06:30 next morning
+    assert deadline.callback.path.endswith("notify_deadline_missed")

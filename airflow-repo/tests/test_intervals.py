@@ -27,3 +27,10 @@ def test_a_range_is_chunked_without_losing_or_repeating_a_day() -> None:
 def test_an_empty_range_is_an_error() -> None:
     with pytest.raises(ValueError, match="empty range"):
         plan_intervals({"start": "2025-03-05", "end": "2025-03-05"}, None, None)
+
+
+def test_a_run_without_interval_or_range_is_refused_clearly() -> None:
+    from pipeline_runtime.intervals import NoIntervalError
+
+    with pytest.raises(NoIntervalError, match="no data interval"):
+        plan_intervals({}, None, None)

@@ -224,7 +224,13 @@ def main(argv: list[str] | None = None) -> None:
         "weeks": len(snapshot.weekly),
     }
     _write_atomic(args.out_dir / "summary.json", json.dumps(summary, default=str, indent=2))
-    print(json.dumps({"dashboard": str(index.resolve()), "weeks": len(snapshot.weekly)}))
+    result = {"dashboard": str(index.resolve()), "weeks": len(snapshot.weekly)}
+    print(json.dumps(result))
+    # In a Kubernetes pod stdout is only a log: the result also goes where the
+    # pod operator collects its XCom (the same contract as `extract-load`).
+    if results_file := os.environ.get("RESULTS_FILE"):
+        Path(results_file).parent.mkdir(parents=True, exist_ok=True)
+        _write_atomic(Path(results_file), json.dumps([result]))
 
 
 if __name__ == "__main__":

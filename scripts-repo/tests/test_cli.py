@@ -19,11 +19,13 @@ def test_extract_and_load_over_real_http_with_one_json_line_per_interval(
         extracted = runner.invoke(
             main,
             ["extract", "--start", "2025-03-04", "--end", "2025-03-07", "--bucket", str(tmp_path / "b")],
-            env={"EVENTS_API_URL": url},
+            # RESULTS_FILE is where a Kubernetes pod leaves its XCom.
+            env={"EVENTS_API_URL": url, "RESULTS_FILE": str(tmp_path / "xcom" / "return.json")},
         )
     assert extracted.exit_code == 0, extracted.output
     lines = [json.loads(line) for line in extracted.stdout.splitlines()]
     assert [line["interval_start"] for line in lines] == ["2025-03-04", "2025-03-05", "2025-03-06"]
+    assert json.loads((tmp_path / "xcom" / "return.json").read_text()) == lines
     loaded = runner.invoke(
         main,
         [

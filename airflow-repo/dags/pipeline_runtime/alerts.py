@@ -32,11 +32,17 @@ def failure_summary(context: Any) -> dict[str, Any]:
     }
 
 
-def post_to_slack(webhook: str, summary: dict[str, Any], timeout: float = 10.0) -> None:
-    text = (
+def _failure_text(summary: dict[str, Any]) -> str:
+    return (
         f":red_circle: *{summary['dag_id']}.{summary['task_id']}* failed "
         f"(run {summary['run_id']}, try {summary['try_number']}): {summary['error'][:500]}"
     )
+
+
+def post_to_slack(
+    webhook: str, summary: dict[str, Any], timeout: float = 10.0, text: str | None = None
+) -> None:
+    text = text or _failure_text(summary)
     if urlparse(webhook).scheme not in ("https", "http"):
         raise ValueError("the Slack webhook must be an http(s) URL")
     request = urllib.request.Request(  # noqa: S310 (scheme checked above)
@@ -53,10 +59,38 @@ def notify_failure(context: Any) -> None:
     """`on_failure_callback` of every task (pipeline_runtime.defaults)."""
     summary = failure_summary(context)
     log.error("task failed: %s", json.dumps(summary, sort_keys=True))
+    _deliver(summary, _failure_text(summary), f"[airflow] {summary['dag_id']}.{summary['task_id']} failed")
+
+
+def notify_deadline_missed(context: dict[str, Any] | None = None, what: str = "data") -> None:
+    """A DAG's deadline alert fired: its data was not ready by the time users rely on it.
+
+    Deadline callbacks get a small context (the DAG run as JSON and the
+    deadline), not a task's; so this has its own summary.
+    """
+    context = context or {}
+    run = context.get("dag_run") or {}
+    deadline = context.get("deadline") or {}
+    summary = {
+        "dag_id": run.get("dag_id"),
+        "run_id": run.get("dag_run_id") or run.get("run_id"),
+        "state": run.get("state"),
+        "deadline": str(deadline.get("deadline_time")),
+        "what": what,
+    }
+    log.error("deadline missed: %s", json.dumps(summary, sort_keys=True, default=str))
+    text = (
+        f":alarm_clock: *{summary['dag_id']}*: {what} not ready by {summary['deadline']} "
+        f"(run {summary['run_id']} is {summary['state']})"
+    )
+    _deliver(summary, text, f"[airflow] {summary['dag_id']}: {what} late")
+
+
+def _deliver(summary: dict[str, Any], text: str, subject: str) -> None:
     webhook = os.environ.get("PLATFORM_ALERT_SLACK_WEBHOOK")
     if webhook:
         try:
-            post_to_slack(webhook, summary)
+            post_to_slack(webhook, summary, text=text)
         except (OSError, ValueError) as exc:  # an alert channel must not mask the failure itself
             log.warning("Slack alert not delivered: %s", type(exc).__name__)
     recipients = os.environ.get("PLATFORM_ALERT_EMAIL")
@@ -66,8 +100,8 @@ def notify_failure(context: Any) -> None:
 
             send_email(
                 to=[r.strip() for r in recipients.split(",") if r.strip()],
-                subject=f"[airflow] {summary['dag_id']}.{summary['task_id']} failed",
-                html_content=f"<pre>{json.dumps(summary, indent=2)}</pre>",
+                subject=subject,
+                html_content=f"<pre>{json.dumps(summary, indent=2, default=str)}</pre>",
             )
         except Exception as exc:  # noqa: BLE001 (SMTP and config errors alike must not mask the failure)
             log.warning("email alert not delivered: %s", type(exc).__name__)

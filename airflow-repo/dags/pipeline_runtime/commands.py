@@ -15,21 +15,41 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Command:
-    """One CLI invocation: which subproject's program, its arguments, extra env."""
+    """One CLI invocation: which subproject's program, its arguments, extra env.
+
+    `argv` is what runs here (the program may be a venv path);
+    `image_argv` is the same invocation inside the component's image, where
+    the program is the name on the image's PATH. Only the program differs.
+    """
 
     component: str
     argv: tuple[str, ...]
     env: dict[str, str] = field(default_factory=dict)
     secret_env: frozenset[str] = frozenset()
+    image_argv: tuple[str, ...] = ()
 
     def display(self) -> str:
         return shlex.join(self.argv)
+
+    @property
+    def in_image(self) -> tuple[str, ...]:
+        return self.image_argv or self.argv
 
 
 def _program(component: str, default: str) -> list[str]:
     """The executable for a component; locally a venv path, in an image a PATH name."""
     value = os.environ.get(f"PLATFORM_{component.upper()}_CMD", default)
     return shlex.split(value)
+
+
+def _command(
+    component: str,
+    program: str,
+    args: tuple[str, ...],
+    env: dict[str, str] | None = None,
+    secret_env: frozenset[str] = frozenset(),
+) -> Command:
+    return Command(component, (*_program(component, program), *args), env or {}, secret_env, (program, *args))
 
 
 def base_url(conn_type: str | None, host: str | None, port: int | None, path: str | None) -> str:
@@ -45,9 +65,10 @@ def extract(source: str, start: str, end: str, api_url: str, token: str | None) 
     env = {"EVENTS_API_URL": api_url}
     if token:
         env["EVENTS_API_TOKEN"] = token
-    return Command(
+    return _command(
         "scripts",
-        (*_program("scripts", "extract-load"), "extract", "--source", source, "--start", start, "--end", end),
+        "extract-load",
+        ("extract", "--source", source, "--start", start, "--end", end),
         env,
         frozenset({"EVENTS_API_TOKEN"}),
     )
@@ -55,22 +76,18 @@ def extract(source: str, start: str, end: str, api_url: str, token: str | None) 
 
 def extract_source(source: str, start: str, end: str) -> Command:
     """Extract any batch source (REST, file, sheet) by name: its settings come from the environment."""
-    return Command(
-        "scripts",
-        (*_program("scripts", "extract-load"), "extract", "--source", source, "--start", start, "--end", end),
+    return _command(
+        "scripts", "extract-load", ("extract", "--source", source, "--start", start, "--end", end)
     )
 
 
 def load(source: str, start: str, end: str) -> Command:
-    return Command(
-        "scripts",
-        (*_program("scripts", "extract-load"), "load", "--source", source, "--start", start, "--end", end),
-    )
+    return _command("scripts", "extract-load", ("load", "--source", source, "--start", start, "--end", end))
 
 
 def dbt(*args: str) -> Command:
-    return Command("dbt", (*_program("dbt", "dbt"), *args))
+    return _command("dbt", "dbt", args)
 
 
 def publish_dashboard() -> Command:
-    return Command("dashboard", tuple(_program("dashboard", "publish-dashboard")))
+    return _command("dashboard", "publish-dashboard", ())

@@ -56,12 +56,35 @@ def profile_config() -> ProfileConfig:
     )
 
 
+def on_kubernetes() -> bool:
+    return os.environ.get("PLATFORM_RUNNER", "local") == "kubernetes"
+
+
 def execution_config() -> ExecutionConfig:
+    if on_kubernetes():
+        # Each dbt task is a pod of the dbt image, whose project sits at the same path.
+        return ExecutionConfig(execution_mode=ExecutionMode.KUBERNETES)
     return ExecutionConfig(
         execution_mode=ExecutionMode.LOCAL,
         invocation_mode=InvocationMode.SUBPROCESS,
         dbt_executable_path=executable(),
     )
+
+
+def image_template() -> str:
+    """The dbt image a pod starts: the one `dbt_image_refresh` last validated, else the release's.
+
+    A template, so the Variable is read when the task runs, never while parsing.
+    The release file is read here (a local file, mounted from a ConfigMap) to
+    give the first deployment an image before any refresh has run.
+    """
+    from pipeline_runtime.release import load_release
+
+    released = load_release().image_ref("dbt")
+    return "{{ var.value.get('" + IMAGE_VARIABLE + "', '" + released + "') }}"
+
+
+IMAGE_VARIABLE = "dbt_image"
 
 
 def render_config() -> RenderConfig:
@@ -80,5 +103,26 @@ def render_config() -> RenderConfig:
     )
 
 
-# Every dbt task inherits the worker's environment: warehouse, target and paths are configuration.
-OPERATOR_ARGS = {"append_env": True}
+def operator_args() -> dict[str, object]:
+    if not on_kubernetes():
+        # Every dbt task inherits the worker's environment: warehouse, target and paths are configuration.
+        return {"append_env": True}
+    from kubernetes.client import models as k8s
+
+    from pipeline_runtime.kubernetes import RESOURCES, namespace
+
+    config = "platform-dbt"  # the dbt component's ConfigMap and Secret (warehouse, dataset)
+    return {
+        "image": image_template(),
+        "image_pull_policy": "IfNotPresent",
+        "namespace": namespace(),
+        "service_account_name": os.environ.get("PLATFORM_POD_SERVICE_ACCOUNT", config),
+        "env_from": [
+            k8s.V1EnvFromSource(config_map_ref=k8s.V1ConfigMapEnvSource(name=config, optional=True)),
+            k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=config, optional=True)),
+        ],
+        "container_resources": k8s.V1ResourceRequirements(**RESOURCES["dbt"]),
+        "labels": {"app.kubernetes.io/part-of": "data-platform", "app.kubernetes.io/component": "dbt"},
+        "get_logs": True,
+        "on_finish_action": "delete_succeeded_pod",
+    }

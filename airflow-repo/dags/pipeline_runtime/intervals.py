@@ -14,12 +14,21 @@ from typing import Any
 LOCAL_TZ = "Asia/Singapore"  # the export's GMT+8
 
 
+class NoIntervalError(ValueError):
+    """Neither params nor the run say which days to process; retrying cannot help."""
+
+
 def plan_intervals(
     params: dict[str, Any], interval_start: Any, interval_end: Any, days_per_task: int | None = 1
 ) -> list[dict[str, str]]:
     if params.get("start"):
         first = dt.date.fromisoformat(params["start"])
         last = dt.date.fromisoformat(params["end"]) if params.get("end") else first + dt.timedelta(days=1)
+    elif interval_start is None or interval_end is None:
+        raise NoIntervalError(
+            "this run has no data interval (it was triggered without a logical date): "
+            'trigger it with {"start": "YYYY-MM-DD", "end": "YYYY-MM-DD"} or with a logical date'
+        )
     else:
         first = interval_start.in_timezone(LOCAL_TZ).date()
         last = interval_end.in_timezone(LOCAL_TZ).date()

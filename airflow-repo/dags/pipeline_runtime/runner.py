@@ -1,6 +1,8 @@
 """Running a subproject's command where this deployment runs them.
 
-Locally that is a subprocess of the worker, in the subproject's own venv. The
+Locally that is a subprocess of the worker, in the subproject's own venv; on
+Kubernetes (`PLATFORM_RUNNER=kubernetes`) a pod of the subproject's image,
+started with the same arguments (pipeline_runtime.kubernetes). The
 command's stdout is a stream of JSON result lines (the CLI contract); they are
 returned so tasks can push them to XCom, while stderr goes to the task log.
 """
@@ -11,6 +13,7 @@ import contextlib
 import json
 import logging
 import os
+import shlex
 import subprocess
 import threading
 from typing import Any
@@ -35,11 +38,13 @@ class CommandFailedError(RuntimeError):
 
 def run(command: Command, timeout_seconds: float | None = None) -> list[dict[str, Any]]:
     mode = os.environ.get("PLATFORM_RUNNER", "local")
+    if mode == "kubernetes":
+        from pipeline_runtime.kubernetes import run_in_pod
+
+        log.info("running %s command in a pod: %s", command.component, shlex.join(command.in_image))
+        return run_in_pod(command)
     if mode != "local":
-        raise NotImplementedError(
-            f"PLATFORM_RUNNER={mode!r}: only 'local' runs here; Kubernetes runs the same "
-            "Command through KubernetesPodOperator"
-        )
+        raise ValueError(f"PLATFORM_RUNNER={mode!r}: expected 'local' or 'kubernetes'")
     env = {**os.environ, **command.env}
     log.info("running %s command: %s", command.component, command.display())
     process = subprocess.Popen(

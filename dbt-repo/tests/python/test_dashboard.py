@@ -12,7 +12,8 @@ from conftest import BIN, Built, query
 
 def test_dashboard_and_summary_show_what_the_warehouse_holds(built_warehouse: Built, tmp_path: Path) -> None:
     warehouse = built_warehouse.db
-    env = {**os.environ, "DBT_DUCKDB_PATH": str(warehouse)}
+    # RESULTS_FILE: where a Kubernetes pod leaves the result for its XCom.
+    env = {**os.environ, "DBT_DUCKDB_PATH": str(warehouse), "RESULTS_FILE": str(tmp_path / "return.json")}
     out = tmp_path / "dashboard"
     published = subprocess.run(
         [str(BIN / "publish-dashboard"), "--out-dir", str(out)],
@@ -22,6 +23,7 @@ def test_dashboard_and_summary_show_what_the_warehouse_holds(built_warehouse: Bu
         check=True,
     )
     assert json.loads(published.stdout)["weeks"] == 6
+    assert json.loads((tmp_path / "return.json").read_text()) == [json.loads(published.stdout)]
     html = (out / "index.html").read_text()
     weeks = query(
         warehouse, "select period_start, active_users from analytics.growth_accounting_weekly order by 1"

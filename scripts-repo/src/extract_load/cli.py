@@ -40,8 +40,22 @@ class Failure(click.ClickException):
 
 
 def _emit(result: dict[str, object]) -> None:
-    """Results go to stdout as one JSON line so orchestrators can parse them."""
+    """Results go to stdout as one JSON line so orchestrators can parse them.
+
+    A pod's stdout is only a log to Kubernetes, so when `RESULTS_FILE` is set
+    (KubernetesPodOperator's `/airflow/xcom/return.json`) every result so far is
+    also written there as one JSON list: the task's XCom is then the same list
+    the local runner parses from stdout.
+    """
     click.echo(json.dumps(result, sort_keys=True))
+    results_file = os.environ.get("RESULTS_FILE")
+    if results_file:
+        path = Path(results_file)
+        earlier = json.loads(path.read_text()) if path.is_file() and path.stat().st_size else []
+        path.parent.mkdir(parents=True, exist_ok=True)
+        scratch = path.with_name(path.name + ".tmp")
+        scratch.write_text(json.dumps([*earlier, result], sort_keys=True))
+        scratch.replace(path)
 
 
 def _manifest_result(manifest: Manifest, seconds: float | None = None) -> dict[str, object]:

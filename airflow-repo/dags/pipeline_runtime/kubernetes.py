@@ -1,0 +1,88 @@
+"""The same Command as a pod: the component's image by digest, the same arguments.
+
+On Kubernetes a task does not run the subproject itself: it starts a pod from
+that subproject's image (pinned by digest in the environment's release file)
+with the very arguments the local runner would pass. Settings and secrets the
+component needs (bucket, warehouse, API token) reach the pod from the
+component's ConfigMap and Secret, which the platform chart manages, so no
+secret value is ever part of a pod spec or a rendered template.
+
+The pod leaves its JSON results in `/airflow/xcom/return.json` (the CLIs write
+there when `RESULTS_FILE` is set), so the task gets the same results locally
+and on Kubernetes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+from pipeline_runtime.commands import Command
+from pipeline_runtime.release import IMAGE_OF_COMPONENT, Release, load_release
+
+XCOM_RESULTS_FILE = "/airflow/xcom/return.json"
+
+# What each component's pod asks for; the task pod template can override per environment.
+RESOURCES = {
+    "scripts": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "3Gi"}},
+    "dbt": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "4Gi"}},
+}
+
+
+def namespace() -> str:
+    return os.environ.get("PLATFORM_POD_NAMESPACE", "data-platform")
+
+
+def _pod_name(task_id: str) -> str:
+    return re.sub(r"[^a-z0-9-]+", "-", task_id.lower()).strip("-")[:50] or "task"
+
+
+def pod_operator(command: Command, task_id: str, release: Release | None = None) -> Any:
+    """A KubernetesPodOperator for `command`; built when the task runs, never at parse time."""
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+    from kubernetes.client import models as k8s
+
+    release = release or load_release()
+    image_component = IMAGE_OF_COMPONENT.get(command.component, command.component)
+    program, *arguments = command.in_image
+    env_vars = {key: value for key, value in command.env.items() if key not in command.secret_env}
+    env_vars["RESULTS_FILE"] = XCOM_RESULTS_FILE
+    config = f"platform-{image_component}"
+    resources = RESOURCES.get(image_component, RESOURCES["scripts"])
+    return KubernetesPodOperator(
+        task_id=task_id,
+        name=_pod_name(task_id),
+        namespace=namespace(),
+        image=release.image_ref(command.component),
+        image_pull_policy="IfNotPresent",  # a digest never changes
+        cmds=[program],
+        arguments=arguments,
+        env_vars=env_vars,
+        # Settings from the component's ConfigMap, secrets (e.g. EVENTS_API_TOKEN) from its Secret.
+        env_from=[
+            k8s.V1EnvFromSource(config_map_ref=k8s.V1ConfigMapEnvSource(name=config, optional=True)),
+            k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=config, optional=True)),
+        ],
+        service_account_name=os.environ.get("PLATFORM_POD_SERVICE_ACCOUNT", config),  # Workload Identity
+        container_resources=k8s.V1ResourceRequirements(**resources),
+        labels={
+            "app.kubernetes.io/part-of": "data-platform",
+            "app.kubernetes.io/component": image_component,
+            "app.kubernetes.io/version": release.component(image_component).version,
+        },
+        do_xcom_push=True,
+        get_logs=True,
+        on_finish_action="delete_succeeded_pod",  # failed pods stay for a post-mortem
+        startup_timeout_seconds=600,
+        retries=0,  # the wrapping task owns retries
+    )
+
+
+def run_in_pod(command: Command) -> list[dict[str, Any]]:
+    from airflow.sdk import get_current_context
+
+    context = get_current_context()
+    operator = pod_operator(command, task_id=context["ti"].task_id)
+    result = operator.execute(context)
+    return list(result) if isinstance(result, list) else []

@@ -1,0 +1,92 @@
+"""Which image of each subproject this environment runs: read from git's desired state.
+
+`environments/<env>/release.yaml` is written only by the promotion tool, so
+the image a pod starts is exactly the digest a reviewed commit put there, and
+never a mutable tag. The registry (region and project) is configuration
+(`PLATFORM_IMAGE_REGISTRY`), which keeps project ids out of the repository.
+
+The file comes from `PLATFORM_RELEASE_FILE`, or from
+`PLATFORM_ENVIRONMENTS_DIR/<PLATFORM_ENVIRONMENT>/release.yaml` (on Kubernetes
+the chart mounts it from a ConfigMap rendered from the same file).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+# The dashboard publisher ships in the dbt image; every other command has its own.
+IMAGE_OF_COMPONENT = {"scripts": "scripts", "dbt": "dbt", "dashboard": "dbt"}
+
+
+class ReleaseError(RuntimeError):
+    """The environment's release file cannot say which image to run."""
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    version: str
+    image: str
+    digest: str | None
+
+
+@dataclass(frozen=True)
+class Release:
+    environment: str
+    components: dict[str, Component]
+
+    def component(self, name: str) -> Component:
+        try:
+            return self.components[name]
+        except KeyError:
+            raise ReleaseError(f"{self.environment}: the release file has no component {name!r}") from None
+
+    def image_ref(self, component: str, registry: str | None = None) -> str:
+        """`<registry>/<image>@sha256:...`: the only form a pod is ever started from."""
+        entry = self.component(IMAGE_OF_COMPONENT.get(component, component))
+        if not entry.digest:
+            raise ReleaseError(
+                f"{self.environment}: {entry.name} {entry.version} has no image digest; "
+                "it was never built and promoted here, so it cannot run"
+            )
+        registry = registry or os.environ.get("PLATFORM_IMAGE_REGISTRY")
+        if not registry:
+            raise ReleaseError(
+                "PLATFORM_IMAGE_REGISTRY is not set (e.g. <region>-docker.pkg.dev/<project>/<repo>)"
+            )
+        return f"{registry.rstrip('/')}/{entry.image}@{entry.digest}"
+
+
+def release_path() -> Path:
+    if explicit := os.environ.get("PLATFORM_RELEASE_FILE"):
+        return Path(explicit)
+    environment = os.environ.get("PLATFORM_ENVIRONMENT", "sandbox")
+    return (
+        Path(os.environ.get("PLATFORM_ENVIRONMENTS_DIR", "/opt/airflow/environments"))
+        / environment
+        / "release.yaml"
+    )
+
+
+def load_release(path: Path | None = None) -> Release:
+    path = path or release_path()
+    try:
+        document = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ReleaseError(
+            f"no release file at {path} (PLATFORM_RELEASE_FILE / PLATFORM_ENVIRONMENTS_DIR)"
+        ) from None
+    environment = str(document.get("environment", path.parent.name))
+    components = {}
+    for name, entry in (document.get("components") or {}).items():
+        digest = entry.get("digest")
+        if digest is not None and not DIGEST.match(str(digest)):
+            raise ReleaseError(f"{path}: {name} digest {digest!r} is not sha256:<64 hex>")
+        components[name] = Component(name, str(entry["version"]), str(entry.get("image", name)), digest)
+    return Release(environment, components)

@@ -1,0 +1,186 @@
+"""Kubernetes mode renders every task as a pod of the pinned image with the local run's arguments.
+
+There is no cluster here, so this runs the real DAGs with `dag.test()` in
+Kubernetes mode and stops at the one call that would reach a cluster: each
+KubernetesPodOperator builds its full pod request (the object it would send
+to the API server) and the test records it instead of sending it. Everything
+up to that point is the production path: release file, task code, Cosmos.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pendulum
+import pytest
+
+from conftest import AIRFLOW_REPO, DAGS_FOLDER
+
+SCRIPTS_DIGEST = "sha256:" + "a" * 64
+DBT_DIGEST = "sha256:" + "b" * 64
+REGISTRY = "europe-docker.pkg.dev/example-project/platform"
+KUBECONFIG = """\
+apiVersion: v1
+kind: Config
+clusters:
+- name: render-only
+  cluster: {server: "https://127.0.0.1:1"}
+contexts:
+- name: render-only
+  context: {cluster: render-only, namespace: data-platform, user: render-only}
+current-context: render-only
+users:
+- name: render-only
+  user: {}
+"""
+
+
+@pytest.fixture(scope="module")
+def migrated() -> None:
+    airflow = Path(sys.executable).with_name("airflow")
+    subprocess.run([airflow, "db", "migrate"], check=True, capture_output=True)
+
+
+@pytest.fixture
+def kubernetes_mode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, migrated: None) -> list:
+    release = tmp_path / "release.yaml"
+    release.write_text(
+        "environment: staging\ncomponents:\n"
+        f"  scripts: {{version: 1.4.0, image: scripts, digest: '{SCRIPTS_DIGEST}'}}\n"
+        f"  dbt: {{version: 2.1.0, image: dbt, digest: '{DBT_DIGEST}'}}\n"
+    )
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(KUBECONFIG)
+    for key, value in {
+        "PLATFORM_RUNNER": "kubernetes",
+        "PLATFORM_RELEASE_FILE": str(release),
+        "PLATFORM_IMAGE_REGISTRY": REGISTRY,
+        "PLATFORM_SOURCES": "events,partner_file",
+        "KUBECONFIG": str(kubeconfig),
+    }.items():
+        monkeypatch.setenv(key, value)
+    for key in ("PLATFORM_SCRIPTS_CMD", "PLATFORM_DASHBOARD_CMD"):
+        monkeypatch.delenv(key, raising=False)
+
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+
+    pods: list[tuple[str, Any]] = []
+
+    def build_instead_of_send(self: KubernetesPodOperator, context: Any) -> list[dict[str, Any]]:
+        pod = self.build_pod_request_obj(context)
+        pods.append((self.task_id, pod))
+        command = pod.spec.containers[0].args[:1]
+        # What the pod's CLI would have written to /airflow/xcom/return.json.
+        if command == ["extract"]:
+            return [{"rows": 10}]
+        if command == ["load"]:
+            return [{"rows_in": 10, "loaded": 9, "quarantined": 1}]
+        return [{"dashboard": "/dashboard/index.html", "weeks": 1}]
+
+    monkeypatch.setattr(KubernetesPodOperator, "execute", build_instead_of_send)
+    return pods
+
+
+def _dag(file: str, dag_id: str) -> Any:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAGS_FOLDER / file))
+    assert bag.import_errors == {}
+    return bag.dags[dag_id]
+
+
+def test_events_ingest_tasks_are_pods_with_the_local_arguments(
+    kubernetes_mode: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dag = _dag("events_ingest.py", "events_ingest")
+    run = dag.test(
+        logical_date=pendulum.datetime(2025, 3, 5, tz="UTC"),
+        run_conf={"start": "2025-03-03", "end": "2025-03-05", "days_per_task": 1},
+    )
+    assert run.state == "success"
+    pods = kubernetes_mode
+    assert sorted(task for task, _ in pods) == ["ingest.extract"] * 4 + ["ingest.load"] * 4
+
+    # What the local runner would run for the same batches: the same arguments, another program path.
+    monkeypatch.setenv("PLATFORM_SCRIPTS_CMD", "/srv/scripts-repo/.venv/bin/extract-load")
+    from pipeline_runtime import commands
+
+    expected = {
+        commands.extract_source(source, day, end).argv[1:]
+        for source in ("events", "partner_file")
+        for day, end in (("2025-03-03", "2025-03-04"), ("2025-03-04", "2025-03-05"))
+    } | {
+        commands.load(source, day, end).argv[1:]
+        for source in ("events", "partner_file")
+        for day, end in (("2025-03-03", "2025-03-04"), ("2025-03-04", "2025-03-05"))
+    }
+    rendered = set()
+    for _, pod in pods:
+        container = pod.spec.containers[0]
+        assert container.image == f"{REGISTRY}/scripts@{SCRIPTS_DIGEST}"
+        assert container.command == ["extract-load"]
+        rendered.add(tuple(container.args))
+        # No secret value in the spec: settings and the API token come from the ConfigMap and Secret.
+        assert {e.name for e in container.env} == {"RESULTS_FILE"}
+        assert {s.config_map_ref.name for s in container.env_from if s.config_map_ref} == {"platform-scripts"}
+        assert {s.secret_ref.name for s in container.env_from if s.secret_ref} == {"platform-scripts"}
+        assert pod.metadata.labels["app.kubernetes.io/version"] == "1.4.0"
+        assert container.resources.limits["memory"]
+    assert rendered == expected
+
+    # The pods' results reach XCom as they do locally: the load's counts reconcile.
+    from airflow.models import XCom  # noqa: F401 (the run's XComs are read through the dag run)
+
+    loads = [
+        ti.xcom_pull(task_ids="ingest.load", map_indexes=ti.map_index)
+        for ti in run.get_task_instances()
+        if ti.task_id == "ingest.load"
+    ]
+    assert len(loads) == 4 and all(r["rows_in"] == r["loaded"] + r["quarantined"] for r in loads)
+
+
+def test_dbt_transform_tasks_are_pods_of_the_dbt_image(kubernetes_mode: list) -> None:
+    dag = _dag("dbt_transform.py", "dbt_transform")
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+
+    dbt_tasks = [t for t in dag.tasks if t.task_id.startswith("dbt.")]
+    assert dbt_tasks and all(isinstance(t, KubernetesPodOperator) for t in dbt_tasks)
+
+    run = dag.test(logical_date=pendulum.datetime(2025, 3, 5, tz="UTC"))
+    assert run.state == "success"
+    pods = dict(kubernetes_mode)
+    assert set(pods) == {t.task_id for t in dag.tasks}  # every task ran as a pod, the dashboard too
+    manifest = json.loads((AIRFLOW_REPO.parent / "dbt-repo" / "target" / "manifest.json").read_text())
+    models = {n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "model"}
+    for task_id, pod in pods.items():
+        container = pod.spec.containers[0]
+        # No refresh has validated an image yet, so the release's digest runs.
+        assert container.image == f"{REGISTRY}/dbt@{DBT_DIGEST}", task_id
+        if task_id == "publish_dashboard":
+            assert container.command == ["publish-dashboard"] and container.args == []
+            continue
+        args = container.args
+        assert args[0] == "dbt" and "--project-dir" in args, task_id
+        if task_id.endswith("_model_build"):
+            model = task_id.removeprefix("dbt.").removesuffix("_model_build")
+            assert model in models and args[1:3] == ["build", "--select"], task_id
+            assert args[3].endswith(f".{model}"), task_id
+    assert pods["dbt.raw_events_source"].spec.containers[0].args[1:3] == ["source", "freshness"]
+
+
+def test_a_component_never_built_for_the_environment_is_a_clear_error(tmp_path: Path) -> None:
+    from pipeline_runtime.release import ReleaseError, load_release
+
+    release = load_release(AIRFLOW_REPO.parent / "environments" / "prod" / "release.yaml")
+    assert release.environment == "prod" and set(release.components) >= {"scripts", "dbt", "airflow"}
+    if release.component("scripts").digest is None:
+        with pytest.raises(ReleaseError, match="never built"):
+            release.image_ref("scripts", registry=REGISTRY)
+    bad = tmp_path / "release.yaml"
+    bad.write_text("environment: x\ncomponents:\n  scripts: {version: 1.0.0, digest: latest}\n")
+    with pytest.raises(ReleaseError, match="not sha256"):
+        load_release(bad)
