@@ -1,10 +1,10 @@
-"""The production DAG pair through real `airflow dags test` runs on small data.
+"""The other production DAGs through real `airflow dags test` runs on small data.
 
-`events_ingest` extracts the configured source from a real events API over
-HTTP and loads it day by day; `dbt_transform` then builds every model through
-Cosmos (source freshness, one `dbt build` per model, detached multi-model
-tests) and publishes the dashboard. Each subproject runs from its own venv,
-as the local runner does everywhere.
+`events_ingest` then `dbt_transform` run in the end-to-end demo test
+(tests/test_pipeline_e2e.py). Here: `dbt_image_refresh` adopting a good dbt
+build and refusing a broken one, `events_stream` consuming a real Kafka
+protocol broker, and `platform_maintenance` applying retention. Each
+subproject runs from its own venv, as the local runner does everywhere.
 """
 
 from __future__ import annotations
@@ -95,22 +95,105 @@ def dags_test(env: dict[str, str], dag_id: str, conf: dict | None = None) -> str
     return result.stdout
 
 
-def test_events_ingest_then_dbt_transform(environment: dict[str, str], tmp_path: Path) -> None:
-    dags_test(environment, "events_ingest", {"start": "2025-03-03", "end": "2025-03-17", "days_per_task": 7})
-    db = tmp_path / "warehouse.duckdb"
-    with duckdb.connect(str(db), read_only=True) as con:
-        raw = con.execute("select count(*) from raw.events").fetchone()[0]
-        loads = con.execute("select count(*), sum(rows_in) from raw._loads").fetchone()
-    generated = duckdb.sql(f"select count(*) from '{tmp_path / 'events.parquet'}'").fetchone()[0]
-    assert raw == generated and loads == (14, generated)  # 14 daily intervals, every event once
+def variable(env: dict[str, str], key: str) -> str | None:
+    result = subprocess.run([AIRFLOW, "variables", "get", key], env=env, capture_output=True, text=True)
+    return result.stdout.strip().splitlines()[-1] if result.returncode == 0 else None
 
-    log = dags_test(environment, "dbt_transform")
-    assert "freshness of raw.events" in log  # the source check ran before the models
-    with duckdb.connect(str(db), read_only=True) as con:
-        assert con.execute("select count(*) from core.fct_events").fetchone()[0] == generated
-        weeks = con.execute(
-            "select count(*), sum(new_users) from analytics.growth_accounting_weekly"
-        ).fetchone()
-        users = con.execute("select count(*) from core.dim_users").fetchone()[0]
-    assert weeks == (2, users)
-    assert (tmp_path / "dashboard" / "index.html").is_file()
+
+def test_dbt_image_refresh_adopts_a_good_build_and_keeps_it_over_a_broken_one(
+    environment: dict[str, str], tmp_path: Path
+) -> None:
+    # A warehouse with data, as the environment has before its daily refresh.
+    dags_test(environment, "events_ingest", {"start": "2025-03-03", "end": "2025-03-05"})
+    subprocess.run(
+        [DBT / "dbt", "build", "--exclude-resource-type", "unit_test"],
+        cwd=ROOT / "dbt-repo",
+        env={**environment, "DBT_PROFILES_DIR": str(ROOT / "dbt-repo")},
+        check=True,
+        capture_output=True,
+    )
+    good = environment["PLATFORM_DBT_CMD"]
+    log = dags_test(environment, "dbt_image_refresh")
+    assert "dbt debug" in log or "All checks passed" in log
+    assert variable(environment, "dbt_image") == good
+
+    # A new build whose profile is broken: `dbt debug` fails, nothing is recorded.
+    broken_profiles = tmp_path / "broken-profile"
+    broken_profiles.mkdir()
+    (broken_profiles / "profiles.yml").write_text(
+        "platform:\n  target: duckdb\n  outputs:\n    duckdb:\n      type: duckdb\n"
+        "      path: /nonexistent/dir/warehouse.duckdb\n"
+    )
+    broken = tmp_path / "dbt-broken"
+    broken.write_text(f'#!/bin/sh\nDBT_PROFILES_DIR={broken_profiles} exec {good} "$@"\n')
+    broken.chmod(0o755)
+    result = subprocess.run(
+        [AIRFLOW, "dags", "test", "dbt_image_refresh", "2025-03-18"],
+        env={**environment, "PLATFORM_DBT_CMD": str(broken)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert "task failed" in result.stdout and "dbt_debug" in result.stdout, result.stdout[-3000:]
+    assert "record" not in {
+        line.split("task_id=")[1].split()[0]
+        for line in result.stdout.splitlines()
+        if "[DAG TEST] end task" in line and "task_id=" in line
+    }
+    assert variable(environment, "dbt_image") == good  # the previous build stays in use
+
+
+def test_events_stream_lands_micro_batches_and_loads_the_days_touched(
+    environment: dict[str, str], tmp_path: Path
+) -> None:
+    # Generated events as a producer would send them, plus two that are not events.
+    events = tmp_path / "events.parquet"
+    lines = tmp_path / "topic.jsonl"
+    duckdb.sql(f"copy (select * from '{events}' where event_time < '2025-03-05') to '{lines}' (format json)")
+    with lines.open("a") as handle:
+        handle.write("{not json\n[1, 2]\n")
+    sent = sum(1 for _ in lines.open())
+    cluster = subprocess.Popen(
+        [SCRIPTS / "python", ROOT / "scripts-repo" / "tests" / "kafka_mock_cluster.py", "events", lines, "3"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        bootstrap = cluster.stdout.readline().split()[0]  # type: ignore[union-attr]
+        env = {
+            **environment,
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "KAFKA_TOPIC": "events",
+            # Messages without an event time land in their arrival day, where these two broken ones
+            # are all there is: 100% quarantined would (rightly) stop the load at the default threshold.
+            "MAX_QUARANTINE_RATIO": "1.0",
+        }
+        dags_test(env, "events_stream", {"max_messages": 100_000, "until_idle": 5})
+    finally:
+        cluster.stdin.close()  # type: ignore[union-attr]
+        cluster.wait(timeout=30)
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
+        loaded = con.execute("select count(*) from raw.events").fetchone()[0]
+        quarantined = con.execute("select count(*) from raw.events_quarantine").fetchone()[0]
+        days = con.execute("select count(*) from raw._loads").fetchone()[0]
+    assert loaded + quarantined == sent and quarantined >= 2  # every message once, bad ones with a reason
+    assert days >= 2  # each day the micro-batches touched was loaded
+
+
+def test_platform_maintenance_keeps_storage_within_retention(
+    environment: dict[str, str], tmp_path: Path
+) -> None:
+    dags_test(environment, "events_ingest", {"start": "2025-03-03", "end": "2025-03-07"})
+    old_log = tmp_path / "airflow" / "logs" / "dag_id=old" / "run_id=r" / "task_id=t" / "attempt=1.log"
+    old_log.parent.mkdir(parents=True)
+    old_log.write_text("an old task log")
+    os.utime(old_log, (1_700_000_000, 1_700_000_000))  # November 2023
+    recent_log = old_log.with_name("attempt=2.log")
+    recent_log.write_text("a log from this week")  # written now: newer than any cutoff
+    # The run's reference time is its logical date, 2025-03-17: 12 days keep 2025-03-05 onwards.
+    dags_test({**environment, "BUCKET_RETENTION_DAYS": "12"}, "platform_maintenance")
+    landed = sorted(p.name for p in (tmp_path / "bucket" / "raw" / "events").iterdir())
+    assert landed == ["dt=2025-03-05", "dt=2025-03-06"]
+    assert not old_log.exists() and recent_log.exists()

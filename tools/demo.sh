@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job on the embedded default: generate (or take) events, serve them
-# over HTTP, and run the real `events_elt_daily` DAG over the whole period:
-# extract -> bucket -> load -> dbt build + tests -> dashboard. Then summarise.
+# over HTTP, and run the production DAGs over the whole period: `events_ingest`
+# (extract -> bucket -> load, mapped per source and week) then `dbt_transform`
+# (source freshness, one dbt build per model with its tests, the dashboard).
+# Then summarise.
 #
 # Settings (environment): EVENTS_CSV (an export to use instead of the
 # generator), DEMO_DIR, DEMO_START, DEMO_DAYS, DEMO_EVENTS, DEMO_SEED,
@@ -25,7 +27,7 @@ step() { printf '\n==> [%s/6] %s\n' "$1" "$2"; }
 started=$(date +%s)
 
 # A demo run starts from nothing, so what it shows is what this run did.
-rm -rf "$DEMO_DIR"/{airflow,bucket,dashboard,logs,warehouse.duckdb,warehouse.duckdb.wal,events.parquet,api.url}
+rm -rf "$DEMO_DIR"/{airflow,bucket,dashboard,logs,dbt-artifacts,warehouse.duckdb,warehouse.duckdb.wal,events.parquet,api.url}
 mkdir -p "$DEMO_DIR/logs"
 
 # --- configuration: the same variables a deployment sets -----------------------
@@ -45,7 +47,7 @@ export WAREHOUSE_URL="duckdb://$DEMO_DIR/warehouse.duckdb"
 export DBT_DUCKDB_PATH="$DEMO_DIR/warehouse.duckdb"
 export DBT_PROJECT_DIR="$ROOT/dbt-repo"
 export DBT_PROFILES_DIR="$ROOT/dbt-repo"
-export DBT_TARGET_PATH="$DEMO_DIR/dbt-target"
+export DBT_ARTIFACTS_URL="file://$DEMO_DIR/dbt-artifacts"
 export DBT_LOG_PATH="$DEMO_DIR/logs/dbt"
 export DBT_SEND_ANONYMOUS_USAGE_STATS=False
 export DASHBOARD_DIR="$DEMO_DIR/dashboard"
@@ -83,44 +85,54 @@ print(first, last + dt.timedelta(days=1), health["rows"])
 PY
 )
 echo "    $API_URL serves $ROWS events, $FIRST_DAY to $END_DAY (exclusive)"
-# The DAG reads the API from an Airflow connection, as in production.
-export AIRFLOW_CONN_EVENTS_API="$API_URL"
+# The `events` source of the extract & load sources file reads its API from here.
+export EVENTS_API_URL="$API_URL"
+export PLATFORM_SOURCES=events
 
 # --- 3. Airflow ----------------------------------------------------------------------
 step 3 "preparing Airflow (SQLite metadata in $AIRFLOW_HOME)"
 "$AIRFLOW/airflow" db migrate >"$DEMO_DIR/logs/airflow-db-migrate.log" 2>&1
 "$AIRFLOW/airflow" pools set warehouse 1 "one writer at a time for the warehouse" >/dev/null
-"$AIRFLOW/airflow" pools set events_api 2 "concurrent requests to the events API" >/dev/null
+"$AIRFLOW/airflow" pools set extract 2 "concurrent extracts from the sources" >/dev/null
 
-# --- 4. the DAG run ---------------------------------------------------------------
+# --- 4. the DAG runs ----------------------------------------------------------------
 days=$(( ( $(date -d "$END_DAY" +%s) - $(date -d "$FIRST_DAY" +%s) ) / 86400 ))
 # Each day is its own interval (manifest, idempotent replace); a task takes a
 # week of them so the run is not mostly task start-up.
 DAYS_PER_TASK="${DAYS_PER_TASK:-7}"
 tasks=$(( (days + DAYS_PER_TASK - 1) / DAYS_PER_TASK ))
-step 4 "running DAG events_elt_daily over $days daily intervals ($tasks tasks of up to $DAYS_PER_TASK days): extract -> load -> freshness -> dbt build -> dashboard"
 conf=$(printf '{"start": "%s", "end": "%s", "days_per_task": %s}' "$FIRST_DAY" "$END_DAY" "$DAYS_PER_TASK")
-set +e
-"$AIRFLOW/airflow" dags test events_elt_daily "$END_DAY" -c "$conf" 2>&1 \
-  | "$TOOLS/python" "$ROOT/tools/dag_progress.py" "$DEMO_DIR/logs/dag-run.log" "$tasks"
-set -e
 
-# --- 5. did it succeed? -------------------------------------------------------------
-step 5 "checking the DAG run"
-state=$("$AIRFLOW/airflow" dags list-runs events_elt_daily -o json 2>/dev/null \
-  | "$TOOLS/python" -c '
+run_dag() {  # dag_id, expected mapped tasks, [conf]: one `airflow dags test` run, then its state
+  local dag_id=$1 expected=$2
+  shift 2
+  set +e
+  "$AIRFLOW/airflow" dags test "$dag_id" "$END_DAY" "$@" 2>&1 \
+    | "$TOOLS/python" "$ROOT/tools/dag_progress.py" "$DEMO_DIR/logs/$dag_id.log" "$expected"
+  set -e
+  local state
+  state=$("$AIRFLOW/airflow" dags list-runs "$dag_id" -o json 2>/dev/null \
+    | "$TOOLS/python" -c '
 import json, sys
 # Airflow may print warnings before the JSON document; take the JSON line.
 lines = [line for line in sys.stdin if line.startswith("[")]
 runs = json.loads(lines[-1]) if lines else []
 print(runs[0]["state"] if runs else "missing")')
-echo "    DAG run state: $state (full log: $DEMO_DIR/logs/dag-run.log)"
-if [[ "$state" != "success" ]]; then
-  grep -E "ERROR|Error|error" "$DEMO_DIR/logs/dag-run.log" | tail -20 >&2 || true
-  exit 1
-fi
+  echo "    DAG run state: $dag_id $state (full log: $DEMO_DIR/logs/$dag_id.log)"
+  if [[ "$state" != "success" ]]; then
+    grep -E "ERROR|Error|error" "$DEMO_DIR/logs/$dag_id.log" | tail -20 >&2 || true
+    exit 1
+  fi
+}
+
+step 4 "running DAG events_ingest over $days daily intervals ($tasks tasks of up to $DAYS_PER_TASK days): extract -> bucket -> load"
+run_dag events_ingest "$tasks" -c "$conf"
+
+# --- 5. dbt and the dashboard -----------------------------------------------------
+step 5 "running DAG dbt_transform: source freshness -> dbt build + tests per model -> dashboard"
+run_dag dbt_transform 0
 
 # --- 6. summary ---------------------------------------------------------------------
 step 6 "summary"
-"$DBT/demo-summary" --run-results "$DBT_TARGET_PATH/run_results.json" --dashboard "$DASHBOARD_DIR/index.html"
+"$DBT/demo-summary" --run-results "$DEMO_DIR/dbt-artifacts/dbt_transform" --dashboard "$DASHBOARD_DIR/index.html"
 echo "Finished in $(( $(date +%s) - started ))s."

@@ -37,7 +37,14 @@ def dagbag() -> DagBag:
 def test_every_dag_file_imports(dagbag: DagBag) -> None:
     assert dagbag.import_errors == {}
     assert len(dagbag.dags) >= 1
-    assert {"events_elt_daily", "dbt_transform"} <= set(dagbag.dags)
+    assert {
+        "events_ingest",
+        "dbt_transform",
+        "events_stream",
+        "dbt_image_refresh",
+        "cloud_build",
+        "platform_maintenance",
+    } <= set(dagbag.dags)
 
 
 def test_dags_follow_house_rules(dagbag: DagBag) -> None:
@@ -81,17 +88,6 @@ def test_no_work_at_parse_time(path: Path) -> None:
         and node.func.attr in PARSE_TIME_FORBIDDEN
     ]
     assert offending == [], f"{path.name} does work at parse time: {offending}"
-
-
-def test_range_runs_map_one_extract_and_load_per_day(dagbag: DagBag) -> None:
-    dag = dagbag.dags["events_elt_daily"]
-    assert {"plan_days", "ingest_days.extract", "ingest_days.load", "dbt_build", "publish_dashboard"} <= set(
-        dag.task_ids
-    )
-    assert dag.get_task("ingest_days.load").pool == "warehouse"
-    assert dag.get_task("check_source_freshness").upstream_task_ids == {"ingest_days.load"}
-    assert dag.get_task("dbt_build").upstream_task_ids == {"check_source_freshness"}
-    assert dag.get_task("publish_dashboard").upstream_task_ids == {"dbt_build"}
 
 
 def test_dbt_transform_renders_each_model_with_its_tests_from_the_manifest(dagbag: DagBag) -> None:
@@ -165,3 +161,20 @@ def test_daily_ingest_has_real_intervals_and_a_freshness_deadline_when_configure
     (deadline,) = dag.deadline
     assert deadline.interval == dt.timedelta(hours=30, minutes=30)  # the day, then 06:30 next morning
     assert deadline.callback.path.endswith("notify_deadline_missed")
+
+
+def test_cloud_build_takes_trigger_and_project_from_configuration(dagbag: DagBag) -> None:
+    from airflow.providers.google.cloud.operators.cloud_build import CloudBuildRunBuildTriggerOperator
+
+    (build,) = dagbag.dags["cloud_build"].tasks
+    assert isinstance(build, CloudBuildRunBuildTriggerOperator)
+    # The trigger id is looked up in a Variable per component; the project comes from the connection.
+    assert build.trigger_id == "{{ var.json.cloud_build_triggers[params.component] }}"
+    assert build.gcp_conn_id == "google_cloud_default" and build.project_id is None
+    assert build.source == {"tag_name": "{{ params.ref }}"}
+
+
+def test_maintenance_cleans_metadata_logs_and_every_sources_bucket(dagbag: DagBag) -> None:
+    dag = dagbag.dags["platform_maintenance"]
+    assert {"clean_metadata_db", "clean_task_logs", "sources", "prune_bucket"} == set(dag.task_ids)
+    assert dag.get_task("prune_bucket").upstream_task_ids == {"sources"}

@@ -30,4 +30,4 @@ def test_migrate_and_serialize_dags_on_postgres(postgres_database: str, tmp_path
     listed = _airflow(["dags", "list", "-o", "json"], conn, tmp_path)
     assert listed.returncode == 0, listed.stderr[-3000:]
     line = next(line for line in listed.stdout.splitlines() if line.startswith("["))
-    assert "events_elt_daily" in {dag["dag_id"] for dag in json.loads(line)}
+    assert "events_ingest" in {dag["dag_id"] for dag in json.loads(line)}

@@ -11,20 +11,37 @@ from pathlib import Path
 from dashboard.warehouse import duckdb_path, read_snapshot
 
 
-def dbt_outcomes(run_results: Path) -> Counter[str]:
-    """Counts of (resource kind, status) from dbt's run_results.json."""
-    data = json.loads(run_results.read_text())
-    counts: Counter[str] = Counter()
-    for result in data["results"]:
-        kind = result["unique_id"].split(".")[0]
-        counts[f"{kind}:{result['status']}"] += 1
-    return counts
+def run_results_files(paths: list[Path]) -> list[Path]:
+    """run_results.json files given directly or found under folders (one per dbt task of a DAG run)."""
+    found: list[Path] = []
+    for path in paths:
+        found.extend(sorted(path.rglob("run_results.json")) if path.is_dir() else [path])
+    return found
+
+
+def dbt_outcomes(run_results: Path | list[Path]) -> Counter[str]:
+    """Counts of (resource kind, status) over dbt's run_results.json files, each node counted once.
+
+    A node in several files (a model built, then read by a later task's
+    test) counts with its last status.
+    """
+    latest: dict[str, str] = {}
+    for path in run_results_files(run_results if isinstance(run_results, list) else [run_results]):
+        for result in json.loads(path.read_text())["results"]:
+            latest[result["unique_id"]] = result["status"]
+    return Counter(f"{unique_id.split('.')[0]}:{status}" for unique_id, status in latest.items())
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     default_results = Path(os.environ.get("DBT_PROJECT_DIR", ".")) / "target" / "run_results.json"
-    parser.add_argument("--run-results", type=Path, default=default_results)
+    parser.add_argument(
+        "--run-results",
+        type=Path,
+        nargs="+",
+        default=[default_results],
+        help="run_results.json files, or folders holding one per dbt task",
+    )
     parser.add_argument("--dashboard", type=Path, default=None)
     args = parser.parse_args(argv)
 

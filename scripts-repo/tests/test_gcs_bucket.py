@@ -52,3 +52,21 @@ def test_land_and_load_through_gcs(gcs_emulator: str, tmp_path: Path) -> None:
     assert (result.rows_in, result.loaded, result.quarantined) == (24, 24, 0)
     with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
         assert con.execute("select count(distinct user_id) from raw.events").fetchone() == (24,)
+
+
+def test_prune_removes_whole_days_past_retention_only(gcs_emulator: str) -> None:
+    from extract_load.retention import prune
+
+    bucket = open_bucket("gs://landing/retention")
+    for day in ("2025-01-01", "2025-01-02", "2025-03-01"):
+        for name in ("part-a-00000.jsonl.gz", "part-a-00001.jsonl.gz", MANIFEST):
+            bucket.write_bytes(f"raw/events/dt={day}/{name}", b"x")
+    bucket.write_bytes("raw/events_stream/dt=2025-01-01/part.jsonl.gz", b"x")  # another source
+    planned = prune(bucket, "events", keep_days=30, today=dt.date(2025, 3, 5), dry_run=True)
+    assert planned.days == ["2025-01-01", "2025-01-02"] and len(bucket.list("raw/events")) == 9
+    done = prune(bucket, "events", keep_days=30, today=dt.date(2025, 3, 5))
+    assert (done.days, done.objects, done.cutoff) == (["2025-01-01", "2025-01-02"], 6, "2025-02-03")
+    assert [k.split("/")[2] for k in bucket.list("raw/events")] == ["dt=2025-03-01"] * 3
+    assert bucket.exists("raw/events_stream/dt=2025-01-01/part.jsonl.gz")
+    with pytest.raises(ValueError, match="at least 1"):
+        prune(bucket, "events", keep_days=0, today=dt.date(2025, 3, 5))

@@ -27,6 +27,8 @@ class Command:
     env: dict[str, str] = field(default_factory=dict)
     secret_env: frozenset[str] = frozenset()
     image_argv: tuple[str, ...] = ()
+    # Run this image instead of the environment's release (a candidate being validated).
+    image: str | None = None
 
     def display(self) -> str:
         return shlex.join(self.argv)
@@ -85,8 +87,29 @@ def load(source: str, start: str, end: str) -> Command:
     return _command("scripts", "extract-load", ("load", "--source", source, "--start", start, "--end", end))
 
 
+def stream(source: str, max_messages: int, until_idle: float, max_wait: float = 5.0) -> Command:
+    """A bounded Kafka consumer run; topic, brokers and credentials come from the environment."""
+    args = ("stream", "--source", source, "--max-messages", str(max_messages))
+    return _command(
+        "scripts", "extract-load", (*args, "--until-idle", str(until_idle), "--max-wait", str(max_wait))
+    )
+
+
+def prune(source: str, keep_days: int, today: str) -> Command:
+    """Remove the source's landed days older than the retention period (whole days)."""
+    args = ("prune", "--source", source, "--keep-days", str(keep_days), "--today", today)
+    return _command("scripts", "extract-load", args)
+
+
 def dbt(*args: str) -> Command:
     return _command("dbt", "dbt", args)
+
+
+def dbt_with(candidate: str, *args: str, env: dict[str, str] | None = None) -> Command:
+    """dbt from a specific build: an image reference on Kubernetes, a dbt executable locally."""
+    if os.environ.get("PLATFORM_RUNNER", "local") == "kubernetes":
+        return Command("dbt", ("dbt", *args), env or {}, image=candidate)
+    return Command("dbt", (*shlex.split(candidate), *args), env or {}, image_argv=("dbt", *args))
 
 
 def publish_dashboard() -> Command:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from cosmos import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import (
@@ -103,10 +104,35 @@ def render_config() -> RenderConfig:
     )
 
 
+ARTIFACTS = ("run_results.json", "sources.json")
+
+
+def keep_dbt_artifacts(project_dir: str, context: Any = None, **_: Any) -> None:
+    """Cosmos callback: copy the task's dbt results to `DBT_ARTIFACTS_URL/<dag>/<run>/<task>/`.
+
+    Cosmos runs each task in a throwaway copy of the project, so without this
+    every task's run_results.json vanishes with it. The URL is any Airflow
+    ObjectStoragePath (`file:///...` locally, `gs://...` with the Google
+    connection), so what ran is auditable after the run.
+    """
+    destination = os.environ.get("DBT_ARTIFACTS_URL")
+    if not destination or context is None:
+        return
+    from airflow.sdk import ObjectStoragePath
+
+    target = Path(os.environ.get("DBT_TARGET_PATH") or Path(project_dir) / "target")
+    ti = context["ti"]
+    folder = ObjectStoragePath(destination) / ti.dag_id / context["run_id"] / ti.task_id
+    for name in ARTIFACTS:
+        if (target / name).is_file():
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_bytes((target / name).read_bytes())
+
+
 def operator_args() -> dict[str, object]:
     if not on_kubernetes():
         # Every dbt task inherits the worker's environment: warehouse, target and paths are configuration.
-        return {"append_env": True}
+        return {"append_env": True, "callback": keep_dbt_artifacts}
     from kubernetes.client import models as k8s
 
     from pipeline_runtime.kubernetes import RESOURCES, namespace

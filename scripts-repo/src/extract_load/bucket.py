@@ -75,7 +75,13 @@ class LocalBucket:
         )
 
     def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
+        path = self._path(key)
+        path.unlink(missing_ok=True)
+        # Folders are only a local artefact (object stores have none): drop those left empty.
+        for folder in path.parents:
+            if folder == self.root or not folder.is_dir() or any(folder.iterdir()):
+                break
+            folder.rmdir()
 
     def local_path(self, key: str) -> Path:
         return self._path(key)

@@ -406,6 +406,28 @@ def extract_drive_command(
 
 
 @main.command()
+@click.option("--source", required=True, help="Source name (bucket prefix).")
+@click.option("--bucket", "bucket_url", envvar="BUCKET_URL", required=True, help="Bucket URL or folder.")
+@click.option(
+    "--keep-days",
+    envvar="BUCKET_RETENTION_DAYS",
+    type=click.IntRange(1),
+    default=400,
+    show_default=True,
+    help="Landed days younger than this stay (they are what reloads replay).",
+)
+@click.option("--today", default=None, help="Reference day (YYYY-MM-DD, default: today in UTC).")
+@click.option("--dry-run", is_flag=True, help="Say what would be removed, remove nothing.")
+def prune(source: str, bucket_url: str, keep_days: int, today: str | None, dry_run: bool) -> None:
+    """Remove landed days older than the retention period from the bucket, whole days only."""
+    from extract_load.retention import prune as prune_days
+
+    reference = dt.date.fromisoformat(today) if today else dt.datetime.now(dt.UTC).date()
+    result = prune_days(open_bucket(bucket_url), source, keep_days, reference, dry_run)
+    _emit({**result.as_dict(), "dry_run": dry_run})
+
+
+@main.command()
 @click.option("--source", default="events", show_default=True, help="Source name (bucket prefix, raw table).")
 @click.option("--topic", envvar="KAFKA_TOPIC", required=True)
 @click.option("--bootstrap-servers", envvar="KAFKA_BOOTSTRAP_SERVERS", required=True)

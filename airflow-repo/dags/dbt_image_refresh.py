@@ -1,0 +1,94 @@
+"""Adopt a new dbt build only after it has proved itself against this environment's warehouse.
+
+Every day: take the newest dbt build this environment allows (on Kubernetes
+the dbt image digest that git promoted into `environments/<env>/release.yaml`;
+locally the dbt venv built from the lock, `PLATFORM_DBT_CMD`), then run
+`dbt debug` (profile and connection), `dbt parse` (the project compiles with
+this dbt) and `dbt test` (today's data passes its tests with it). Only when
+all three are green is it recorded in the Variable `dbt_image`, which is the
+image `dbt_transform`'s pods start from. When one fails, the Variable keeps
+the previous build and the failure alert says which check broke.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tempfile
+from typing import Any
+
+import pendulum
+from airflow.sdk import Variable, dag, get_current_context, task
+
+from pipeline_runtime import commands, runner
+from pipeline_runtime.dbt_project import IMAGE_VARIABLE
+from pipeline_runtime.defaults import DEFAULT_ARGS
+from pipeline_runtime.intervals import LOCAL_TZ
+
+# Unit tests are CI's (docs/adr/0009); data tests read the environment's warehouse.
+DBT_ENV = {"DBT_EXCLUDE_RESOURCE_TYPES": "unit_test", "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"}
+
+
+@dag(
+    dag_id="dbt_image_refresh",
+    description="Validate the newest allowed dbt build (debug, parse, test) before dbt_transform uses it",
+    schedule="0 4 * * *",
+    start_date=pendulum.datetime(2025, 1, 1, tz=LOCAL_TZ),
+    catchup=False,
+    max_active_runs=1,
+    # A failed check is a verdict, not a glitch: one quick retry for a flaky connection, no more.
+    default_args={
+        **DEFAULT_ARGS,
+        "retries": 1,
+        "retry_delay": dt.timedelta(seconds=10),
+        "retry_exponential_backoff": False,
+        "execution_timeout": dt.timedelta(minutes=20),
+    },
+    tags=["dbt", "build"],
+    doc_md=__doc__,
+)
+def dbt_image_refresh() -> None:
+    @task
+    def find_candidate() -> dict[str, Any]:
+        """The newest dbt build the environment allows, and the one in use now."""
+        if os.environ.get("PLATFORM_RUNNER", "local") == "kubernetes":
+            from pipeline_runtime.release import load_release
+
+            candidate = load_release().image_ref("dbt")
+        else:
+            candidate = os.environ.get("PLATFORM_DBT_CMD", "dbt")
+        current = Variable.get(IMAGE_VARIABLE, None)
+        return {"candidate": candidate, "current": current, "changed": candidate != current}
+
+    @task(pool="warehouse")
+    def dbt_debug(found: dict[str, Any]) -> dict[str, Any]:
+        runner.run(commands.dbt_with(found["candidate"], "debug", env=DBT_ENV))
+        return found
+
+    @task
+    def dbt_parse(found: dict[str, Any]) -> dict[str, Any]:
+        # A scratch target path: validating must not overwrite the manifest dbt_transform renders from.
+        with tempfile.TemporaryDirectory(prefix="dbt-image-refresh-") as scratch:
+            runner.run(commands.dbt_with(found["candidate"], "parse", "--target-path", scratch, env=DBT_ENV))
+        return found
+
+    @task(pool="warehouse")
+    def dbt_test(found: dict[str, Any]) -> dict[str, Any]:
+        runner.run(commands.dbt_with(found["candidate"], "test", env=DBT_ENV))
+        return found
+
+    @task
+    def record(found: dict[str, Any]) -> dict[str, Any]:
+        """Reached only when all three checks passed (the default all_success trigger rule)."""
+        if found["changed"]:
+            Variable.set(
+                IMAGE_VARIABLE,
+                found["candidate"],
+                description=f"dbt build validated by {get_current_context()['run_id']}",
+            )
+        return {**found, "recorded": found["candidate"]}
+
+    record(dbt_test(dbt_parse(dbt_debug(find_candidate()))))
+
+
+dbt_image_refresh()

@@ -1,0 +1,46 @@
+"""Retention rules of platform_maintenance, as plain functions so they are tested without Airflow running."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def retention_days(variable: str, default: int) -> int:
+    value = int(os.environ.get(variable, default))
+    if value < 1:
+        raise ValueError(f"{variable}={value}: retention must be at least one day")
+    return value
+
+
+def reference_time(context: Any) -> dt.datetime:
+    """'Now' for a maintenance run: the end of its data interval (a re-run of a past day behaves as then)."""
+    return context.get("data_interval_end") or context["dag_run"].run_after
+
+
+def db_clean_argv(before: dt.datetime) -> list[str]:
+    return [
+        str(Path(sys.executable).with_name("airflow")),
+        "db",
+        "clean",
+        "--clean-before-timestamp",
+        before.isoformat(),
+        "--skip-archive",  # archive tables would grow the DB this exists to shrink
+        "--yes",
+    ]
+
+
+def remove_old_files(root: Path, cutoff: dt.datetime) -> int:
+    """Delete files last written before `cutoff`, then the folders left empty; return the count."""
+    removed = 0
+    threshold = cutoff.timestamp()
+    for path in sorted(root.rglob("*"), key=lambda p: len(p.parts), reverse=True):  # deepest first
+        if path.is_file() and path.stat().st_mtime < threshold:
+            path.unlink()
+            removed += 1
+        elif path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+    return removed
