@@ -31,26 +31,9 @@ rm -rf "$DEMO_DIR"/{airflow,bucket,dashboard,logs,dbt-artifacts,warehouse.duckdb
 mkdir -p "$DEMO_DIR/logs"
 
 # --- configuration: the same variables a deployment sets -----------------------
-export AIRFLOW_HOME="$DEMO_DIR/airflow"
-export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/airflow-repo/dags"
-export AIRFLOW__CORE__LOAD_EXAMPLES=False
-export AIRFLOW__CORE__PARALLELISM=4
-export AIRFLOW__COSMOS__ENABLE_TELEMETRY=False
-export AIRFLOW__COSMOS__CACHE_DIR="$DEMO_DIR/airflow/cosmos"
-export AIRFLOW__LOGGING__LOGGING_LEVEL=INFO
-export PLATFORM_RUNNER=local
-export PLATFORM_SCRIPTS_CMD="$SCRIPTS/extract-load"
-export PLATFORM_DBT_CMD="$DBT/dbt"
-export PLATFORM_DASHBOARD_CMD="$DBT/publish-dashboard"
-export BUCKET_URL="$DEMO_DIR/bucket"
-export WAREHOUSE_URL="duckdb://$DEMO_DIR/warehouse.duckdb"
-export DBT_DUCKDB_PATH="$DEMO_DIR/warehouse.duckdb"
-export DBT_PROJECT_DIR="$ROOT/dbt-repo"
-export DBT_PROFILES_DIR="$ROOT/dbt-repo"
-export DBT_ARTIFACTS_URL="file://$DEMO_DIR/dbt-artifacts"
-export DBT_LOG_PATH="$DEMO_DIR/logs/dbt"
-export DBT_SEND_ANONYMOUS_USAGE_STATS=False
-export DASHBOARD_DIR="$DEMO_DIR/dashboard"
+STATE_DIR="$DEMO_DIR"
+# shellcheck source=tools/local-env.sh
+source "$ROOT/tools/local-env.sh"
 
 # --- 1. events -------------------------------------------------------------------
 if [[ -n "$EVENTS_CSV" ]]; then

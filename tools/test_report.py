@@ -19,6 +19,9 @@ def main() -> int:
             failed += bad
             skipped += skip
             print(f"  {report.stem:<10} {total - bad - skip:>4} passed {bad:>3} failed {skip:>3} skipped")
+            # Measurements a suite reports (e.g. DAG parse times), shown rather than asserted.
+            for prop in suite.iter("property"):
+                print(f"      {prop.get('name')}: {prop.get('value')}")
     print(f"all: {passed} passed, {failed} failed, {skipped} skipped")
     return 1 if failed or not passed else 0
 

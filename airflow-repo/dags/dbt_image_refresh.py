@@ -60,21 +60,30 @@ def dbt_image_refresh() -> None:
         current = Variable.get(IMAGE_VARIABLE, None)
         return {"candidate": candidate, "current": current, "changed": candidate != current}
 
+    def check(candidate: str, *args: str, writes_target: bool = True) -> None:
+        if not writes_target:
+            runner.run(commands.dbt_with(candidate, *args, env=DBT_ENV))
+            return
+        # A scratch target path: validating must not overwrite the manifest dbt_transform renders from.
+        with tempfile.TemporaryDirectory(prefix="dbt-image-refresh-") as scratch:
+            runner.run(commands.dbt_with(candidate, *args, "--target-path", scratch, env=DBT_ENV))
+
     @task(pool="warehouse")
     def dbt_debug(found: dict[str, Any]) -> dict[str, Any]:
-        runner.run(commands.dbt_with(found["candidate"], "debug", env=DBT_ENV))
+        """The profile resolves and the warehouse answers."""
+        check(found["candidate"], "debug", writes_target=False)
         return found
 
     @task
     def dbt_parse(found: dict[str, Any]) -> dict[str, Any]:
-        # A scratch target path: validating must not overwrite the manifest dbt_transform renders from.
-        with tempfile.TemporaryDirectory(prefix="dbt-image-refresh-") as scratch:
-            runner.run(commands.dbt_with(found["candidate"], "parse", "--target-path", scratch, env=DBT_ENV))
+        """The project compiles with this dbt and its adapters."""
+        check(found["candidate"], "parse")
         return found
 
     @task(pool="warehouse")
     def dbt_test(found: dict[str, Any]) -> dict[str, Any]:
-        runner.run(commands.dbt_with(found["candidate"], "test", env=DBT_ENV))
+        """Today's data passes every data test when this dbt runs them."""
+        check(found["candidate"], "test")
         return found
 
     @task

@@ -1,0 +1,41 @@
+# shellcheck shell=bash
+# The local environment's configuration, in one place: `make demo`, `make up`
+# and the end-to-end tests source this with STATE_DIR set to where that run
+# keeps its state. Deployed environments set the same variables from their
+# Helm values (environments/<env>/); only the values differ, never the DAGs.
+: "${ROOT:?ROOT must be the repository root}"
+: "${STATE_DIR:?STATE_DIR must be the folder this run writes to}"
+
+# Airflow
+export AIRFLOW_HOME="$STATE_DIR/airflow"
+export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/airflow-repo/dags"
+export AIRFLOW__CORE__LOAD_EXAMPLES=False
+export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-4}"
+export AIRFLOW__COSMOS__ENABLE_TELEMETRY=False
+export AIRFLOW__COSMOS__CACHE_DIR="$STATE_DIR/airflow/cosmos"
+export AIRFLOW__LOGGING__LOGGING_LEVEL="${AIRFLOW__LOGGING__LOGGING_LEVEL:-INFO}"
+# StatsD metrics (apache-airflow[statsd]); a statsd exporter listens here when monitoring runs.
+export AIRFLOW__METRICS__STATSD_ON="${AIRFLOW__METRICS__STATSD_ON:-True}"
+export AIRFLOW__METRICS__STATSD_HOST="${AIRFLOW__METRICS__STATSD_HOST:-127.0.0.1}"
+export AIRFLOW__METRICS__STATSD_PORT="${AIRFLOW__METRICS__STATSD_PORT:-9125}"
+export AIRFLOW__METRICS__STATSD_PREFIX=airflow
+
+# Where each subproject's command runs: its own venv (docs/adr/0002).
+export PLATFORM_RUNNER=local
+export PLATFORM_SCRIPTS_CMD="$ROOT/scripts-repo/.venv/bin/extract-load"
+export PLATFORM_DBT_CMD="$ROOT/dbt-repo/.venv/bin/dbt"
+export PLATFORM_DASHBOARD_CMD="$ROOT/dbt-repo/.venv/bin/publish-dashboard"
+export PLATFORM_ENVIRONMENTS_DIR="$ROOT/environments"
+export PLATFORM_ENVIRONMENT=sandbox
+export PLATFORM_SOURCES="${PLATFORM_SOURCES:-events}"
+
+# Bucket and warehouse: a folder and a DuckDB file.
+export BUCKET_URL="$STATE_DIR/bucket"
+export WAREHOUSE_URL="duckdb://$STATE_DIR/warehouse.duckdb"
+export DBT_DUCKDB_PATH="$STATE_DIR/warehouse.duckdb"
+export DBT_PROJECT_DIR="$ROOT/dbt-repo"
+export DBT_PROFILES_DIR="$ROOT/dbt-repo"
+export DBT_ARTIFACTS_URL="file://$STATE_DIR/dbt-artifacts"
+export DBT_LOG_PATH="$STATE_DIR/logs/dbt"
+export DBT_SEND_ANONYMOUS_USAGE_STATS=False
+export DASHBOARD_DIR="$STATE_DIR/dashboard"
