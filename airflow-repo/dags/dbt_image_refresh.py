@@ -14,19 +14,15 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import tempfile
 from typing import Any
 
 import pendulum
 from airflow.sdk import Variable, dag, get_current_context, task
 
-from pipeline_runtime import commands, runner
+from pipeline_runtime.dbt_checks import check
 from pipeline_runtime.dbt_project import IMAGE_VARIABLE
 from pipeline_runtime.defaults import DEFAULT_ARGS
 from pipeline_runtime.intervals import LOCAL_TZ
-
-# Unit tests are CI's (docs/adr/0009); data tests read the environment's warehouse.
-DBT_ENV = {"DBT_EXCLUDE_RESOURCE_TYPES": "unit_test", "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"}
 
 
 @dag(
@@ -59,14 +55,6 @@ def dbt_image_refresh() -> None:
             candidate = os.environ.get("PLATFORM_DBT_CMD", "dbt")
         current = Variable.get(IMAGE_VARIABLE, None)
         return {"candidate": candidate, "current": current, "changed": candidate != current}
-
-    def check(candidate: str, *args: str, writes_target: bool = True) -> None:
-        if not writes_target:
-            runner.run(commands.dbt_with(candidate, *args, env=DBT_ENV))
-            return
-        # A scratch target path: validating must not overwrite the manifest dbt_transform renders from.
-        with tempfile.TemporaryDirectory(prefix="dbt-image-refresh-") as scratch:
-            runner.run(commands.dbt_with(candidate, *args, "--target-path", scratch, env=DBT_ENV))
 
     @task(pool="warehouse")
     def dbt_debug(found: dict[str, Any]) -> dict[str, Any]:

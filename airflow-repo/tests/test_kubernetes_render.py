@@ -73,13 +73,15 @@ def kubernetes_mode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, migrated: N
     def build_instead_of_send(self: KubernetesPodOperator, context: Any) -> list[dict[str, Any]]:
         pod = self.build_pod_request_obj(context)
         pods.append((self.task_id, pod))
-        command = pod.spec.containers[0].args[:1]
+        command = (pod.spec.containers[0].args or ["publish"])[0]
         # What the pod's CLI would have written to /airflow/xcom/return.json.
-        if command == ["extract"]:
-            return [{"rows": 10}]
-        if command == ["load"]:
-            return [{"rows_in": 10, "loaded": 9, "quarantined": 1}]
-        return [{"dashboard": "/dashboard/index.html", "weeks": 1}]
+        return {
+            "extract": [{"rows": 10}],
+            "load": [{"rows_in": 10, "loaded": 9, "quarantined": 1}],
+            "stream": [{"batches": 2, "messages": 20, "days": ["2025-03-04", "2025-03-05"]}],
+            "prune": [{"source": "events", "days_pruned": [], "objects": 0}],
+            "dbt": [],
+        }.get(command, [{"dashboard": "/dashboard/index.html", "weeks": 1}])
 
     monkeypatch.setattr(KubernetesPodOperator, "execute", build_instead_of_send)
     return pods
@@ -184,3 +186,41 @@ def test_a_component_never_built_for_the_environment_is_a_clear_error(tmp_path: 
     bad.write_text("environment: x\ncomponents:\n  scripts: {version: 1.0.0, digest: latest}\n")
     with pytest.raises(ReleaseError, match="not sha256"):
         load_release(bad)
+
+
+@pytest.mark.parametrize(
+    ("file", "dag_id", "expected"),
+    [
+        (
+            "events_stream.py",
+            "events_stream",
+            {
+                "consume": ["stream", "--source", "events", "--max-messages", "200000"],
+                "load": ["load", "--source", "events", "--start", "2025-03-04", "--end", "2025-03-05"],
+            },
+        ),
+        ("dbt_image_refresh.py", "dbt_image_refresh", {"dbt_debug": ["debug"], "dbt_test": ["test"]}),
+        (
+            "platform_maintenance.py",
+            "platform_maintenance",
+            {"prune_bucket": ["prune", "--source", "events"]},
+        ),
+    ],
+)
+def test_the_other_dags_run_their_commands_as_pods_of_pinned_images(
+    kubernetes_mode: list, monkeypatch: pytest.MonkeyPatch, file: str, dag_id: str, expected: dict
+) -> None:
+    monkeypatch.setenv("PLATFORM_SOURCES", "events")
+    dag = _dag(file, dag_id)
+    run = dag.test(logical_date=pendulum.datetime(2025, 3, 5, tz="UTC"))
+    assert run.state == "success"
+    pods: dict[str, list] = {}
+    for task_id, pod in kubernetes_mode:
+        pods.setdefault(task_id, []).append(pod.spec.containers[0])
+    for task_id, args in expected.items():
+        containers = pods[task_id]
+        assert any(c.args[: len(args)] == args for c in containers), [c.args for c in containers]
+    for containers in pods.values():
+        for container in containers:
+            digest = DBT_DIGEST if container.image.split("@")[0].endswith("/dbt") else SCRIPTS_DIGEST
+            assert container.image.endswith(f"@{digest}") and container.image.startswith(REGISTRY)

@@ -1,0 +1,20 @@
+"""The checks a dbt build must pass before `dbt_image_refresh` adopts it."""
+
+from __future__ import annotations
+
+import tempfile
+
+from pipeline_runtime import commands, runner
+
+# Unit tests are CI's (docs/adr/0009); data tests read the environment's warehouse.
+DBT_ENV = {"DBT_EXCLUDE_RESOURCE_TYPES": "unit_test", "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"}
+
+
+def check(candidate: str, *args: str, writes_target: bool = True) -> None:
+    """Run `dbt <args>` with the candidate build; a non-zero exit fails the task."""
+    if not writes_target:
+        runner.run(commands.dbt_with(candidate, *args, env=DBT_ENV))
+        return
+    # A scratch target path: validating must not overwrite the manifest dbt_transform renders from.
+    with tempfile.TemporaryDirectory(prefix="dbt-image-refresh-") as scratch:
+        runner.run(commands.dbt_with(candidate, *args, "--target-path", scratch, env=DBT_ENV))
