@@ -14,7 +14,7 @@ SUBPROJECTS := scripts-repo dbt-repo airflow-repo
 export UV_PYTHON_DOWNLOADS := never
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 
-.PHONY: help setup system-packages demo up down test test-scripts test-dbt test-airflow test-e2e lint lock bench clean
+.PHONY: help setup system-packages demo up down test test-scripts test-dbt test-airflow test-platform test-e2e lint lock bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -89,6 +89,11 @@ test-dbt: dbt-repo/.venv/.synced system-packages ## dbt-repo tests: DuckDB and P
 
 test-airflow: airflow-repo/.venv/.synced ## airflow-repo tests (DagBag integrity, runner, metadata DB)
 	cd airflow-repo && .venv/bin/python -m pytest --junitxml=$(RESULTS)/airflow.xml
+
+PLATFORM_TESTS := tests/test_platform_chart.py tests/test_promote.py tests/test_release_tag.py tests/test_repository_config.py
+
+test-platform: .venv/.synced ## Deployment config: platform chart (Helm SDK + kubernetes-validate), schemas, workflow lint, promotion tool
+	.venv/bin/python -m pytest $(PLATFORM_TESTS)
 
 # Two workers, one test module each at a time (a module's tests share its
 # fixtures): the DAG runs are chains of single-threaded processes, so two of

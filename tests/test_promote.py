@@ -102,7 +102,7 @@ def test_prod_takes_only_final_versions_that_ran_in_staging(repo: Path) -> None:
     early = promote(repo, "promote", "--component", "dbt", "--version", "1.1.0", "--to", "prod")
     assert early.returncode == 1 and "never ran in staging" in early.stderr
     rc = promote(repo, "promote", "--component", "dbt", "--version", "1.1.0-rc.1", "--to", "prod")
-    assert rc.returncode == 1 and "release candidate" in rc.stderr
+    assert rc.returncode == 1 and "pre-release" in rc.stderr
     for version in ("1.1.0-rc.1", "1.1.0"):
         staged = promote(
             repo, "promote", "--component", "dbt", "--version", version, "--to", "staging", "--commit"
@@ -198,3 +198,55 @@ def test_concurrent_promotions_of_two_components_both_land(repo: Path, tmp_path:
         "chore(staging): promote dbt",
         "chore(staging): promote scripts",
     ]
+
+
+def test_a_final_tag_ships_the_exact_image_staging_ran(repo: Path) -> None:
+    rc_digest = "sha256:" + "4" * 64
+    steps = [
+        ("record-build", "--component", "dbt", "--version", "1.2.0-rc.1", "--digest", rc_digest, "--commit"),
+        ("finalize", "--component", "dbt", "--version", "1.2.0"),  # refused: staging does not run it yet
+        ("promote", "--component", "dbt", "--version", "1.2.0-rc.1", "--to", "staging", "--commit"),
+        ("finalize", "--component", "dbt", "--version", "1.2.0", "--commit"),
+        ("promote", "--component", "dbt", "--version", "1.2.0", "--to", "prod", "--commit"),
+    ]
+    codes = [promote(repo, *step).returncode for step in steps]
+    assert codes == [0, 1, 0, 0, 0]
+    assert release(repo, "prod")["dbt"] == {"version": "1.2.0", "image": "dbt", "digest": rc_digest}
+    assert git(repo, "log", "--format=%s", "-2").splitlines()[1] == "chore(release): dbt 1.2.0 is 1.2.0-rc.1"
+
+
+def test_sandbox_builds_from_main_order_before_release_candidates(repo: Path) -> None:
+    main_digest = "sha256:" + "5" * 64
+    built = promote(
+        repo, "record-build", "--component", "dbt", "--version", "1.1.0-main.42", "--digest", main_digest
+    )
+    assert built.returncode == 0, built.stderr
+    git(repo, "commit", "-qam", "build")
+    assert (
+        promote(
+            repo, "promote", "--component", "dbt", "--version", "1.1.0-rc.1", "--to", "sandbox", "--commit"
+        ).returncode
+        == 0
+    )
+    older = promote(repo, "promote", "--component", "dbt", "--version", "1.1.0-main.42", "--to", "sandbox")
+    assert older.returncode == 1 and "older" in older.stderr
+    prod = promote(repo, "promote", "--component", "dbt", "--version", "1.1.0-main.42", "--to", "prod")
+    assert prod.returncode == 1 and "pre-release" in prod.stderr
+
+
+def test_an_airflow_promotion_also_pins_the_official_charts_image(repo: Path) -> None:
+    digest = "sha256:" + "6" * 64
+    assert (
+        promote(
+            repo, "record-build", "--component", "airflow", "--version", "0.2.0", "--digest", digest
+        ).returncode
+        == 0
+    )
+    done = promote(
+        repo, "promote", "--component", "airflow", "--version", "0.2.0", "--to", "sandbox", "--commit"
+    )
+    assert done.returncode == 0, done.stderr
+    changed = set(git(repo, "show", "--name-only", "--format=", "HEAD").split())
+    assert changed == {"environments/sandbox/release.yaml", "environments/sandbox/airflow-image.yaml"}
+    image = yaml.safe_load((repo / "environments" / "sandbox" / "airflow-image.yaml").read_text())
+    assert image == {"images": {"airflow": {"digest": digest}}}

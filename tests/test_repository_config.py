@@ -53,3 +53,30 @@ def test_release_files_are_what_the_promotion_tool_writes(env: str) -> None:
 
     path = ROOT / "environments" / env / "release.yaml"
     assert render_release(env, read_release(path.read_text())) == path.read_text()
+
+
+@pytest.mark.parametrize("env", ["sandbox", "staging", "prod"])
+def test_the_airflow_chart_image_is_the_release_files(env: str) -> None:
+    import yaml
+
+    release = yaml.safe_load((ROOT / "environments" / env / "release.yaml").read_text())
+    image = yaml.safe_load((ROOT / "environments" / env / "airflow-image.yaml").read_text())
+    assert image["images"]["airflow"]["digest"] == release["components"]["airflow"]["digest"]
+
+
+def _leaves(tree: object, prefix: tuple = ()) -> dict[tuple, object]:
+    if isinstance(tree, dict):
+        return {k: v for key, sub in tree.items() for k, v in _leaves(sub, (*prefix, key)).items()}
+    return {prefix: tree}
+
+
+@pytest.mark.parametrize("env", ["sandbox", "staging", "prod"])
+def test_airflow_overlays_only_say_what_differs(env: str) -> None:
+    import yaml
+
+    base = _leaves(yaml.safe_load((ROOT / "helm_config" / "airflow" / "values.yaml").read_text()))
+    overlay = _leaves(yaml.safe_load((ROOT / "environments" / env / "airflow-values.yaml").read_text()))
+    assert overlay, env
+    assert not {path for path, value in overlay.items() if base.get(path) == value}, f"{env} repeats the base"
+    # What runs is the promotion tool's digest and the cluster's registry, never an overlay's.
+    assert not any(path[:2] == ("images", "airflow") for path in overlay)

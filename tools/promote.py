@@ -14,8 +14,10 @@ Every change prints a unified diff and becomes one commit, on the current
 branch or a new `--branch` for a pull request; with `--push` it retries on a
 concurrent promotion by re-applying itself on the newest main.
 
-    promote record-build --component dbt --version 1.4.0 --digest sha256:...
-    promote promote --component dbt --version 1.4.0 --to staging --commit
+    promote record-build --component dbt --version 1.4.0-rc.1 --digest sha256:...
+    promote promote --component dbt --version 1.4.0-rc.1 --to staging --commit
+    promote finalize --component dbt --version 1.4.0 --commit   # the rc staging runs, no rebuild
+    promote promote --component dbt --version 1.4.0 --to prod --branch promote/prod/dbt-1.4.0
     promote promote --component dbt --to prod --version 1.3.2 --rollback --commit
     promote rollback --component dbt --env prod --commit
 """
@@ -37,13 +39,21 @@ import yaml
 ENVIRONMENTS = ("sandbox", "staging", "prod")
 COMPONENTS = ("scripts", "dbt", "airflow")
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
-VERSION = re.compile(r"^(?P<major>\d+)\.(?P<minor>\d+)\.(?P<patch>\d+)(?:-rc\.(?P<rc>\d+))?$")
+# X.Y.Z, a release candidate X.Y.Z-rc.N, or a sandbox build from main X.Y.Z-main.N (N: the CI run).
+VERSION = re.compile(
+    r"^(?P<major>\d+)\.(?P<minor>\d+)\.(?P<patch>\d+)(?:-(?P<stage>rc|main)\.(?P<number>\d+))?$"
+)
+STAGES = {"main": 0, "rc": 1, None: 2}
 RELEASE_HEADER = """\
 # What runs in {env}: one entry per subproject, its version and image digest.
 # Written by the promotion tool in a reviewed commit, never by hand. Only the
 # image name and digest live here; the registry (region/project) comes from
 # PLATFORM_IMAGE_REGISTRY, so no project id is committed. A null digest means
 # the component was never built for this environment and cannot run there.
+"""
+AIRFLOW_IMAGE_HEADER = """\
+# The Airflow image for the official chart, by digest: written by the promotion
+# tool together with release.yaml (whose airflow entry it repeats), never by hand.
 """
 BUILDS_HEADER = """\
 # Every image CI built and pushed, appended by `promote record-build` in the
@@ -55,13 +65,13 @@ class PromotionError(RuntimeError):
     """The promotion would make the environment's desired state wrong; nothing was changed."""
 
 
-def version_key(version: str) -> tuple[int, int, int, int]:
+def version_key(version: str) -> tuple[int, int, int, int, int]:
     match = VERSION.match(version)
     if not match:
-        raise PromotionError(f"{version!r} is not X.Y.Z or X.Y.Z-rc.N")
-    rc = match["rc"]
-    # A final release sorts after all of its release candidates.
-    return (int(match["major"]), int(match["minor"]), int(match["patch"]), int(rc) if rc else 1_000_000)
+        raise PromotionError(f"{version!r} is not X.Y.Z, X.Y.Z-rc.N or X.Y.Z-main.N")
+    # Builds from main come before the release candidates of a version, which come before the release.
+    number = int(match["number"]) if match["number"] else 0
+    return (int(match["major"]), int(match["minor"]), int(match["patch"]), STAGES[match["stage"]], number)
 
 
 @dataclass(frozen=True)
@@ -70,16 +80,28 @@ class Change:
     before: str
     after: str
     message: str
+    # Files derived from the main one in the same commit (the Airflow chart's image values).
+    also: tuple[tuple[Path, str, str], ...] = ()
+
+    @property
+    def files(self) -> list[tuple[Path, str, str]]:
+        return [(self.path, self.before, self.after), *self.also]
+
+    @property
+    def empty(self) -> bool:
+        return all(before == after for _, before, after in self.files)
 
     def diff(self, root: Path) -> str:
-        name = str(self.path.relative_to(root))
         return "".join(
-            difflib.unified_diff(
-                self.before.splitlines(keepends=True),
-                self.after.splitlines(keepends=True),
-                fromfile=f"a/{name}",
-                tofile=f"b/{name}",
+            "".join(
+                difflib.unified_diff(
+                    before.splitlines(keepends=True),
+                    after.splitlines(keepends=True),
+                    fromfile=f"a/{path.relative_to(root)}",
+                    tofile=f"b/{path.relative_to(root)}",
+                )
             )
+            for path, before, after in self.files
         )
 
 
@@ -110,6 +132,12 @@ def read_release(text: str) -> dict[str, Any]:
 def render_release(env: str, document: dict[str, Any]) -> str:
     body = {"environment": env, "components": document["components"]}
     return RELEASE_HEADER.format(env=env) + yaml.safe_dump(body, sort_keys=False, default_flow_style=False)
+
+
+def render_airflow_image(digest: str | None) -> str:
+    """Values for the official Airflow chart naming the image release.yaml pins (written with it)."""
+    body = {"images": {"airflow": {"digest": digest}}}
+    return AIRFLOW_IMAGE_HEADER + yaml.safe_dump(body, sort_keys=False)
 
 
 def read_builds(root: Path) -> list[dict[str, str]]:
@@ -169,8 +197,8 @@ def promote(
         raise PromotionError(f"{component} {version} was built as {build['digest']}, not {digest}")
     digest = build["digest"]
     if env == "prod":
-        if "-rc." in version:
-            raise PromotionError(f"{component} {version} is a release candidate: prod takes final versions")
+        if "-" in version:
+            raise PromotionError(f"{component} {version} is a pre-release: prod takes final versions")
         if not _ran_in(root, "staging", component, digest):
             raise PromotionError(
                 f"{component} {version} ({digest[:19]}) never ran in staging: promote it there first"
@@ -193,7 +221,34 @@ def promote(
     }
     after = render_release(env, document)
     verb = "roll back" if rollback else "promote"
-    return Change(path, before, after, f"chore({env}): {verb} {component} to {version} ({digest[:19]})")
+    also = ()
+    if component == "airflow":  # the official chart reads its image from its own values
+        image_values = root / "environments" / env / "airflow-image.yaml"
+        old = image_values.read_text() if image_values.exists() else ""
+        also = ((image_values, old, render_airflow_image(digest)),)
+    return Change(path, before, after, f"chore({env}): {verb} {component} to {version} ({digest[:19]})", also)
+
+
+def finalize(root: Path, component: str, version: str) -> Change:
+    """Record final `version` as the very image of its release candidate that staging runs: no rebuild.
+
+    A final tag marks the commit of a release candidate that passed staging;
+    rebuilding it would give a digest staging never ran.
+    """
+    staging = (read_release(release_path(root, "staging").read_text())["components"].get(component)) or {}
+    candidates = {
+        b["digest"]: b["version"]
+        for b in read_builds(root)
+        if b["component"] == component and b["version"].startswith(f"{version}-rc.")
+    }
+    if staging.get("digest") not in candidates:
+        raise PromotionError(
+            f"staging does not run a release candidate of {component} {version} "
+            f"(it runs {staging.get('version')}): promote the candidate to staging first"
+        )
+    change = record_build(root, component, version, staging["digest"])
+    rc = candidates[staging["digest"]]
+    return Change(change.path, change.before, change.after, f"chore(release): {component} {version} is {rc}")
 
 
 def previous_version(root: Path, component: str, env: str) -> str:
@@ -211,15 +266,16 @@ def previous_version(root: Path, component: str, env: str) -> str:
 
 def apply(root: Path, change: Change, commit: bool, branch: str | None) -> str | None:
     """Write the change; commit it (on a new branch if asked). Returns the commit id."""
-    if change.before == change.after:
+    if change.empty:
         return None
-    change.path.parent.mkdir(parents=True, exist_ok=True)
-    change.path.write_text(change.after)
+    for path, _, after in change.files:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(after)
     if not (commit or branch):
         return None
     if branch:
         git(root, "checkout", "-b", branch)
-    git(root, "add", str(change.path.relative_to(root)))
+    git(root, "add", *(str(path.relative_to(root)) for path, _, _ in change.files))
     git(root, "commit", "-m", change.message)
     return git(root, "rev-parse", "HEAD").strip()
 
@@ -251,7 +307,9 @@ def main(argv: list[str] | None = None) -> int:
     record = commands.add_parser("record-build", help="record an image CI built and pushed")
     promote_cmd = commands.add_parser("promote", help="run a built version in an environment")
     rollback_cmd = commands.add_parser("rollback", help="go back to the version an environment ran before")
-    for sub in (record, promote_cmd, rollback_cmd):
+    finalize_cmd = commands.add_parser("finalize", help="record a final version as the rc staging runs")
+    finalize_cmd.add_argument("--version", required=True)
+    for sub in (record, promote_cmd, rollback_cmd, finalize_cmd):
         sub.add_argument("--component", required=True, choices=COMPONENTS)
         sub.add_argument("--commit", action="store_true", help="commit the change on the current branch")
         sub.add_argument("--branch", help="commit the change on this new branch (for a pull request)")
@@ -271,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     def make_change() -> Change:
         if args.command == "record-build":
             return record_build(root, args.component, args.version, args.digest)
+        if args.command == "finalize":
+            return finalize(root, args.component, args.version)
         if args.command == "rollback":
             version = previous_version(root, args.component, args.env)
             return promote(root, args.component, args.env, version, rollback=True)
