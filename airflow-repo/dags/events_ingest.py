@@ -17,7 +17,6 @@ to reprocess a range.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import pendulum
@@ -29,7 +28,6 @@ from airflow.sdk import (
     DeadlineReference,
     Param,
     SyncCallback,
-    Variable,
     dag,
     get_current_context,
     task,
@@ -41,6 +39,7 @@ from pipeline_runtime import commands, runner
 from pipeline_runtime.alerts import notify_deadline_missed
 from pipeline_runtime.defaults import DEFAULT_ARGS, fresh_by
 from pipeline_runtime.intervals import LOCAL_TZ, NoIntervalError, plan_intervals
+from pipeline_runtime.sources import configured_sources
 
 RAW_TABLES = AssetAlias("raw_tables")
 
@@ -87,11 +86,7 @@ def events_ingest() -> None:
         """One batch per configured source and chunk of days."""
         context = get_current_context()
         params = context["params"]
-        sources = params.get("sources") or [
-            s.strip()
-            for s in Variable.get("platform_sources", os.environ.get("PLATFORM_SOURCES", "events")).split(",")
-            if s.strip()
-        ]
+        sources = params.get("sources") or configured_sources()
         if not sources:
             raise ValueError("no sources configured (Variable platform_sources / PLATFORM_SOURCES)")
         try:

@@ -17,7 +17,6 @@ not both.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from typing import Any
 
 import pendulum
@@ -25,6 +24,7 @@ from airflow.sdk import Asset, AssetAlias, Param, dag, get_current_context, task
 
 from pipeline_runtime import commands, runner
 from pipeline_runtime.defaults import DEFAULT_ARGS
+from pipeline_runtime.sources import stream_source
 
 RAW_TABLES = AssetAlias("raw_tables")
 
@@ -49,7 +49,7 @@ def events_stream() -> None:
     def consume() -> list[str]:
         """Land micro-batches; offsets are committed by the CLI only after each batch is durable."""
         params = get_current_context()["params"]
-        source = os.environ.get("PLATFORM_STREAM_SOURCE", "events")
+        source = stream_source()
         results = runner.run(
             commands.stream(source, int(params["max_messages"]), float(params["until_idle"]))
         )
@@ -57,7 +57,7 @@ def events_stream() -> None:
 
     @task(pool="warehouse", outlets=[RAW_TABLES])
     def load(day: str) -> dict[str, Any]:
-        source = os.environ.get("PLATFORM_STREAM_SOURCE", "events")
+        source = stream_source()
         end = (dt.date.fromisoformat(day) + dt.timedelta(days=1)).isoformat()
         results = runner.run(commands.load(source, day, end))
         get_current_context()["outlet_events"][RAW_TABLES].add(

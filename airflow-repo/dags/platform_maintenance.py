@@ -17,18 +17,18 @@ time, so a re-run of a past interval removes what that day would have.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pendulum
-from airflow.sdk import Variable, dag, get_current_context, task
+from airflow.sdk import dag, get_current_context, task
 
 from pipeline_runtime import commands, runner
 from pipeline_runtime.defaults import DEFAULT_ARGS
 from pipeline_runtime.intervals import LOCAL_TZ
 from pipeline_runtime.maintenance import db_clean_argv, reference_time, remove_old_files, retention_days
+from pipeline_runtime.sources import configured_sources, stream_source
 
 
 @dag(
@@ -68,11 +68,8 @@ def platform_maintenance() -> None:
 
     @task
     def sources() -> list[str]:
-        configured = Variable.get("platform_sources", os.environ.get("PLATFORM_SOURCES", "events"))
-        names = {s.strip() for s in configured.split(",") if s.strip()}
-        if stream := os.environ.get("PLATFORM_STREAM_SOURCE"):
-            names.add(stream)
-        return sorted(names)
+        # Every batch source and the streamed one: all of them land in the bucket.
+        return sorted({*configured_sources(), stream_source()})
 
     @task
     def prune_bucket(source: str) -> dict[str, Any]:

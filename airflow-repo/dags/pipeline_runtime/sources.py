@@ -1,0 +1,18 @@
+"""Which sources this environment runs: configuration read when a task runs, never at parse time."""
+
+from __future__ import annotations
+
+import os
+
+
+def configured_sources() -> list[str]:
+    """The batch sources: Airflow Variable `platform_sources`, else `PLATFORM_SOURCES` (comma-separated)."""
+    from airflow.sdk import Variable
+
+    configured = Variable.get("platform_sources", os.environ.get("PLATFORM_SOURCES", "events"))
+    return [name.strip() for name in configured.split(",") if name.strip()]
+
+
+def stream_source() -> str:
+    """The source fed from Kafka by `events_stream` (bucket prefix and raw table)."""
+    return os.environ.get("PLATFORM_STREAM_SOURCE", "events")
