@@ -34,13 +34,18 @@ help: ## List the targets
 	@if grep -q '^\[build-system\]' $*/pyproject.toml; then VIRTUAL_ENV=$*/.venv $(UV) pip install -q --no-deps -e ./$*; fi
 	@touch $@
 
-# Debian packages the tests drive (a real browser for the dashboard). A fresh
-# machine has none of them; root installs them, anyone else is told how.
-system-packages: ## Install the Debian packages the tests use (chromium)
-	@command -v chromium >/dev/null || { \
-	  echo "==> apt-get install chromium"; \
+# Debian packages the tests and `make up` drive: a real browser, real nginx
+# (the viewer) and openssl (its throwaway certificate). A fresh machine has
+# none of them; root installs them, anyone else is asked for sudo.
+SYSTEM_PACKAGES := chromium nginx openssl
+
+system-packages: ## Install the Debian packages the tests use (chromium, nginx, openssl)
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do command -v $$p >/dev/null || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "==> apt-get install" $$missing; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 # The manifest Airflow renders the dbt DAG from (an image bakes it in the same
 # way), so parsing a DAG never runs dbt. `dbt parse` needs no warehouse.
@@ -66,7 +71,7 @@ lock: .venv/.synced ## Re-resolve every lock file (after changing a pyproject)
 demo: setup ## Generate events and run the whole pipeline through a real Airflow DAG run
 	@tools/demo.sh
 
-up: setup ## Start a local Airflow with the UI on http://127.0.0.1:8080 (api-server, scheduler, dag-processor, triggerer)
+up: setup system-packages ## Start a local Airflow behind the viewer: https://127.0.0.1:8443 (public, read-only), :8444 (admin)
 	@tools/stack.sh up
 
 down: ## Stop what `make up` started (the whole process group)
@@ -98,7 +103,7 @@ test-platform: .venv/.synced ## Deployment config: platform chart (Helm SDK + ku
 # Two workers, one test module each at a time (a module's tests share its
 # fixtures): the DAG runs are chains of single-threaded processes, so two of
 # them keep both cores busy.
-test-e2e: setup ## Real DAG runs: the demo, backfill, image refresh, stream, maintenance, the local stack
+test-e2e: setup system-packages ## Real DAG runs: the demo, backfill, image refresh, stream, maintenance; the local stack behind the viewer
 	.venv/bin/python -m pytest tests -n 2 --dist loadscope --junitxml=$(RESULTS)/e2e.xml
 
 lint: setup ## pre-commit on every file: ruff, sqlfluff, yamllint, detect-secrets

@@ -26,6 +26,9 @@ CLUSTER = {  # what a cluster registration carries (labels and annotations), as 
         "platform/registry": "europe-docker.pkg.dev/example-project/platform",
         "platform/gcp-project": "example-project",
         "platform/git-repo": "https://github.com/example/platform.git",
+        "platform/viewer-host": "airflow.example.invalid",
+        "platform/viewer-admin-host": "airflow-admin.example.invalid",
+        "platform/dashboard-bucket": "example-dashboards",
     },
 }
 EXPRESSION = re.compile(r"\{\{\s*(?P<expr>[^}]+?)\s*\}\}")

@@ -1,7 +1,8 @@
 """The platform chart rendered with the real Helm SDK for every environment, each object validated strictly.
 
 Values are layered as Argo CD layers them: the chart's defaults, then
-`environments/<env>/platform-values.yaml`, then `environments/<env>/release.yaml`.
+`environments/<env>/platform-values.yaml`, then `environments/<env>/release.yaml`,
+then the parameters the ApplicationSet fills in from the cluster registration.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
+from test_argocd import APPSETS, generate
 
 ROOT = Path(__file__).resolve().parents[1]
 CHART = ROOT / "helm_config" / "platform"
@@ -31,12 +33,32 @@ def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def render(env: str) -> list[dict[str, Any]]:
-    from helm_python import Chart
+def set_parameter(values: dict[str, Any], name: str, value: str) -> None:
+    """`helm --set name=value` as Argo CD passes a parameter: dots separate keys, `\\.` is a dot."""
+    keys = [key.replace("\0", ".") for key in name.replace("\\.", "\0").split(".")]
+    for key in keys[:-1]:
+        values = values.setdefault(key, {})
+    values[keys[-1]] = value
 
+
+def argo_parameters(env: str) -> list[dict[str, str]]:
+    platform = next(a for a in APPSETS if a["metadata"]["name"] == "platform")
+    return generate(platform["spec"]["template"], env)["spec"]["source"]["helm"].get("parameters", [])
+
+
+def environment_values(env: str) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name in ("platform-values.yaml", "release.yaml"):
         values = deep_merge(values, yaml.safe_load((ROOT / "environments" / env / name).read_text()) or {})
+    for parameter in argo_parameters(env):
+        set_parameter(values, parameter["name"], parameter["value"])
+    return values
+
+
+def render(env: str) -> list[dict[str, Any]]:
+    from helm_python import Chart
+
+    values = environment_values(env)
     rendered = Chart.load(str(CHART)).render(values, name="platform", namespace=f"platform-{env}")
     return [doc for text in rendered.values() for doc in yaml.safe_load_all(text) if doc]
 

@@ -1,0 +1,736 @@
+"""The public read-only viewer and the admin entrance: real nginx, real Airflow, a real browser.
+
+`make up` is started on the demo's data (a real DAG run of events_ingest and
+dbt_transform, metadata in PostgreSQL), so the viewer shows real runs. Then:
+
+- every route of Airflow's own OpenAPI documents (the REST API, the UI's API,
+  the auth manager's API, the execution API) is tried with its method through
+  the public site: every non-GET route is refused by nginx; the same routes
+  sent straight to the api-server with a viewer token are refused by Airflow;
+- every security header, TLS 1.0/1.1 refused, the rate limit trips and
+  recovers, the admin entrance only for its network and Airflow's login;
+- headless Chromium sees DAGs and task states, no working write action, and
+  the dashboard (screenshots in .test-results/viewer/).
+
+`nginx -t` also passes for the platform chart's render of every environment.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import http.client
+import json
+import os
+import re
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+STACK = ROOT / "tools" / "stack.sh"
+AIRFLOW_PYTHON = ROOT / "airflow-repo" / ".venv" / "bin" / "python"
+POSTGRES = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+ARTIFACTS = ROOT / ".test-results" / "viewer"
+sys.path.insert(0, str(ROOT / "nginx"))
+
+import render as nginx_render  # noqa: E402  (nginx/render.py)
+
+# What the public site refuses whatever the method (nginx/templates: the
+# endpoints a Viewer might read but the public must not).
+REFUSED_READS = re.compile(
+    r"^/api/v2/(connections|variables|config|pools|providers|plugins|jobs)(/|$)|^/ui/(connections|auth/token)(/|$)"
+)
+SECURITY_HEADERS = {
+    "strict-transport-security": "max-age=63072000; includeSubDomains",
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _tls() -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # the stack's throwaway self-signed certificate
+    return context
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    @property
+    def refused_by_nginx(self) -> bool:
+        return self.status == 403 and b"<center>nginx</center>" in self.body
+
+    @property
+    def refused_by_airflow(self) -> bool:
+        return self.status in (401, 403) and self.body.startswith(b"{")
+
+
+def request(
+    base: str,
+    path: str,
+    method: str = "GET",
+    token: str | None = None,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    source: str | None = None,
+) -> Response:
+    """One request, any method, any status, with an optional source address."""
+    scheme, _, hostport = base.partition("://")
+    host, _, port = hostport.partition(":")
+    kwargs: dict[str, Any] = {"timeout": 30, "source_address": (source, 0) if source else None}
+    connection = (
+        http.client.HTTPSConnection(host, int(port), context=_tls(), **kwargs)
+        if scheme == "https"
+        else http.client.HTTPConnection(host, int(port), **kwargs)
+    )
+    sent = dict(headers or {})
+    if token:
+        sent["Authorization"] = f"Bearer {token}"
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        sent["Content-Type"] = "application/json"
+    try:
+        connection.request(method, path, body=data, headers=sent)
+        response = connection.getresponse()
+        return Response(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
+    finally:
+        connection.close()
+
+
+@dataclass
+class Stack:
+    env: dict[str, str]
+    public: str
+    admin: str
+    api: str
+    users: dict[str, dict[str, str]]
+    dashboard: Path
+    state: Path
+    run_id: str
+    file_token: str
+    task_id: str
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def token(self, user: str) -> str:
+        if user not in self.tokens:
+            response = request(
+                self.api,
+                "/auth/token",
+                "POST",
+                body={"username": user, "password": self.users[user]["password"]},
+            )
+            assert response.status in (200, 201), response.body
+            self.tokens[user] = response.json()["access_token"]
+        return self.tokens[user]
+
+
+def _postgres_answers() -> bool:
+    try:
+        with psycopg.connect(POSTGRES, connect_timeout=3):
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Stack:
+    if not _postgres_answers():
+        message = f"no PostgreSQL at {POSTGRES} for the metadata DB"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    if not shutil.which("nginx"):
+        pytest.fail("nginx is not installed: `make system-packages` installs it")
+    state = tmp_path_factory.mktemp("viewer") / "stack"
+    database = f"airflow_viewer_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(POSTGRES, autocommit=True) as con:
+        con.execute(f'create database "{database}"')
+    base_url = POSTGRES.rsplit("/", 1)[0].removeprefix("postgresql://")
+    env = {
+        **os.environ,
+        "STACK_DIR": str(state),
+        "DEMO_DIR": str(state),
+        "STACK_PORT": str(_free_port()),
+        "STACK_VIEWER_PORT": str(_free_port()),
+        "STACK_ADMIN_PORT": str(_free_port()),
+        "STACK_POSTGRES_URL": POSTGRES,
+        "STACK_DB_NAME": database,
+        "AIRFLOW__CORE__PARALLELISM": "2",
+    }
+    # The demo's data and DAG runs, recorded in the same metadata DB the stack then serves.
+    demo = subprocess.run(
+        [ROOT / "tools" / "demo.sh"],
+        env={
+            **env,
+            "DEMO_DAYS": "14",
+            "DEMO_EVENTS": "3000",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://{base_url}/{database}",
+        },
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
+    up = subprocess.run([STACK, "up"], env=env, capture_output=True, text=True, timeout=300)
+    pgid = int((state / "stack.pgid").read_text())
+    api = f"http://127.0.0.1:{env['STACK_PORT']}"
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "metadata DB: postgresql" in up.stdout
+        # The DAG processor of the stack has parsed our DAGs.
+        deadline = time.monotonic() + 180
+        while "events_ingest" not in {
+            d["dag_id"] for d in request(api, "/api/v2/dags?limit=100").json()["dags"]
+        }:
+            assert time.monotonic() < deadline, "the stack's DAG processor did not parse the DAGs"
+            time.sleep(2)
+        with psycopg.connect(f"postgresql://{base_url}/{database}") as con:
+            run_id, task_id = con.execute(
+                "select run_id, task_id from task_instance where dag_id = 'events_ingest' "
+                "and map_index = -1 and state = 'success' order by task_id limit 1"
+            ).fetchone()
+        yield Stack(
+            env=env,
+            public=f"https://127.0.0.1:{env['STACK_VIEWER_PORT']}",
+            admin=f"https://127.0.0.1:{env['STACK_ADMIN_PORT']}",
+            api=api,
+            users=json.loads((state / "users.json").read_text()),
+            dashboard=state / "dashboard",
+            state=state,
+            run_id=run_id,
+            file_token=request(api, "/api/v2/dags/events_ingest/details").json()["file_token"],
+            task_id=task_id,
+        )
+    finally:
+        down = subprocess.run([STACK, "down"], env=env, capture_output=True, text=True, timeout=120)
+        with psycopg.connect(POSTGRES, autocommit=True) as con:
+            con.execute(f'drop database if exists "{database}" with (force)')
+    # `make down` stops every component, nginx included, with one signal to the group.
+    assert down.returncode == 0 and "stopped process group" in down.stdout, down.stdout + down.stderr
+    assert not _group_alive(pgid), "a component survived `make down`"
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def test_make_up_runs_every_component_healthy_once(stack: Stack) -> None:
+    deadline = time.monotonic() + 120
+    while True:
+        health = request(stack.api, "/api/v2/monitor/health").json()
+        states = {name: part.get("status") for name, part in health.items()}
+        if set(states.values()) == {"healthy"} or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert states == {
+        "metadatabase": "healthy",
+        "scheduler": "healthy",
+        "triggerer": "healthy",
+        "dag_processor": "healthy",
+    }
+    # The same health, read by the public through the viewer.
+    assert request(stack.public, "/api/v2/monitor/health").json()["scheduler"]["status"] == "healthy"
+    # A second `up` sees the running stack instead of starting another.
+    again = subprocess.run([STACK, "up"], env=stack.env, capture_output=True, text=True, timeout=60)
+    assert "already running" in again.stdout
+
+
+# --- the routes -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Route:
+    document: str
+    method: str
+    path: str
+
+
+LIST_ROUTES = """
+import json, pathlib
+import airflow
+from airflow.api_fastapi.execution_api.app import create_task_execution_api_app
+
+latest = create_task_execution_api_app()._latest_version_router
+print(json.dumps({
+    "ui_spec": str(pathlib.Path(airflow.__file__).parent / "api_fastapi/core_api/openapi/_private_ui.yaml"),
+    "execution": sorted({(m, r.path) for r in latest.routes for m in (getattr(r, "methods", None) or [])}),
+}))
+"""
+
+
+def openapi_routes(stack: Stack) -> list[Route]:
+    """Every operation of Airflow's own OpenAPI documents, as the running api-server publishes them."""
+    documents: dict[str, tuple[str, dict[str, Any]]] = {
+        "rest": ("", request(stack.api, "/openapi.json").json()),
+        "auth": ("/auth", request(stack.api, "/auth/openapi.json").json()),
+    }
+    # The UI's private API ships as a document inside Airflow (not served), and the
+    # execution API's versioned document is served truncated (3.3.2: a Content-Length
+    # with no body), so both come from the installed Airflow itself.
+    listed = subprocess.run(
+        [AIRFLOW_PYTHON, "-c", LIST_ROUTES],
+        env={
+            **os.environ,
+            "AIRFLOW_HOME": str(stack.state / "routes"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        },
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    installed = json.loads(listed.stdout.strip().splitlines()[-1])
+    documents["ui"] = ("", yaml.safe_load(Path(installed["ui_spec"]).read_text()))
+    documents["execution"] = (
+        "/execution",
+        {
+            "paths": {
+                path: {method.lower(): {} for method, p in installed["execution"] if p == path}
+                for _, path in installed["execution"]
+            }
+        },
+    )
+    routes = []
+    for name, (prefix, spec) in documents.items():
+        for path, operations in spec["paths"].items():
+            for method in operations:
+                if method in {"get", "put", "post", "patch", "delete", "head", "options"}:
+                    routes.append(Route(name, method.upper(), prefix + path))
+    return sorted(set(routes), key=lambda r: (r.document, r.path, r.method))
+
+
+def concrete(path: str, stack: Stack) -> str:
+    """Fill path parameters with real identifiers where there are some, so a refusal is not a 404."""
+    known = {
+        "dag_id": "events_ingest",
+        "dag_run_id": stack.run_id,
+        "run_id": stack.run_id,
+        "task_id": stack.task_id,
+        "try_number": "1",
+        "map_index": "0",
+        "username": "admin",
+        "name": "Viewer",
+        "file_token": stack.file_token,
+    }
+    return re.sub(r"\{([^}]+)\}", lambda m: urllib.request.quote(known.get(m[1], "x"), safe=""), path)
+
+
+# Routes whose authorization depends on the body (bulk actions name what they
+# touch): they get a well-formed body, so Airflow has to decide on permission
+# instead of rejecting the request's shape with a 422.
+BULK_DELETE = {"actions": [{"action": "delete", "entities": ["no_such_entity"]}]}
+BODIES: dict[tuple[str, str], Any] = {
+    ("PATCH", "/api/v2/connections"): BULK_DELETE,
+    ("PATCH", "/api/v2/pools"): BULK_DELETE,
+    ("PATCH", "/api/v2/variables"): BULK_DELETE,
+    ("PATCH", "/api/v2/dags/{dag_id}/dagRuns"): BULK_DELETE,
+    ("POST", "/api/v2/connections/enqueue-test"): {
+        "connection_id": "no_such_connection",
+        "conn_type": "http",
+    },
+    ("POST", "/api/v2/dags/{dag_id}/clearDagRuns"): {
+        "dag_runs": [{"dag_run_id": "no_such_run"}],
+        "dry_run": True,
+    },
+}
+# What Airflow lets a viewer's own token do that is not a change to pipelines:
+# exchange or refresh its credentials, read with a filter sent as a body, and
+# keep its own favourites. nginx refuses all of them on the public side.
+VIEWER_MAY = {
+    ("POST", "/auth/token"): "credential exchange",
+    ("POST", "/auth/token/cli"): "credential exchange",
+    ("POST", "/ui/auth/token"): "token refresh for the caller",
+    ("POST", "/api/v2/dags/{dag_id}/dagRuns/list"): "a read with its filter in the body",
+    (
+        "POST",
+        "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/list",
+    ): "a read with its filter in the body",
+    ("POST", "/api/v2/backfills/dry_run"): "a read: what a backfill would create",
+    ("POST", "/api/v2/dags/{dag_id}/favorite"): "the caller's own favourites",
+    ("POST", "/api/v2/dags/{dag_id}/unfavorite"): "the caller's own favourites",
+}
+
+
+def test_nginx_t_passes_for_every_environments_render(tmp_path: Path) -> None:
+    """The chart's rendered template and variables, substituted as the image does, pass `nginx -t`."""
+    from test_platform_chart import render as render_chart
+
+    for env in ("sandbox", "staging", "prod"):
+        objects = render_chart(env)
+        template = next(o for o in objects if o["metadata"]["name"] == "viewer-nginx-template")
+        deployment = next(
+            o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "viewer"
+        )
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        variables = {e["name"]: e["value"] for e in container["env"]}
+        assert variables["NGINX_ENVSUBST_FILTER"] == "^NGINX_"
+        variables["NGINX_LOCAL_RESOLVERS"] = nginx_render.local_resolvers()  # as the entrypoint computes it
+        prefix = tmp_path / env
+        (prefix / "conf.d").mkdir(parents=True)
+        (prefix / "tls").mkdir()
+        for name, text in template["data"].items():
+            (prefix / "conf.d" / name.removesuffix(".template")).write_text(
+                nginx_render.render(text, variables)
+            )
+        subprocess.run(
+            [
+                *(
+                    "openssl",
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-days",
+                    "1",
+                    "-subj",
+                    "/CN=test",
+                ),
+                *("-keyout", prefix / "tls" / "tls.key", "-out", prefix / "tls" / "tls.crt"),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        shutil.copy(prefix / "tls" / "tls.crt", prefix / "tls" / "ca.crt")
+        main = (ROOT / "nginx" / "local" / "nginx.conf").read_text()
+        (prefix / "nginx.conf").write_text(main)
+        for folder in ("logs", "tmp"):
+            (prefix / folder).mkdir()
+        checked = subprocess.run(
+            ["nginx", "-t", "-p", prefix, "-c", prefix / "nginx.conf"]
+            + (["-g", "user root;"] if os.geteuid() == 0 else []),
+            capture_output=True,
+            text=True,
+        )
+        assert checked.returncode == 0, f"{env}: {checked.stderr}"
+        assert "test is successful" in checked.stderr
+
+
+def test_the_renderer_refuses_a_placeholder_without_a_value() -> None:
+    with pytest.raises(ValueError, match="NGINX_PUBLIC_LISTEN"):
+        nginx_render.render("listen ${NGINX_PUBLIC_LISTEN};", {})
+    with pytest.raises(ValueError, match="not \\$NGINX_X"):
+        nginx_render.render("listen $NGINX_X;", {"NGINX_X": "1"})
+    assert (
+        nginx_render.render("proxy_pass $upstream; ${NGINX_A}", {"NGINX_A": "a"}) == "proxy_pass $upstream; a"
+    )
+
+
+def test_every_write_route_is_refused_by_nginx_and_by_airflow(stack: Stack) -> None:
+    """Every non-GET operation Airflow documents: 403 from nginx publicly, refused by Airflow for a viewer."""
+    routes = openapi_routes(stack)
+    writes = [r for r in routes if r.method not in ("GET", "HEAD")]
+    assert len(routes) > 150 and len(writes) > 60, (len(routes), len(writes))
+    viewer = stack.token("viewer")
+    admin = stack.token("admin")
+    not_refused_publicly, not_refused_by_airflow, allowed_reads = [], [], []
+    for route in writes:
+        path = concrete(route.path, stack)
+        body = BODIES.get((route.method, route.path), {})
+        # The public site, with and without an admin's credentials: nginx answers, Airflow never sees it.
+        for token in (None, admin):
+            response = request(stack.public, path, route.method, token=token, body=body)
+            if not response.refused_by_nginx:
+                not_refused_publicly.append((route, token is not None, response.status))
+        # Straight to the api-server as the viewer.
+        response = request(stack.api, path, route.method, token=viewer, body=body)
+        if response.refused_by_airflow:
+            continue
+        if (route.method, route.path) in VIEWER_MAY and response.status < 500:
+            allowed_reads.append((route, response.status))
+        else:
+            not_refused_by_airflow.append((route, response.status, response.body[:200]))
+    counts = {
+        "routes": len(routes),
+        "non_get_routes": len(writes),
+        "refused_at_nginx": len(writes) - len({r for r, *_ in not_refused_publicly}),
+        "refused_by_airflow": len(writes) - len(allowed_reads) - len(not_refused_by_airflow),
+        "reads_by_post_or_token_exchange": len(allowed_reads),
+    }
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "route-counts.json").write_text(
+        json.dumps(
+            {
+                **counts,
+                "allowed_by_airflow": {
+                    f"{r.method} {r.path}": VIEWER_MAY[(r.method, r.path)] for r, _ in allowed_reads
+                },
+            },
+            indent=2,
+        )
+    )
+    print(counts)
+    assert not not_refused_publicly, not_refused_publicly
+    assert not not_refused_by_airflow, not_refused_by_airflow
+
+
+def test_read_routes_answer_publicly_and_refused_reads_do_not(stack: Stack) -> None:
+    """Every GET operation of the REST and UI APIs through the public site: refused exactly where meant."""
+    reads = [r for r in openapi_routes(stack) if r.method == "GET" and r.document in ("rest", "ui")]
+    wrong = []
+    for route in reads:
+        path = concrete(route.path, stack)
+        response = request(stack.public, path)
+        meant_refused = bool(REFUSED_READS.match(route.path))
+        if meant_refused != response.refused_by_nginx or response.status >= 500:
+            wrong.append((route.path, response.status, response.body[:120]))
+    assert not wrong, wrong
+    # What the viewer came for answers with data, through the public site.
+    dags = request(stack.public, "/api/v2/dags?limit=100").json()
+    assert {"events_ingest", "dbt_transform"} <= {d["dag_id"] for d in dags["dags"]}
+    run = urllib.request.quote(stack.run_id, safe="")
+    instances = request(stack.public, f"/api/v2/dags/events_ingest/dagRuns/{run}/taskInstances").json()
+    assert instances["total_entries"] > 0 and {t["state"] for t in instances["task_instances"]} == {"success"}
+    log = request(
+        stack.public, f"/api/v2/dags/events_ingest/dagRuns/{run}/taskInstances/{stack.task_id}/logs/1"
+    )
+    assert log.status == 200 and "content" in log.json()  # the log reader answers (streamed, unbuffered)
+    # A token sent to the public site is dropped: a forged one still reads as the public viewer.
+    assert request(stack.public, "/api/v2/dags", token="forged").status == 200
+    assert request(stack.api, "/api/v2/dags", token="forged").refused_by_airflow
+
+
+def test_security_headers_tls_and_compression(stack: Stack) -> None:
+    page = request(stack.public, "/dags", headers={"Accept-Encoding": "gzip"})
+    assert page.status == 200
+    for name, value in SECURITY_HEADERS.items():
+        assert page.headers.get(name) == value, (name, page.headers.get(name))
+    csp = page.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp and "object-src 'none'" in csp
+    assert "camera=()" in page.headers["permissions-policy"]
+    assert page.headers["server"] == "nginx"  # server_tokens off: no version
+    # Headers are on refusals too, and the dashboard gets a CSP without script.
+    refused = request(stack.public, "/api/v2/connections")
+    assert refused.status == 403 and refused.headers.get("strict-transport-security")
+    dashboard = request(stack.public, "/dashboard/")
+    assert dashboard.status == 200 and b"User Activity" in dashboard.body
+    assert dashboard.headers["content-security-policy"].startswith("default-src 'none'")
+    # The UI's assets are compressed.
+    asset = re.search(rb'src="\./(static/assets/[^"]+\.js)"', request(stack.public, "/").body)
+    assert asset, "no script in the UI's index page"
+    compressed = request(stack.public, "/" + asset[1].decode(), headers={"Accept-Encoding": "gzip"})
+    assert compressed.status == 200 and compressed.headers.get("content-encoding") == "gzip"
+    # Request bodies are refused above the limit before anything else.
+    big = request(stack.public, "/api/v2/dags", "GET", headers={"Content-Length": "4096"})
+    assert big.status in (403, 413, 400)
+    # TLS: 1.2 and 1.3 are served; 1.0 and 1.1 are refused by the server (its alert, not our client's).
+    port = int(stack.public.rsplit(":", 1)[1])
+    for version in (ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1):
+        with pytest.raises(ssl.SSLError, match="alert protocol version"):
+            handshake(port, version)
+    for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+        assert handshake(port, version) == version.name.replace("_", ".")
+
+
+def handshake(port: int, version: ssl.TLSVersion) -> str | None:
+    """A TLS handshake offering exactly one protocol version; returns what was negotiated."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.set_ciphers("ALL:@SECLEVEL=0")  # the client may offer old protocols: the server must say no
+    context.minimum_version = context.maximum_version = version
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
+        return tls.version()
+
+
+def test_the_admin_entrance_needs_its_network_and_airflows_login(stack: Stack) -> None:
+    # Another network (127.0.0.2 is not in the local allowlist) is turned away before Airflow.
+    elsewhere = request(stack.admin, "/api/v2/dags", source="127.0.0.2")
+    assert elsewhere.refused_by_nginx
+    # No login: the admin entrance passes everything to Airflow, which refuses anonymous writes.
+    anonymous = request(stack.admin, "/api/v2/dags/events_ingest", "PATCH", body={"is_paused": False})
+    assert anonymous.refused_by_airflow, anonymous
+    # The admin logs in through the entrance and may change things.
+    login = request(
+        stack.admin,
+        "/auth/token",
+        "POST",
+        body={"username": "admin", "password": stack.users["admin"]["password"]},
+    )
+    assert login.status in (200, 201), login.body
+    admin = login.json()["access_token"]
+    before = request(stack.admin, "/api/v2/dags/events_ingest", token=admin).json()["is_paused"]
+    changed = request(
+        stack.admin, "/api/v2/dags/events_ingest", "PATCH", token=admin, body={"is_paused": not before}
+    )
+    assert changed.status == 200 and changed.json()["is_paused"] is (not before)
+    request(stack.admin, "/api/v2/dags/events_ingest", "PATCH", token=admin, body={"is_paused": before})
+    # The viewer's login works there too, and Airflow refuses its writes.
+    viewer = request(
+        stack.admin,
+        "/auth/token",
+        "POST",
+        body={"username": "viewer", "password": stack.users["viewer"]["password"]},
+    ).json()["access_token"]
+    for method, path, body in (
+        ("PATCH", "/api/v2/dags/events_ingest", {"is_paused": not before}),
+        ("POST", "/api/v2/dags/events_ingest/dagRuns", {"logical_date": None}),
+        ("DELETE", "/api/v2/dags/events_ingest", None),
+        ("GET", "/api/v2/connections", None),
+        ("GET", "/api/v2/config", None),
+    ):
+        refused = request(stack.admin, path, method, token=viewer, body=body)
+        assert refused.refused_by_airflow and refused.status == 403, (method, path, refused.status)
+    # Task pods never come through an entrance.
+    assert request(stack.admin, "/execution/health").refused_by_nginx
+    # A wrong password is refused.
+    assert (
+        request(
+            stack.admin,
+            "/auth/token",
+            "POST",
+            body={"username": "admin", "password": stack.users["viewer"]["password"]},
+        ).status
+        == 401
+    )
+
+
+def test_the_browser_sees_pipelines_and_no_working_write_action(stack: Stack) -> None:
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    admin = stack.token("admin")
+    run = urllib.request.quote(stack.run_id, safe="")
+
+    def state() -> dict[str, Any]:
+        dag = request(stack.api, "/api/v2/dags/events_ingest", token=admin).json()
+        runs = request(stack.api, "/api/v2/dags/events_ingest/dagRuns", token=admin).json()
+        tis = request(
+            stack.api, f"/api/v2/dags/events_ingest/dagRuns/{run}/taskInstances", token=admin
+        ).json()
+        return {
+            "paused": dag["is_paused"],
+            "runs": sorted((r["dag_run_id"], r["state"]) for r in runs["dag_runs"]),
+            "task_instances": sorted(
+                (t["task_id"], t["map_index"], t["state"]) for t in tis["task_instances"]
+            ),
+        }
+
+    before = state()
+    writes: list[tuple[str, int, str, bool]] = []
+    unexpected: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
+        context = browser.new_context(ignore_https_errors=True, viewport={"width": 1400, "height": 900})
+        page = context.new_page()
+
+        def on_response(response: Any) -> None:
+            if response.request.method not in ("GET", "HEAD"):
+                writes.append(
+                    (
+                        response.request.method,
+                        response.status,
+                        response.url,
+                        b"<center>nginx" in response.body(),
+                    )
+                )
+            elif response.status >= 400 and not REFUSED_READS.match(urllib.parse.urlsplit(response.url).path):
+                unexpected.append(f"{response.status} {response.url}")
+
+        page.on("response", on_response)
+        page.on("pageerror", lambda error: unexpected.append(f"page error: {error}"))
+
+        # The DAG list.
+        page.goto(f"{stack.public}/dags", wait_until="networkidle")
+        for dag_id in ("events_ingest", "dbt_transform"):
+            page.get_by_role("link", name=dag_id).first.wait_for(timeout=30_000)
+        page.screenshot(path=ARTIFACTS / "dags.png", full_page=True)
+
+        # A run's task states.
+        page.goto(f"{stack.public}/dags/events_ingest/runs/{run}", wait_until="networkidle")
+        page.get_by_role("link", name=stack.task_id, exact=True).first.wait_for(timeout=30_000)
+        page.get_by_role("link", name="ingest.load", exact=True).first.wait_for()
+        assert page.get_by_text("Success", exact=True).count() >= 2  # the run's and its tasks' states
+        page.screenshot(path=ARTIFACTS / "run-task-states.png", full_page=True)
+
+        # Every write action the UI offers is tried: trigger, pause, clear. None may work.
+        page.goto(f"{stack.public}/dags/events_ingest", wait_until="networkidle")
+        page.get_by_role("button", name="Trigger Dag").click()
+        page.get_by_role("dialog").get_by_role("button", name="Trigger", exact=True).click()
+        page.wait_for_timeout(1500)
+        page.screenshot(path=ARTIFACTS / "trigger-refused.png")
+        page.keyboard.press("Escape")
+        page.goto(f"{stack.public}/dags/events_ingest", wait_until="networkidle")
+        page.get_by_role("checkbox").first.click(force=True)
+        page.wait_for_timeout(1500)
+        page.goto(f"{stack.public}/dags/events_ingest/runs/{run}", wait_until="networkidle")
+        page.get_by_role("button", name="Press shift+c to clear").click()
+        page.wait_for_timeout(1500)
+        page.screenshot(path=ARTIFACTS / "clear-refused.png")
+        # The dialog asks Airflow what a clear would touch (a POST dry run); refused, it
+        # leaves its confirm button disabled. Were it enabled, it is pressed.
+        confirm = page.get_by_role("dialog").get_by_role("button").last
+        if confirm.is_enabled():
+            confirm.click()
+            page.wait_for_timeout(1500)
+
+        # The dashboard, under its script-free CSP.
+        console: list[str] = []
+        page.on("console", lambda message: console.append(message.text) if message.type == "error" else None)
+        page.goto(f"{stack.public}/dashboard/", wait_until="networkidle")
+        assert "User Activity" in page.title() or page.get_by_text("User Activity").count() > 0
+        page.screenshot(path=ARTIFACTS / "dashboard.png", full_page=True)
+        assert not console, console
+        browser.close()
+
+    assert writes, "the UI sent no write at all: the actions were not tried"
+    assert all(status == 403 and by_nginx for _, status, _, by_nginx in writes), writes
+    assert not unexpected, unexpected
+    assert state() == before, "a public write action changed Airflow's state"
+
+
+def test_the_rate_limit_trips_under_a_burst_and_recovers(stack: Stack) -> None:
+    """Per-client limit: a bounded burst well over the allowance gets 429s, then requests pass again."""
+    burst = 400
+
+    def one(_: int) -> int:
+        return request(stack.public, "/api/v2/version").status
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+        statuses = list(pool.map(one, range(burst)))
+    assert statuses.count(429) > 0, statuses
+    assert statuses.count(200) > 0
+    assert set(statuses) <= {200, 429}, set(statuses)
+    # The allowance refills (20 r/s locally): after a pause, requests pass again.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        time.sleep(2)
+        if all(one(0) == 200 for _ in range(5)):
+            break
+    else:
+        pytest.fail("the rate limit did not recover within 30 s")
