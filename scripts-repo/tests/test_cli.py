@@ -182,3 +182,51 @@ def test_runs_write_prometheus_metrics_and_json_logs(small_stream: Path, api, tm
     assert samples[("extract_load_rows", "loaded")] == result["loaded"]
     assert samples[("extract_load_rows", "quarantined")] == 0
     assert ("extract_load_seconds", None) in samples and ("extract_load_bytes", None) in samples
+
+
+def test_metrics_go_to_the_metrics_folder_and_to_statsd(small_stream: Path, api, tmp_path: Path) -> None:
+    """Without --metrics-file: one file per run in EXTRACT_LOAD_METRICS_DIR, and tagged gauges over UDP."""
+    import socket
+
+    bucket, folder = str(tmp_path / "b"), tmp_path / "metrics"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as statsd:
+        statsd.bind(("127.0.0.1", 0))
+        env = {
+            **os.environ,
+            "EXTRACT_LOAD_METRICS_DIR": str(folder),
+            "STATSD_HOST": "127.0.0.1",
+            "STATSD_PORT": str(statsd.getsockname()[1]),
+        }
+        with api(small_stream) as url:
+            for command in (
+                ["extract", "--start", "2025-03-05", "--end", "2025-03-07", "--bucket", bucket],
+                [
+                    *("load", "--start", "2025-03-05", "--end", "2025-03-07", "--bucket", bucket),
+                    *("--warehouse", str(tmp_path / "w.duckdb")),
+                ],
+            ):
+                subprocess.run(
+                    [sys.executable, "-m", "extract_load.cli", *command],
+                    env={**env, "EVENTS_API_URL": url},
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+        lines = []
+        statsd.settimeout(1)  # the runs are over: what was sent is queued
+        try:
+            while True:
+                lines.append(statsd.recv(65535).decode())
+        except TimeoutError:
+            pass
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "extract_load-events-extract-2025-03-05_2025-03-06.prom",
+        "extract_load-events-load-2025-03-05_2025-03-06.prom",
+    ]
+    loaded = [
+        line
+        for line in lines
+        if line.startswith("extract_load_rows:") and "kind:loaded" in line and "stage:load" in line
+    ]
+    assert len(loaded) == 2 and all(line.split("|")[1] == "g" for line in loaded)
+    assert any("interval:2025-03-05" in line and "source:events" in line for line in loaded)

@@ -151,7 +151,11 @@ def test_a_bounded_run_stops_at_its_message_budget_and_the_next_run_continues(
     assert first.returncode == 0, first.stderr[-3000:]
     taken = json.loads(first.stdout.splitlines()[-1])["messages"]
     assert 250 <= taken < len(EVENTS) + 2  # stops after the batch that reaches the budget
+    # The consumer reports how far behind it stopped: exactly what the next run takes.
+    behind = sum(json.loads(first.stdout.splitlines()[-1])["lag"].values())
+    assert behind == len(EVENTS) + 2 - taken
     rest = stream(kafka, tmp_path / "bucket")
     assert json.loads(rest.stdout.splitlines()[-1])["messages"] == len(EVENTS) + 2 - taken
+    assert sum(json.loads(rest.stdout.splitlines()[-1])["lag"].values()) == 0
     bucket = LocalBucket(tmp_path / "bucket")
     assert load_all(bucket, tmp_path / "w.duckdb")[1] == len(EVENTS)  # every event once, none twice

@@ -105,7 +105,7 @@ def main(ctx: click.Context, log_level: str, log_format: str, metrics_file: Path
     configure_logging(log_level, log_format)
     metrics = RunMetrics()
     ctx.obj = metrics
-    ctx.call_on_close(lambda: metrics.write(metrics_file))
+    ctx.call_on_close(lambda: metrics.publish(metrics_file))
 
 
 @main.command()
@@ -486,6 +486,10 @@ def stream(
         max_batches,
         max_messages,
     )
+    metrics = click.get_current_context().find_object(RunMetrics)
+    if metrics is not None:
+        for (lag_topic, partition), lag in stats.lag.items():
+            metrics.consumer_lag(source, lag_topic, partition, lag)
     _emit({"source": source, "topic": topic, **stats.as_dict()})
 
 

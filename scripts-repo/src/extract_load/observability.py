@@ -3,14 +3,16 @@
 On a terminal a person gets readable logs and progress bars; anywhere else
 (Airflow, Kubernetes) every log line is one JSON object on stderr, and stdout
 stays reserved for the result lines. Per-run metrics are written in
-Prometheus text format to a file a node-exporter textfile collector (or the
-platform's scrape job) picks up.
+Prometheus text format to a file (the data-health exporter serves the folder
+locally) and, in Kubernetes, sent to the StatsD exporter as tagged gauges.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -91,8 +93,16 @@ class RunMetrics:
             ["source", "stage"],
             registry=self.registry,
         )
+        self.lag = Gauge(
+            "extract_load_kafka_consumer_lag",
+            "Messages behind the committed offset when the stream run ended",
+            ["source", "topic", "partition"],
+            registry=self.registry,
+        )
+        self.recorded: set[tuple[str, str, str]] = set()  # (source, stage, interval) this run measured
 
     def extracted(self, source: str, interval: str, rows: int, size: int, seconds: float) -> None:
+        self.recorded.add((source, "extract", interval))
         self.rows.labels(source, "extract", interval, "landed").set(rows)
         self.bytes.labels(source, "extract", interval).set(size)
         self.seconds.labels(source, "extract", interval).set(seconds)
@@ -108,6 +118,7 @@ class RunMetrics:
         size: int,
         seconds: float,
     ) -> None:
+        self.recorded.add((source, "load", interval))
         self.rows.labels(source, "load", interval, "in").set(rows_in)
         self.rows.labels(source, "load", interval, "loaded").set(loaded)
         self.rows.labels(source, "load", interval, "quarantined").set(sum(reasons.values()))
@@ -117,7 +128,52 @@ class RunMetrics:
         self.seconds.labels(source, "load", interval).set(seconds)
         self.finished.labels(source, "load").set(time.time())
 
+    def consumer_lag(self, source: str, topic: str, partition: int, lag: int) -> None:
+        self.recorded.add((source, "stream", topic))
+        self.lag.labels(source, topic, str(partition)).set(lag)
+        self.finished.labels(source, "stream").set(time.time())
+
     def write(self, path: Path | None) -> None:
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             write_to_textfile(str(path), self.registry)  # writes a temp file and renames it
+
+    def default_path(self, directory: Path) -> Path | None:
+        """One file per (sources, stage, intervals): a re-run of the same work replaces its file."""
+        if not self.recorded:
+            return None
+        sources = "+".join(sorted({source for source, _, _ in self.recorded}))
+        stages = "+".join(sorted({stage for _, stage, _ in self.recorded}))
+        intervals = sorted({interval for _, _, interval in self.recorded})
+        span = intervals[0] if len(intervals) == 1 else f"{intervals[0]}_{intervals[-1]}"
+        return directory / f"extract_load-{sources}-{stages}-{span}.prom".replace("/", "_")
+
+    def publish(self, path: Path | None) -> None:
+        """Where the run's metrics go: a file named on the command line, else a file in
+        EXTRACT_LOAD_METRICS_DIR (the exporter serves that folder locally), and the
+        StatsD exporter when STATSD_HOST is set (Kubernetes)."""
+        if path is None and (directory := os.environ.get("EXTRACT_LOAD_METRICS_DIR")):
+            path = self.default_path(Path(directory))
+        self.write(path)
+        if host := os.environ.get("STATSD_HOST"):
+            send_statsd(self.registry, host, int(os.environ.get("STATSD_PORT", "9125")))
+
+
+def statsd_lines(registry: CollectorRegistry) -> list[str]:
+    """Gauges as DogStatsD lines; the statsd exporter turns the tags into labels."""
+    lines = []
+    for family in registry.collect():
+        for sample in family.samples:
+            tags = ",".join(f"{key}:{value}" for key, value in sorted(sample.labels.items()))
+            lines.append(f"{sample.name}:{sample.value:g}|g" + (f"|#{tags}" if tags else ""))
+    return lines
+
+
+def send_statsd(registry: CollectorRegistry, host: str, port: int) -> None:
+    """Best effort over UDP, like StatsD itself: metrics never fail a load that succeeded."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            for line in statsd_lines(registry):
+                sock.sendto(line.encode(), (host, port))
+    except OSError as error:
+        logging.getLogger(__name__).warning("could not send metrics to StatsD %s:%s: %s", host, port, error)

@@ -40,9 +40,16 @@ class StreamStats:
     batches: int = 0
     messages: int = 0
     days: set[str] = field(default_factory=set)
+    # Messages still behind the committed offset per (topic, partition) when the run ended.
+    lag: dict[tuple[str, int], int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"batches": self.batches, "messages": self.messages, "days": sorted(self.days)}
+        return {
+            "batches": self.batches,
+            "messages": self.messages,
+            "days": sorted(self.days),
+            "lag": {f"{topic}/{partition}": lag for (topic, partition), lag in sorted(self.lag.items())},
+        }
 
 
 def _record(message: Any) -> tuple[dict[str, Any], str | None]:
@@ -156,6 +163,20 @@ def consume(
             stats.batches += 1
             stats.messages += len(messages)
             log.info("landed and committed a batch of %d messages (%d so far)", len(messages), stats.messages)
+        stats.lag = consumer_lag(consumer)
     finally:
         consumer.close()
     return stats
+
+
+def consumer_lag(consumer: Any) -> dict[tuple[str, int], int]:
+    """High watermark minus committed offset for each partition this consumer holds."""
+    lag = {}
+    partitions = consumer.assignment()
+    if not partitions:
+        return lag
+    for committed in consumer.committed(partitions, timeout=10):
+        low, high = consumer.get_watermark_offsets(committed, timeout=10, cached=False)
+        position = committed.offset if committed.offset >= 0 else low
+        lag[(committed.topic, committed.partition)] = max(high - position, 0)
+    return lag
