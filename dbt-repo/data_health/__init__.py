@@ -1,0 +1,1 @@
+"""The data's health as Prometheus metrics: freshness, warehouse size, dbt results."""

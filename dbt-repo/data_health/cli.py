@@ -1,0 +1,69 @@
+"""`data-health`: serve the data's health to Prometheus, or write it once as a text file.
+
+`serve` is the exporter Prometheus scrapes (locally from `make up` and the
+tests; in Kubernetes a Deployment of the dbt image): the warehouse and dbt
+metrics are computed per scrape, and the extract & load runs' text files in
+--textfile-dir are served beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import signal
+import threading
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, start_http_server, write_to_textfile
+
+from dashboard.warehouse import duckdb_path
+from data_health.collect import DataHealthCollector
+from data_health.textfiles import TextfileCollector
+
+
+def registry(args: argparse.Namespace) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    registry.register(DataHealthCollector(duckdb_path(), args.artifacts_dir, target=args.target))
+    if args.textfile_dir is not None:
+        registry.register(TextfileCollector(args.textfile_dir))
+    return registry
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("serve", "write"):
+        command = sub.add_parser(name)
+        artifacts = os.environ.get("DBT_ARTIFACTS_URL", "").removeprefix("file://")
+        command.add_argument("--artifacts-dir", type=Path, default=Path(artifacts) if artifacts else None)
+        command.add_argument("--textfile-dir", type=Path, default=None)
+        command.add_argument("--target", default=os.environ.get("DBT_TARGET", "duckdb"))
+    serve = sub.choices["serve"]
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=9464)
+    serve.add_argument("--url-file", type=Path, help="write the /metrics URL here once listening")
+    sub.choices["write"].add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+
+    if args.command == "write":
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        write_to_textfile(str(args.out), registry(args))
+        return
+    server, thread = start_http_server(args.port, addr=args.host, registry=registry(args))
+    url = f"http://{args.host}:{server.server_port}/metrics"
+    logging.getLogger("data_health").info("serving %s", url)
+    if args.url_file:
+        args.url_file.write_text(url)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with contextlib.suppress(KeyboardInterrupt):
+        stop.wait()
+    server.shutdown()
+    thread.join()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""What the data-health exporter measures, computed when Prometheus scrapes it.
+
+Freshness is a lag against a clock, so it has to be computed at scrape time: a
+gauge written after the last dbt run would stay small for ever once the
+pipeline stops, which is exactly when the alert must fire. The clock is the
+real one unless DATA_HEALTH_NOW names another instant (replays of old data,
+and the tests that move time forward).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+from dashboard.warehouse import LAYER_TABLES
+
+log = logging.getLogger(__name__)
+FRESHNESS_TABLE = "core.fct_events"
+
+
+def clock() -> dt.datetime:
+    if value := os.environ.get("DATA_HEALTH_NOW"):
+        moment = dt.datetime.fromisoformat(value)
+        return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(eq=False)
+class WarehouseReading:
+    newest_event: dt.datetime | None
+    rows: dict[str, int]
+    size_bytes: int
+
+
+@dataclass(eq=False)
+class DataHealthCollector:
+    """A prometheus_client collector over the DuckDB warehouse and the dbt artifacts."""
+
+    warehouse: Path
+    artifacts: Path | None = None
+    target: str = "duckdb"
+    last: WarehouseReading | None = field(default=None, init=False)
+
+    def describe(self) -> list[Metric]:
+        """Nothing up front: registering must not read anything (it happens before the server starts)."""
+        return []
+
+    def read_warehouse(self) -> WarehouseReading:
+        # Read-only, and only for the length of a scrape: dbt needs the write lock.
+        with duckdb.connect(str(self.warehouse), read_only=True) as con:
+            newest = con.execute(f"select max(event_time_utc) from {FRESHNESS_TABLE}").fetchone()[0]
+            rows = {}
+            for table in LAYER_TABLES:
+                schema, name = table.split(".")
+                exists = con.execute(
+                    "select count(*) from information_schema.tables"
+                    " where table_schema = ? and table_name = ?",
+                    [schema, name],
+                ).fetchone()[0]
+                if exists:
+                    rows[table] = con.execute(f"select count(*) from {table}").fetchone()[0]
+        size = sum(p.stat().st_size for p in (self.warehouse, Path(f"{self.warehouse}.wal")) if p.exists())
+        return WarehouseReading(newest.replace(tzinfo=dt.UTC) if newest else None, rows, size)
+
+    def dbt_results(self) -> tuple[Counter[tuple[str, str]], float | None]:
+        """Each node's latest status across the run_results.json files (one per dbt task)."""
+        latest: dict[str, tuple[str, str]] = {}
+        newest_run: str | None = None
+        if self.artifacts is None or not self.artifacts.is_dir():
+            return Counter(), None
+        for path in self.artifacts.rglob("run_results.json"):
+            try:
+                document = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as error:
+                log.warning("skipping unreadable %s: %s", path, error)
+                continue
+            generated = document["metadata"]["generated_at"]
+            newest_run = max(newest_run or generated, generated)
+            for result in document["results"]:
+                seen = latest.get(result["unique_id"])
+                if seen is None or seen[0] <= generated:
+                    latest[result["unique_id"]] = (generated, result["status"])
+        counts = Counter((unique_id.split(".")[0], status) for unique_id, (_, status) in latest.items())
+        when = (
+            dt.datetime.fromisoformat(newest_run.replace("Z", "+00:00")).timestamp() if newest_run else None
+        )
+        return counts, when
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily(
+            "platform_data_health_warehouse_up",
+            "1 when this scrape read the warehouse; 0 while it is locked or missing"
+            " (the values are then the last reading)",
+        )
+        try:
+            self.last = self.read_warehouse()
+            up.add_metric([], 1)
+        except (duckdb.Error, OSError) as error:
+            log.warning("warehouse not readable this scrape: %s", error)
+            up.add_metric([], 0)
+        yield up
+        if self.last is not None:
+            yield from self._warehouse_metrics(self.last)
+        yield from self._dbt_metrics()
+
+    def _warehouse_metrics(self, reading: WarehouseReading) -> Iterator[Metric]:
+        rows = GaugeMetricFamily("platform_warehouse_rows", "Rows per modelled table", labels=["table"])
+        for table, count in sorted(reading.rows.items()):
+            rows.add_metric([table], count)
+        yield rows
+        size = GaugeMetricFamily("platform_warehouse_bytes", "Size of the warehouse on disk")
+        size.add_metric([], reading.size_bytes)
+        yield size
+        if reading.newest_event is not None:
+            newest = GaugeMetricFamily(
+                "platform_data_newest_event_timestamp_seconds",
+                "Event time (UTC) of the newest event the warehouse holds",
+                labels=["table"],
+            )
+            newest.add_metric([FRESHNESS_TABLE], reading.newest_event.timestamp())
+            yield newest
+            lag = GaugeMetricFamily(
+                "platform_data_freshness_lag_seconds",
+                "Age of the newest event at scrape time (DATA_HEALTH_NOW moves the clock)",
+                labels=["table"],
+            )
+            lag.add_metric([FRESHNESS_TABLE], (clock() - reading.newest_event).total_seconds())
+            yield lag
+
+    def _dbt_metrics(self) -> Iterator[Metric]:
+        counts, last_run = self.dbt_results()
+        results = GaugeMetricFamily(
+            "platform_dbt_results",
+            "dbt nodes by resource type and latest status (pass, fail, error, success, skipped, warn)",
+            labels=["resource_type", "status", "target"],
+        )
+        for (resource_type, status), count in sorted(counts.items()):
+            results.add_metric([resource_type, status, self.target], count)
+        # A failing test that then passes must bring the count back to 0, not vanish.
+        for resource_type, status in (("test", "fail"), ("test", "error"), ("model", "error")):
+            if (resource_type, status) not in counts:
+                results.add_metric([resource_type, status, self.target], 0)
+        yield results
+        if last_run is not None:
+            run = GaugeMetricFamily(
+                "platform_dbt_last_run_timestamp_seconds", "When dbt last wrote results", labels=["target"]
+            )
+            run.add_metric([self.target], last_run)
+            yield run
