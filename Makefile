@@ -35,11 +35,12 @@ help: ## List the targets
 	@touch $@
 
 # Debian packages the tests and `make up` drive: a real browser, real nginx
-# (the viewer) and openssl (its throwaway certificate). A fresh machine has
+# (the viewer), openssl (its throwaway certificate), Prometheus with promtool
+# and Alertmanager with amtool (the monitoring tests). A fresh machine has
 # none of them; root installs them, anyone else is asked for sudo.
-SYSTEM_PACKAGES := chromium nginx openssl
+SYSTEM_PACKAGES := chromium nginx openssl prometheus prometheus-alertmanager
 
-system-packages: ## Install the Debian packages the tests use (chromium, nginx, openssl)
+system-packages: ## Install the Debian packages the tests use (chromium, nginx, openssl, prometheus, alertmanager)
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do command -v $$p >/dev/null || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "==> apt-get install" $$missing; \
@@ -95,9 +96,13 @@ test-dbt: dbt-repo/.venv/.synced system-packages ## dbt-repo tests: DuckDB and P
 test-airflow: airflow-repo/.venv/.synced ## airflow-repo tests (DagBag integrity, runner, metadata DB)
 	cd airflow-repo && .venv/bin/python -m pytest --junitxml=$(RESULTS)/airflow.xml
 
-PLATFORM_TESTS := tests/test_platform_chart.py tests/test_promote.py tests/test_release_tag.py tests/test_repository_config.py
+PLATFORM_TESTS := tests/test_platform_chart.py tests/test_argocd.py tests/test_monitoring.py tests/test_dashboards.py \
+	tests/test_promote.py \
+	tests/test_release_tag.py tests/test_repository_config.py \
+	tests/test_public_viewer.py::test_nginx_t_passes_for_every_environments_render \
+	tests/test_public_viewer.py::test_the_renderer_refuses_a_placeholder_without_a_value
 
-test-platform: .venv/.synced ## Deployment config: platform chart (Helm SDK + kubernetes-validate), schemas, workflow lint, promotion tool
+test-platform: .venv/.synced system-packages ## Deployment config: platform chart (Helm SDK + kubernetes-validate), nginx -t, schemas, workflow lint, promotion tool
 	.venv/bin/python -m pytest $(PLATFORM_TESTS)
 
 # Two workers, one test module each at a time (a module's tests share its

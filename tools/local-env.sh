@@ -39,3 +39,9 @@ export DBT_ARTIFACTS_URL="file://$STATE_DIR/dbt-artifacts"
 export DBT_LOG_PATH="$STATE_DIR/logs/dbt"
 export DBT_SEND_ANONYMOUS_USAGE_STATS=False
 export DASHBOARD_DIR="$STATE_DIR/dashboard"
+
+# Metrics: each extract & load run drops a Prometheus text file here; the
+# data-health exporter serves the folder with the warehouse's freshness and
+# dbt's results (`data-health serve --textfile-dir "$PLATFORM_METRICS_DIR"`).
+export PLATFORM_METRICS_DIR="$STATE_DIR/metrics"
+export EXTRACT_LOAD_METRICS_DIR="$PLATFORM_METRICS_DIR"
