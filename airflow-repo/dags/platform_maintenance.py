@@ -27,7 +27,13 @@ from airflow.sdk import dag, get_current_context, task
 from pipeline_runtime import commands, runner
 from pipeline_runtime.defaults import DEFAULT_ARGS
 from pipeline_runtime.intervals import LOCAL_TZ
-from pipeline_runtime.maintenance import db_clean_argv, reference_time, remove_old_files, retention_days
+from pipeline_runtime.maintenance import (
+    db_clean_argv,
+    metadata_db_env,
+    reference_time,
+    remove_old_files,
+    retention_days,
+)
 from pipeline_runtime.sources import configured_sources, stream_source
 
 
@@ -48,7 +54,12 @@ def platform_maintenance() -> None:
         keep = retention_days("PLATFORM_METADATA_RETENTION_DAYS", 90)
         before = reference_time(get_current_context()) - dt.timedelta(days=keep)
         completed = subprocess.run(
-            db_clean_argv(before), capture_output=True, text=True, timeout=3000, check=False
+            db_clean_argv(before),
+            env=metadata_db_env(),
+            capture_output=True,
+            text=True,
+            timeout=3000,
+            check=False,
         )
         print(completed.stdout[-5000:], completed.stderr[-5000:], sep="\n")
         if completed.returncode != 0:

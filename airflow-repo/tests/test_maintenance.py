@@ -39,3 +39,19 @@ def test_retention_must_keep_at_least_a_day(monkeypatch: pytest.MonkeyPatch) -> 
         retention_days("PLATFORM_LOG_RETENTION_DAYS", 30)
     monkeypatch.delenv("PLATFORM_LOG_RETENTION_DAYS")
     assert retention_days("PLATFORM_LOG_RETENTION_DAYS", 30) == 30
+
+
+def test_the_db_clean_gets_the_metadata_url_it_is_given_and_nothing_else(monkeypatch) -> None:
+    """Airflow 3 hides the metadata DB URL from tasks; the cleaning task gets it explicitly or stops."""
+    import pytest
+
+    from pipeline_runtime.maintenance import metadata_db_env
+
+    monkeypatch.setenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "airflow-db-not-allowed:///")
+    monkeypatch.delenv("PLATFORM_METADATA_DB_URL", raising=False)
+    with pytest.raises(RuntimeError, match="PLATFORM_METADATA_DB_URL"):
+        metadata_db_env()
+    monkeypatch.setenv("PLATFORM_METADATA_DB_URL", "postgresql+psycopg2://airflow@db/airflow")
+    assert (
+        metadata_db_env()["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == "postgresql+psycopg2://airflow@db/airflow"
+    )

@@ -21,6 +21,24 @@ def reference_time(context: Any) -> dt.datetime:
     return context.get("data_interval_end") or context["dag_run"].run_after
 
 
+def metadata_db_env() -> dict[str, str]:
+    """The environment for `airflow db clean` run from a task.
+
+    Airflow 3's task supervisor replaces the metadata DB URL inside tasks with
+    `airflow-db-not-allowed:///`, so tasks cannot touch the DB by accident. This
+    one task cleans the DB on purpose: it gets the URL from
+    PLATFORM_METADATA_DB_URL (the chart sets it from the metadata Secret; `make
+    up` from its own configuration) and hands it to the subprocess only.
+    """
+    url = os.environ.get("PLATFORM_METADATA_DB_URL")
+    if not url:
+        raise RuntimeError(
+            "PLATFORM_METADATA_DB_URL is not set: tasks cannot read the metadata DB URL in Airflow 3,"
+            " so platform_maintenance needs it passed explicitly (from the metadata DB Secret)"
+        )
+    return {**os.environ, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url}
+
+
 def db_clean_argv(before: dt.datetime) -> list[str]:
     return [
         str(Path(sys.executable).with_name("airflow")),
