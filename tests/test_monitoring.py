@@ -103,3 +103,28 @@ def test_alertmanager_routes_by_severity_with_credentials_from_files() -> None:
     text = ALERTMANAGER.read_text()
     assert "api_url:" not in text and "smtp_auth_password:" not in text  # only the *_file forms
     assert config["global"]["smtp_auth_password_file"].startswith("/etc/alertmanager/secrets/")
+
+
+def test_the_statsd_mapping_turns_airflows_tags_into_labels() -> None:
+    from statsd_mapping import StatsdMapper
+
+    mapper = StatsdMapper()
+    finish = mapper.map_line("airflow.ti.finish,dag_id=dbt_transform,task_id=fct_events.run,state=failed:1|c")
+    assert finish is not None and finish.name == "airflow_ti_finish" and finish.kind == "counter"
+    assert dict(finish.labels) == {"dag_id": "dbt_transform", "task_id": "fct_events.run", "state": "failed"}
+    duration = mapper.map_line("airflow.dagrun.duration.success,dag_id=events_ingest:1234.5|ms")
+    assert duration is not None and dict(duration.labels) == {"dag_id": "events_ingest", "state": "success"}
+    assert duration.series_names == {
+        "airflow_dagrun_duration_seconds",
+        "airflow_dagrun_duration_seconds_sum",
+        "airflow_dagrun_duration_seconds_count",
+    }
+    pool = mapper.map_line("airflow.pool.open_slots,pool_name=warehouse:1|g")
+    assert pool is not None and pool.name == "airflow_pool_open_slots"
+    assert dict(pool.labels) == {"pool_name": "warehouse"}
+    # Unmapped names keep their parts; tagged gauges (the pipeline's, DogStatsD) keep their tags as labels.
+    unmapped = mapper.map_line("airflow.dag_processing.total_parse_time:1.2|g")
+    assert unmapped is not None and unmapped.name == "airflow_dag_processing_total_parse_time"
+    tagged = mapper.map_line("extract_load_rows:10|g|#kind:loaded,source:events")
+    assert tagged is not None and tagged.name == "extract_load_rows"
+    assert dict(tagged.labels) == {"kind": "loaded", "source": "events"}

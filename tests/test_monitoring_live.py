@@ -19,10 +19,12 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -173,6 +175,33 @@ def monitored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, An
         exporter.stop()
 
 
+@contextmanager
+def statsd_listener() -> Iterator[tuple[int, list[str]]]:
+    """A UDP socket standing where the StatsD exporter listens; collects every line Airflow sends."""
+    lines: list[str] = []
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.2)
+    stop = threading.Event()
+
+    def receive() -> None:
+        while not stop.is_set():
+            try:
+                lines.extend(line for line in sock.recv(65535).decode(errors="replace").splitlines() if line)
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=receive, daemon=True)
+    thread.start()
+    try:
+        yield sock.getsockname()[1], lines
+    finally:
+        time.sleep(0.5)
+        stop.set()
+        thread.join(timeout=2)
+        sock.close()
+
+
 def stream_part_of_a_topic(demo: Path, base: Path) -> int:
     """A second source, `clickstream`, from Kafka: a bounded `extract-load stream` run that stops
     behind (so the consumer lag is real), then a load of what it landed, where every 20th
@@ -239,6 +268,21 @@ def stream_part_of_a_topic(demo: Path, base: Path) -> int:
     return result["messages"]
 
 
+def used_metric_names() -> dict[str, set[str]]:
+    """Every metric name the dashboards and the alert rules read, with where it is read."""
+    used: dict[str, set[str]] = {}
+    for dashboard, exprs in expressions().items():
+        for expr in exprs:
+            for name in metric_names(expr):
+                used.setdefault(name, set()).add(f"dashboard {dashboard}")
+    for path in RULES:
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            for rule in group["rules"]:
+                for name in metric_names(rule["expr"]):
+                    used.setdefault(name, set()).add(f"alert {rule['alert']}")
+    return used
+
+
 def query(api: str, expr: str) -> list[dict[str, Any]]:
     return _get(f"{api}/query?{urllib.parse.urlencode({'query': expr})}")["data"]["result"]
 
@@ -302,16 +346,7 @@ def test_dashboards_and_alerts_use_only_metrics_the_pipeline_emits(monitored: di
     emitted = set(_get(f"{monitored['api']}/label/__name__/values")["data"])
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "emitted-metrics.json").write_text(json.dumps(sorted(emitted), indent=2))
-    used: dict[str, set[str]] = {}
-    for dashboard, exprs in expressions().items():
-        for expr in exprs:
-            for name in metric_names(expr):
-                used.setdefault(name, set()).add(f"dashboard {dashboard}")
-    for path in RULES:
-        for group in yaml.safe_load(path.read_text())["groups"]:
-            for rule in group["rules"]:
-                for name in metric_names(rule["expr"]):
-                    used.setdefault(name, set()).add(f"alert {rule['alert']}")
+    used = used_metric_names()
     pipeline = {name: where for name, where in used.items() if not name.startswith("airflow_")}
     assert len(pipeline) >= 8, pipeline
     missing = {name: sorted(where) for name, where in pipeline.items() if name not in emitted}

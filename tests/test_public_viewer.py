@@ -48,6 +48,8 @@ ARTIFACTS = ROOT / ".test-results" / "viewer"
 sys.path.insert(0, str(ROOT / "nginx"))
 
 import render as nginx_render  # noqa: E402  (nginx/render.py)
+from statsd_mapping import StatsdMapper  # noqa: E402
+from test_monitoring_live import statsd_listener, used_metric_names  # noqa: E402
 
 # What the public site refuses whatever the method (nginx/templates: the
 # endpoints a Viewer might read but the public must not).
@@ -138,6 +140,7 @@ class Stack:
     run_id: str
     file_token: str
     task_id: str
+    statsd_lines: list[str] = field(default_factory=list)
     tokens: dict[str, str] = field(default_factory=dict)
 
     def token(self, user: str) -> str:
@@ -172,6 +175,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Stack:
         pytest.fail("nginx is not installed: `make system-packages` installs it")
     state = tmp_path_factory.mktemp("viewer") / "stack"
     database = f"airflow_viewer_{uuid.uuid4().hex[:8]}"
+    # Where the StatsD exporter would listen: every line Airflow sends, from the demo's runs and the stack.
+    listener = statsd_listener()
+    statsd_port, statsd_lines = listener.__enter__()
     with psycopg.connect(POSTGRES, autocommit=True) as con:
         con.execute(f'create database "{database}"')
     base_url = POSTGRES.rsplit("/", 1)[0].removeprefix("postgresql://")
@@ -182,9 +188,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Stack:
         "STACK_PORT": str(_free_port()),
         "STACK_VIEWER_PORT": str(_free_port()),
         "STACK_ADMIN_PORT": str(_free_port()),
+        # The components' log servers: other tests may run a scheduler at the same time.
+        "STACK_LOG_PORT": str(_free_port()),
+        "STACK_TRIGGER_LOG_PORT": str(_free_port()),
         "STACK_POSTGRES_URL": POSTGRES,
         "STACK_DB_NAME": database,
         "AIRFLOW__CORE__PARALLELISM": "2",
+        "AIRFLOW__METRICS__STATSD_ON": "True",
+        "AIRFLOW__METRICS__STATSD_PORT": str(statsd_port),
     }
     # The demo's data and DAG runs, recorded in the same metadata DB the stack then serves.
     demo = subprocess.run(
@@ -201,10 +212,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Stack:
     )
     assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
     up = subprocess.run([STACK, "up"], env=env, capture_output=True, text=True, timeout=300)
+    assert up.returncode == 0, up.stdout + up.stderr
     pgid = int((state / "stack.pgid").read_text())
     api = f"http://127.0.0.1:{env['STACK_PORT']}"
     try:
-        assert up.returncode == 0, up.stdout + up.stderr
         assert "metadata DB: postgresql" in up.stdout
         # The DAG processor of the stack has parsed our DAGs.
         deadline = time.monotonic() + 180
@@ -229,8 +240,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Stack:
             run_id=run_id,
             file_token=request(api, "/api/v2/dags/events_ingest/details").json()["file_token"],
             task_id=task_id,
+            statsd_lines=statsd_lines,
         )
     finally:
+        listener.__exit__(None, None, None)
         down = subprocess.run([STACK, "down"], env=env, capture_output=True, text=True, timeout=120)
         with psycopg.connect(POSTGRES, autocommit=True) as con:
             con.execute(f'drop database if exists "{database}" with (force)')
@@ -734,3 +747,47 @@ def test_the_rate_limit_trips_under_a_burst_and_recovers(stack: Stack) -> None:
             break
     else:
         pytest.fail("the rate limit did not recover within 30 s")
+
+
+def test_airflows_own_statsd_through_the_mapping_carries_every_airflow_metric_used(stack: Stack) -> None:
+    """What Airflow really sent (the demo's DAG runs, then the stack's scheduler running a DAG run),
+    mapped as the statsd exporter maps it, holds every airflow_* metric the dashboards and alerts read."""
+    admin = stack.token("admin")
+    dag = "/api/v2/dags/platform_maintenance"
+    assert request(stack.api, dag, "PATCH", token=admin, body={"is_paused": False}).status == 200
+    try:
+        run = request(stack.api, f"{dag}/dagRuns", "POST", token=admin, body={"logical_date": None})
+        assert run.status == 200, run.body
+        run_id = urllib.request.quote(run.json()["dag_run_id"], safe="")
+        deadline = time.monotonic() + 300
+        while (state := request(stack.api, f"{dag}/dagRuns/{run_id}", token=admin).json()["state"]) not in (
+            "success",
+            "failed",
+        ):
+            assert time.monotonic() < deadline, f"platform_maintenance still {state}"
+            time.sleep(2)
+        assert state == "success"
+    finally:
+        request(stack.api, dag, "PATCH", token=admin, body={"is_paused": True})
+    time.sleep(3)  # the scheduler's next heartbeat and gauges
+    mapper = StatsdMapper()
+    lines = list(stack.statsd_lines)
+    assert any(line.startswith("airflow.scheduler_heartbeat:") for line in lines)
+    mapped = [m for line in lines if (m := mapper.map_line(line)) is not None]
+    # One metric name, one label set: the exporter refuses a second one.
+    label_sets: dict[str, set[tuple[str, ...]]] = {}
+    for metric in mapped:
+        label_sets.setdefault(metric.name, set()).add(tuple(key for key, _ in metric.labels))
+    assert {name: keys for name, keys in label_sets.items() if len(keys) > 1} == {}
+    emitted = {series for metric in mapped for series in metric.series_names}
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "airflow-statsd-mapped.json").write_text(json.dumps(sorted(emitted), indent=2))
+    assert "airflow_dagrun_duration_seconds_count" in emitted  # the scheduler finished a run
+    used = used_metric_names()
+    airflow = {name: sorted(where) for name, where in used.items() if name.startswith("airflow_")}
+    assert len(airflow) >= 8, airflow
+    missing = {name: where for name, where in airflow.items() if name not in emitted}
+    assert not missing, f"used but never emitted by Airflow: {missing}"
+    # The labels the dashboards group by are there.
+    finish = [m for m in mapped if m.name == "airflow_ti_finish"]
+    assert finish and {"dag_id", "task_id", "state"} == {key for key, _ in finish[0].labels}

@@ -8,6 +8,9 @@
 
 # Airflow
 export AIRFLOW_HOME="$STATE_DIR/airflow"
+# platform_maintenance cleans the metadata DB from a task, where Airflow 3
+# hides the DB's URL: it is passed on purpose (the chart: from the metadata Secret).
+export PLATFORM_METADATA_DB_URL="${PLATFORM_METADATA_DB_URL:-${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-sqlite:///$AIRFLOW_HOME/airflow.db}}"
 export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/airflow-repo/dags"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-4}"
@@ -19,6 +22,10 @@ export AIRFLOW__METRICS__STATSD_ON="${AIRFLOW__METRICS__STATSD_ON:-True}"
 export AIRFLOW__METRICS__STATSD_HOST="${AIRFLOW__METRICS__STATSD_HOST:-127.0.0.1}"
 export AIRFLOW__METRICS__STATSD_PORT="${AIRFLOW__METRICS__STATSD_PORT:-9125}"
 export AIRFLOW__METRICS__STATSD_PREFIX=airflow
+# Variables (dag_id, task_id, state, pool) as tags, not inside names: the
+# exporter's mapping (helm_config/platform/files/statsd-mapping.yaml) expects it.
+export AIRFLOW__METRICS__STATSD_INFLUXDB_ENABLED=True
+export AIRFLOW__METRICS__LEGACY_NAMES_ON=False
 
 # Where each subproject's command runs: its own venv (docs/adr/0002).
 export PLATFORM_RUNNER=local

@@ -123,6 +123,7 @@ up() {
   mkdir -p "$AIRFLOW_HOME" "$STACK_DIR/logs"
   AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="$(metadata_db)"
   export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN
+  export PLATFORM_METADATA_DB_URL="$AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"
   echo "==> metadata DB: ${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN%%://*}"
   if [[ ! -s "$STACK_DIR/users.json" ]]; then
     (umask 077 && "$AIRFLOW/python" - "$STACK_DIR/users.json" <<'PY'

@@ -144,9 +144,9 @@ def airflow_health() -> dashboard.Dashboard:
             series(
                 "Pool usage",
                 "none",
-                query("sum by (pool) (airflow_pool_running_slots)", "{{pool}} running"),
-                query("sum by (pool) (airflow_pool_queued_slots)", "{{pool}} queued"),
-                query("sum by (pool) (airflow_pool_open_slots)", "{{pool}} open"),
+                query("sum by (pool_name) (airflow_pool_running_slots)", "{{pool_name}} running"),
+                query("sum by (pool_name) (airflow_pool_queued_slots)", "{{pool_name}} queued"),
+                query("sum by (pool_name) (airflow_pool_open_slots)", "{{pool_name}} open"),
                 description="The warehouse pool admits one writer at a time: queued slots there are normal.",
             )
         )
