@@ -32,6 +32,8 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("DBT_PROJECT_DIR", str(dbt_repo))
     os.environ.setdefault("PLATFORM_DBT_CMD", str(dbt_repo / ".venv" / "bin" / "dbt"))
     os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{home}/airflow.db")
+    # As tools/local-env.sh and the chart do: platform_maintenance's DB clean is given the URL.
+    os.environ.setdefault("PLATFORM_METADATA_DB_URL", os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
 
 
 def _docker_answers() -> bool:
