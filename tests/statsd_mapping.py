@@ -19,6 +19,11 @@ its documented mapping rules to the lines Airflow really sends:
 from __future__ import annotations
 
 import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,3 +95,30 @@ class StatsdMapper:
 
     def series_names(self, lines: list[str]) -> set[str]:
         return {series for line in lines if (mapped := self.map_line(line)) for series in mapped.series_names}
+
+
+@contextmanager
+def statsd_listener() -> Iterator[tuple[int, list[str]]]:
+    """A UDP socket standing where the StatsD exporter listens; collects every line Airflow sends."""
+    lines: list[str] = []
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.2)
+    stop = threading.Event()
+
+    def receive() -> None:
+        while not stop.is_set():
+            try:
+                lines.extend(line for line in sock.recv(65535).decode(errors="replace").splitlines() if line)
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=receive, daemon=True)
+    thread.start()
+    try:
+        yield sock.getsockname()[1], lines
+    finally:
+        time.sleep(0.5)
+        stop.set()
+        thread.join(timeout=2)
+        sock.close()

@@ -19,12 +19,10 @@ import os
 import shutil
 import socket
 import subprocess
-import threading
 import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -173,33 +171,6 @@ def monitored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, An
         server.terminate()
         server.wait(timeout=30)
         exporter.stop()
-
-
-@contextmanager
-def statsd_listener() -> Iterator[tuple[int, list[str]]]:
-    """A UDP socket standing where the StatsD exporter listens; collects every line Airflow sends."""
-    lines: list[str] = []
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(0.2)
-    stop = threading.Event()
-
-    def receive() -> None:
-        while not stop.is_set():
-            try:
-                lines.extend(line for line in sock.recv(65535).decode(errors="replace").splitlines() if line)
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=receive, daemon=True)
-    thread.start()
-    try:
-        yield sock.getsockname()[1], lines
-    finally:
-        time.sleep(0.5)
-        stop.set()
-        thread.join(timeout=2)
-        sock.close()
 
 
 def stream_part_of_a_topic(demo: Path, base: Path) -> int:

@@ -48,8 +48,8 @@ ARTIFACTS = ROOT / ".test-results" / "viewer"
 sys.path.insert(0, str(ROOT / "nginx"))
 
 import render as nginx_render  # noqa: E402  (nginx/render.py)
-from statsd_mapping import StatsdMapper  # noqa: E402
-from test_monitoring_live import statsd_listener, used_metric_names  # noqa: E402
+from statsd_mapping import StatsdMapper, statsd_listener  # noqa: E402
+from test_monitoring_live import used_metric_names  # noqa: E402
 
 # What the public site refuses whatever the method (nginx/templates: the
 # endpoints a Viewer might read but the public must not).
