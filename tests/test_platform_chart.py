@@ -55,10 +55,10 @@ def environment_values(env: str) -> dict[str, Any]:
     return values
 
 
-def render(env: str) -> list[dict[str, Any]]:
+def render(env: str, overrides: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     from helm_python import Chart
 
-    values = environment_values(env)
+    values = deep_merge(environment_values(env), overrides or {})
     rendered = Chart.load(str(CHART)).render(values, name="platform", namespace=f"platform-{env}")
     return [doc for text in rendered.values() for doc in yaml.safe_load_all(text) if doc]
 
@@ -71,11 +71,22 @@ def test_the_chart_lints_strictly() -> None:
     assert all(m["severity"] <= 1 for m in result["messages"]), result["messages"]  # info only
 
 
-@pytest.mark.parametrize("env", ["sandbox", "staging", "prod"])
-def test_every_rendered_object_is_valid_kubernetes(env: str, tmp_path: Path) -> None:
-    objects = render(env)
+# A dbt image built and promoted: what a release file says once the promotion tool has run.
+DBT_BUILT = {"components": {"dbt": {"digest": "sha256:" + "d" * 64}}}
+
+
+@pytest.mark.parametrize(
+    ("env", "overrides"),
+    [("sandbox", None), ("staging", None), ("prod", None), ("prod", DBT_BUILT)],
+    ids=["sandbox", "staging", "prod", "prod-with-dbt-image"],
+)
+def test_every_rendered_object_is_valid_kubernetes(
+    env: str, overrides: dict[str, Any] | None, tmp_path: Path
+) -> None:
+    objects = render(env, overrides)
     kinds = sorted(o["kind"] for o in objects)
     assert kinds.count("ConfigMap") >= 4 and {"Deployment", "Service", *CUSTOM_RESOURCES} <= set(kinds)
+    assert ("data-health" in {o["metadata"]["name"] for o in objects}) == bool(overrides)
     core = [o for o in objects if o["kind"] not in CUSTOM_RESOURCES]
     manifest = tmp_path / "rendered.yaml"
     manifest.write_text(yaml.safe_dump_all(core))
@@ -124,3 +135,21 @@ def test_overlays_only_say_what_differs() -> None:
         overlay = leaves(yaml.safe_load((ROOT / "environments" / env / "platform-values.yaml").read_text()))
         repeated = {path for path, value in overlay.items() if base.get(path) == value}
         assert not repeated, f"{env} repeats chart defaults: {repeated}"
+
+
+def test_data_health_runs_the_release_dbt_image_and_is_scraped() -> None:
+    objects = {(o["kind"], o["metadata"]["name"]): o for o in render("prod", DBT_BUILT)}
+    pod = objects[("Deployment", "data-health")]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    registry = next(p["value"] for p in argo_parameters("prod") if p["name"] == "dataHealth.imageRegistry")
+    assert container["image"] == f"{registry}/dbt@sha256:{'d' * 64}"
+    assert container["command"][:2] == ["data-health", "serve"]
+    assert {e["configMapRef"]["name"] for e in container["envFrom"] if "configMapRef" in e} == {
+        "platform-dbt"
+    }
+    account = objects[("ServiceAccount", pod["serviceAccountName"])]
+    assert account["metadata"]["annotations"]["iam.gke.io/gcp-service-account"].startswith("data-health@")
+    monitor = objects[("ServiceMonitor", "data-health")]["spec"]
+    service = objects[("Service", "data-health")]
+    assert monitor["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert monitor["endpoints"][0]["port"] in {p["name"] for p in service["spec"]["ports"]}

@@ -166,6 +166,8 @@ def test_dbt_transform_tasks_are_pods_of_the_dbt_image(kubernetes_mode: list) ->
             assert container.command == ["publish-dashboard"] and container.args == []
             continue
         args = container.args
+        # dbt through the image's wrapper, which keeps run_results.json in DBT_ARTIFACTS_URL.
+        assert container.command == ["dbt-keep-artifacts"], task_id
         assert args[0] == "dbt" and "--project-dir" in args, task_id
         if task_id.endswith("_model_build"):
             model = task_id.removeprefix("dbt.").removesuffix("_model_build")

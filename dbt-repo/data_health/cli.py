@@ -1,15 +1,16 @@
 """`data-health`: serve the data's health to Prometheus, or write it once as a text file.
 
 `serve` is the exporter Prometheus scrapes (locally from `make up` and the
-tests; in Kubernetes a Deployment of the dbt image): the warehouse and dbt
-metrics are computed per scrape, and the extract & load runs' text files in
---textfile-dir are served beside them.
+tests; in Kubernetes a Deployment of the dbt image, reading BigQuery and the
+artifacts bucket): the warehouse and dbt metrics are computed per scrape, and
+the extract & load runs' text files in --textfile-dir are served beside them.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import logging
 import os
 import signal
@@ -19,13 +20,28 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, start_http_server, write_to_textfile
 
 from dashboard.warehouse import duckdb_path
+from data_health.artifacts import ArtifactStore
 from data_health.collect import DataHealthCollector
 from data_health.textfiles import TextfileCollector
+from data_health.warehouses import BigQueryWarehouse, DuckDBWarehouse, Warehouse
+
+
+def warehouse(target: str) -> Warehouse:
+    """The warehouse dbt's target names: the DuckDB file, or BigQuery with the pod's own credentials."""
+    if target == "bigquery":
+        from google.cloud import bigquery
+
+        project = os.environ.get("DBT_BIGQUERY_PROJECT") or None
+        client = bigquery.Client(project=project, location=os.environ.get("DBT_BIGQUERY_LOCATION"))
+        return BigQueryWarehouse(client)
+    return DuckDBWarehouse(duckdb_path())
 
 
 def registry(args: argparse.Namespace) -> CollectorRegistry:
     registry = CollectorRegistry()
-    registry.register(DataHealthCollector(duckdb_path(), args.artifacts_dir, target=args.target))
+    artifacts = ArtifactStore(args.artifacts_url) if args.artifacts_url else None
+    refresh = dt.timedelta(seconds=args.refresh_seconds)
+    registry.register(DataHealthCollector(warehouse(args.target), artifacts, args.target, refresh))
     if args.textfile_dir is not None:
         registry.register(TextfileCollector(args.textfile_dir))
     return registry
@@ -37,10 +53,19 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("serve", "write"):
         command = sub.add_parser(name)
-        artifacts = os.environ.get("DBT_ARTIFACTS_URL", "").removeprefix("file://")
-        command.add_argument("--artifacts-dir", type=Path, default=Path(artifacts) if artifacts else None)
+        command.add_argument(
+            "--artifacts-url",
+            default=os.environ.get("DBT_ARTIFACTS_URL"),
+            help="where dbt's run_results.json files are: a folder, file://... or gs://bucket/prefix",
+        )
         command.add_argument("--textfile-dir", type=Path, default=None)
         command.add_argument("--target", default=os.environ.get("DBT_TARGET", "duckdb"))
+        command.add_argument(
+            "--refresh-seconds",
+            type=float,
+            default=float(os.environ.get("DATA_HEALTH_REFRESH_SECONDS", "0")),
+            help="read the warehouse at most this often (0: every scrape); BigQuery bills each read",
+        )
     serve = sub.choices["serve"]
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=9464)

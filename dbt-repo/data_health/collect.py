@@ -10,21 +10,19 @@ and the tests that move time forward).
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import os
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import duckdb
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from dashboard.warehouse import LAYER_TABLES
+from data_health.artifacts import ArtifactStore
+from data_health.warehouses import FRESHNESS_TABLE, Warehouse, WarehouseReading
 
 log = logging.getLogger(__name__)
-FRESHNESS_TABLE = "core.fct_events"
 
 
 def clock() -> dt.datetime:
@@ -35,57 +33,39 @@ def clock() -> dt.datetime:
 
 
 @dataclass(eq=False)
-class WarehouseReading:
-    newest_event: dt.datetime | None
-    rows: dict[str, int]
-    size_bytes: int
-
-
-@dataclass(eq=False)
 class DataHealthCollector:
-    """A prometheus_client collector over the DuckDB warehouse and the dbt artifacts."""
+    """A prometheus_client collector over the warehouse and dbt's run results.
 
-    warehouse: Path
-    artifacts: Path | None = None
+    `refresh` bounds how often the warehouse is read (BigQuery bills queries);
+    the freshness lag is still computed against the clock at every scrape.
+    """
+
+    warehouse: Warehouse
+    artifacts: ArtifactStore | None = None
     target: str = "duckdb"
+    refresh: dt.timedelta = dt.timedelta(0)
     last: WarehouseReading | None = field(default=None, init=False)
+    last_read: float = field(default=float("-inf"), init=False)
+    up: int = field(default=0, init=False)
 
     def describe(self) -> list[Metric]:
         """Nothing up front: registering must not read anything (it happens before the server starts)."""
         return []
 
-    def read_warehouse(self) -> WarehouseReading:
-        # Read-only, and only for the length of a scrape: dbt needs the write lock.
-        with duckdb.connect(str(self.warehouse), read_only=True) as con:
-            newest = con.execute(f"select max(event_time_utc) from {FRESHNESS_TABLE}").fetchone()[0]
-            rows = {}
-            for table in LAYER_TABLES:
-                schema, name = table.split(".")
-                exists = con.execute(
-                    "select count(*) from information_schema.tables"
-                    " where table_schema = ? and table_name = ?",
-                    [schema, name],
-                ).fetchone()[0]
-                if exists:
-                    rows[table] = con.execute(f"select count(*) from {table}").fetchone()[0]
-        size = sum(p.stat().st_size for p in (self.warehouse, Path(f"{self.warehouse}.wal")) if p.exists())
-        return WarehouseReading(newest.replace(tzinfo=dt.UTC) if newest else None, rows, size)
-
     def dbt_results(self) -> tuple[Counter[tuple[str, str]], float | None]:
         """Each node's latest status across the run_results.json files (one per dbt task)."""
         latest: dict[str, tuple[str, str]] = {}
         newest_run: str | None = None
-        if self.artifacts is None or not self.artifacts.is_dir():
+        if self.artifacts is None:
             return Counter(), None
-        for path in self.artifacts.rglob("run_results.json"):
+        for document in self.artifacts.documents():
             try:
-                document = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError) as error:
-                log.warning("skipping unreadable %s: %s", path, error)
+                generated, results = document["metadata"]["generated_at"], list(document["results"])
+            except (KeyError, TypeError):
+                log.warning("skipping a run_results.json without metadata.generated_at or results")
                 continue
-            generated = document["metadata"]["generated_at"]
             newest_run = max(newest_run or generated, generated)
-            for result in document["results"]:
+            for result in results:
                 seen = latest.get(result["unique_id"])
                 if seen is None or seen[0] <= generated:
                     latest[result["unique_id"]] = (generated, result["status"])
@@ -98,15 +78,18 @@ class DataHealthCollector:
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily(
             "platform_data_health_warehouse_up",
-            "1 when this scrape read the warehouse; 0 while it is locked or missing"
-            " (the values are then the last reading)",
+            "1 when the latest read of the warehouse succeeded; 0 while it is locked, missing"
+            " or unreachable (the values are then the last good reading)",
         )
-        try:
-            self.last = self.read_warehouse()
-            up.add_metric([], 1)
-        except (duckdb.Error, OSError) as error:
-            log.warning("warehouse not readable this scrape: %s", error)
-            up.add_metric([], 0)
+        if self.last is None or time.monotonic() - self.last_read >= self.refresh.total_seconds():
+            try:
+                self.last = self.warehouse.read(clock())
+                self.last_read = time.monotonic()
+                self.up = 1
+            except Exception as error:  # noqa: BLE001 - a locked file, a network or quota error: report, go on
+                log.warning("warehouse not readable this scrape: %s", error)
+                self.up = 0
+        up.add_metric([], self.up)
         yield up
         if self.last is not None:
             yield from self._warehouse_metrics(self.last)

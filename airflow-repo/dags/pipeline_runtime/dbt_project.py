@@ -140,6 +140,9 @@ def operator_args() -> dict[str, object]:
     config = "platform-dbt"  # the dbt component's ConfigMap and Secret (warehouse, dataset)
     return {
         "image": image_template(),
+        # The container runs `dbt-keep-artifacts dbt <args>`: the image's wrapper uploads the pod's
+        # run_results.json to DBT_ARTIFACTS_URL before the pod goes (keep_dbt_artifacts, locally).
+        "cmds": ["dbt-keep-artifacts"],
         "image_pull_policy": "IfNotPresent",
         "namespace": namespace(),
         "service_account_name": os.environ.get("PLATFORM_POD_SERVICE_ACCOUNT", config),

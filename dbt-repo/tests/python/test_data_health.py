@@ -11,8 +11,10 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from data_health.artifacts import ArtifactStore
 from data_health.collect import DataHealthCollector
 from data_health.textfiles import TextfileCollector
+from data_health.warehouses import DuckDBWarehouse
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -53,7 +55,7 @@ def test_freshness_is_measured_against_the_configured_clock(
     warehouse: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DATA_HEALTH_NOW", "2025-03-03T08:30:00+00:00")
-    got = samples(DataHealthCollector(warehouse))
+    got = samples(DataHealthCollector(DuckDBWarehouse(warehouse)))
     table = (("table", "core.fct_events"),)
     assert got[("platform_data_freshness_lag_seconds", table)] == 24 * 3600
     newest = dt.datetime(2025, 3, 2, 8, 30, tzinfo=dt.UTC).timestamp()
@@ -64,7 +66,10 @@ def test_freshness_is_measured_against_the_configured_clock(
     # The clock moves on; nothing else changed: the lag grows.
     monkeypatch.setenv("DATA_HEALTH_NOW", "2025-03-04T08:30:00+00:00")
     assert (
-        samples(DataHealthCollector(warehouse))[("platform_data_freshness_lag_seconds", table)] == 48 * 3600
+        samples(DataHealthCollector(DuckDBWarehouse(warehouse)))[
+            ("platform_data_freshness_lag_seconds", table)
+        ]
+        == 48 * 3600
     )
 
 
@@ -80,7 +85,9 @@ def test_each_dbt_node_counts_once_with_its_latest_status(warehouse: Path, tmp_p
     )
     (artifacts / "broken").mkdir()
     (artifacts / "broken" / "run_results.json").write_text("{truncated")
-    got = samples(DataHealthCollector(warehouse, artifacts, target="duckdb"))
+    got = samples(
+        DataHealthCollector(DuckDBWarehouse(warehouse), ArtifactStore(str(artifacts)), target="duckdb")
+    )
 
     def status(kind: str, value: str) -> float:
         return got[
@@ -97,7 +104,7 @@ def test_a_locked_warehouse_reports_down_and_keeps_the_last_reading(
     warehouse: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DATA_HEALTH_NOW", "2025-03-03T08:30:00+00:00")
-    collector = DataHealthCollector(warehouse)
+    collector = DataHealthCollector(DuckDBWarehouse(warehouse))
     assert samples(collector)[("platform_data_health_warehouse_up", ())] == 1
     # Another process holds DuckDB's write lock, as dbt does while it builds.
     holder = subprocess.Popen(
