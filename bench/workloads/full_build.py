@@ -1,0 +1,255 @@
+"""P1: landed raw files of N events -> every analytics table, against the hardware and the old way.
+
+Runs in the dbt-repo environment (dbt, DuckDB, pandas, psutil); the load is
+scripts-repo's own CLI, as Airflow runs it. The events are generated and
+landed once per size (not timed): gzipped JSON lines in the bucket layout
+`extract-load extract-file` writes. Then, per repetition, each case starts
+from an empty warehouse:
+
+- platform: `extract-load load` of every landed day (validation, quarantine,
+  reconciliation) + `dbt build` of every model and data test;
+- DuckDB limit: one `create table ... as select * from read_json(...)` of the
+  same files, which reads every byte once and builds nothing;
+- pandas: what the pipelines this platform replaces do (read each file into
+  a DataFrame, clean it row by row in Python, write CSV, load the CSV into
+  the warehouse), written the way they write it, without analytics.
+
+Each case is its own process (`--case`), timed from outside with its peak
+RSS (the process tree's, sampled), so no case pays for another's memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPTS_BIN = ROOT / "scripts-repo" / ".venv" / "bin"
+DBT_REPO = ROOT / "dbt-repo"
+START = dt.date(2025, 1, 6)
+KNOWN_EVENT_TYPES = {"miles_earned", "miles_redeemed", "reward_search", "share", "like"}
+
+
+def emit(bench: str, group: str, case: str, events: int, seconds: float | None, **extra: object) -> None:
+    print(
+        json.dumps(
+            {
+                "bench": bench,
+                "group": group,
+                "case": case,
+                "events": events,
+                "seconds": seconds,
+                "value": events / seconds if seconds else None,
+                "unit": "events/s",
+                **extra,
+            }
+        ),
+        flush=True,
+    )
+
+
+def measured(command: list[str], env: dict[str, str] | None = None) -> tuple[float, int, int]:
+    """Run `command`; its wall seconds, peak RSS of its process tree (bytes) and exit code."""
+    import psutil
+
+    started = time.monotonic()
+    process = subprocess.Popen(
+        command, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        parent = psutil.Process(process.pid)
+        while not done.is_set():
+            try:
+                tree = [parent, *parent.children(recursive=True)]
+                peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+            except psutil.Error:
+                pass
+            done.wait(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, stderr = process.communicate()
+    seconds = time.monotonic() - started
+    done.set()
+    sampler.join()
+    if process.returncode != 0:
+        print(stderr.decode(errors="replace")[-3000:], file=sys.stderr)
+    return seconds, peak, process.returncode
+
+
+def land(events: int, days: int, workdir: Path) -> tuple[Path, int, list[Path]]:
+    """Generate `events` over `days` and land them as `extract-load extract-file` does: the bucket."""
+    bucket = workdir / "bucket"
+    if not (workdir / "landed.ok").exists():
+        shutil.rmtree(bucket, ignore_errors=True)
+        source = workdir / "events.parquet"
+        extract_load = str(SCRIPTS_BIN / "extract-load")
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "check": True}
+        generate = [extract_load, "generate", "--out", str(source), "--events", str(events),
+                    "--days", str(days), "--start", START.isoformat(), "--seed", "11"]  # fmt: skip
+        subprocess.run(generate, **quiet)
+        landing = [extract_load, "--log-format", "json", "extract-file", "--path", str(source),
+                   "--bucket", str(bucket)]  # fmt: skip
+        subprocess.run(landing, **quiet)
+        source.unlink()
+        (workdir / "landed.ok").write_text("")
+    files = sorted((bucket / "raw" / "events").rglob("*.jsonl.gz"))
+    rows = 0
+    for manifest in (bucket / "raw" / "events").rglob("_manifest.json"):
+        rows += int(json.loads(manifest.read_text())["row_count"])
+    return bucket, rows, files
+
+
+def case_limit(files: list[Path], warehouse: Path) -> None:
+    import duckdb
+
+    with duckdb.connect(str(warehouse)) as con:
+        listed = ", ".join(f"'{f}'" for f in files)
+        sql = f"create table events as select * from read_json([{listed}], format = 'newline_delimited')"
+        con.execute(sql)
+
+
+def clean_row(row: dict[str, object]) -> dict[str, object] | None:
+    """One event, checked and typed the way the old pipelines' `clean()` functions do it."""
+    try:
+        event_time = dt.datetime.fromisoformat(str(row["event_time"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+    user_id = row.get("user_id")
+    event_type = str(row.get("event_type") or "").strip().lower()
+    if not user_id or event_type not in KNOWN_EVENT_TYPES:
+        return None
+    miles = row.get("miles_amount")
+    try:
+        miles_amount = None if miles is None or miles == "" or miles != miles else float(miles)  # NaN
+    except (TypeError, ValueError):
+        return None
+    if miles_amount is not None and miles_amount < 0:
+        return None
+
+    def text(name: str) -> object:
+        value = row.get(name)
+        return None if value is None or value != value else str(value).strip()
+
+    return {
+        "event_time": event_time.isoformat(sep=" "),
+        "user_id": str(user_id),
+        "event_type": event_type,
+        "transaction_category": text("transaction_category"),
+        "miles_amount": miles_amount,
+        "platform": text("platform"),
+        "utm_source": text("utm_source"),
+        "country": text("country"),
+    }
+
+
+def case_pandas(files: list[Path], warehouse: Path) -> None:
+    import duckdb
+    import pandas as pd
+
+    csv = warehouse.with_suffix(".csv")
+    header = True
+    with csv.open("w", encoding="utf-8", newline="") as out:
+        for path in files:
+            frame = pd.read_json(path, lines=True, compression="gzip", dtype=False)
+            cleaned = [c for c in (clean_row(r) for r in frame.to_dict("records")) if c is not None]
+            pd.DataFrame(cleaned).to_csv(out, index=False, header=header)
+            header = False
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(f"create table events as select * from read_csv('{csv}', header = true)")
+    csv.unlink()
+
+
+def bench_size(events: int, days: int, reps: int, workdir: Path, cases: list[str], pandas_limit: int) -> None:
+    bucket, rows, files = land(events, days, workdir)
+    group = f"N={events:,}"
+    landed = sum(f.stat().st_size for f in files)
+    mb = landed / 1e6
+    print(f"    {group}: {rows:,} events landed in {len(files)} files, {mb:.0f} MB", file=sys.stderr)
+    days_landed = sorted(p.name.removeprefix("dt=") for p in (bucket / "raw" / "events").glob("dt=*"))
+    first, last = days_landed[0], days_landed[-1]
+    end = (dt.date.fromisoformat(last) + dt.timedelta(days=1)).isoformat()
+    listing = workdir / "files.json"
+    listing.write_text(json.dumps([str(f) for f in files]))
+    me = [sys.executable, __file__, "--files", str(listing)]
+    for rep in range(reps):
+        for case in cases:
+            warehouse = workdir / f"{case}.duckdb"
+            for stale in workdir.glob(f"{case}.duckdb*"):
+                stale.unlink()
+            common = {"bench": "P1", "group": group, "rep": rep, "landed_bytes": landed}
+            if case == "limit":
+                seconds, peak, code = measured([*me, "--case", "limit", "--warehouse", str(warehouse)])
+                emit(case="DuckDB limit: one CTAS over read_json", events=rows, seconds=seconds if code == 0
+                     else None, baseline=True, peak_rss=peak, **common)  # fmt: skip
+            elif case == "pandas":
+                if rows > pandas_limit:
+                    emit(case="pandas: read, clean row by row, CSV, load", events=rows, seconds=None,
+                         baseline=True, note=f"not run above {pandas_limit:,} events", **common)  # fmt: skip
+                    continue
+                seconds, peak, code = measured([*me, "--case", "pandas", "--warehouse", str(warehouse)])
+                note = "" if code == 0 else ("out of memory" if code in (-9, 137) else f"failed ({code})")
+                emit(case="pandas: read, clean row by row, CSV, load", events=rows,
+                     seconds=seconds if code == 0 else None, baseline=True, peak_rss=peak, note=note,
+                     **common)  # fmt: skip
+            else:
+                load_s, load_peak, code = measured(
+                    [str(SCRIPTS_BIN / "extract-load"), "--log-format", "json", "load", "--start",
+                     first, "--end", end, "--bucket", str(bucket), "--warehouse", str(warehouse)]
+                )  # fmt: skip
+                assert code == 0, "extract-load load failed"
+                dbt_s, dbt_peak, code = measured(
+                    [str(Path(sys.executable).parent / "dbt"), "build", "--exclude-resource-type",
+                     "unit_test", "--project-dir", str(DBT_REPO), "--profiles-dir", str(DBT_REPO)],
+                    env={"DBT_DUCKDB_PATH": str(warehouse), "DBT_TARGET": "duckdb",
+                         "DBT_TARGET_PATH": str(workdir / "target"), "DBT_LOG_PATH": str(workdir / "logs"),
+                         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"},
+                )  # fmt: skip
+                assert code == 0, "dbt build failed"
+                emit(case="platform: load + dbt build (all analytics)", events=rows, seconds=load_s + dbt_s,
+                     load_seconds=load_s, dbt_seconds=dbt_s, peak_rss=max(load_peak, dbt_peak),
+                     **common)  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--sizes", default="1000000,10000000", help="comma-separated event counts")
+    parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--cases", default="limit,pandas,platform")
+    parser.add_argument("--pandas-limit", type=int, default=10_000_000)
+    parser.add_argument("--workdir", type=Path, default=None, help="keep landed data here between runs")
+    parser.add_argument("--case", choices=["limit", "pandas"], help=argparse.SUPPRESS)
+    parser.add_argument("--files", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--warehouse", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.case:
+        files = [Path(f) for f in json.loads(args.files.read_text())]
+        {"limit": case_limit, "pandas": case_pandas}[args.case](files, args.warehouse)
+        return
+    base = args.workdir or Path(tempfile.mkdtemp(prefix="bench-p1-"))
+    try:
+        for size in (int(s) for s in args.sizes.split(",")):
+            folder = base / f"n{size}"
+            folder.mkdir(parents=True, exist_ok=True)
+            bench_size(size, args.days, args.reps, folder, args.cases.split(","), args.pandas_limit)
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
