@@ -36,6 +36,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS_BIN = ROOT / "scripts-repo" / ".venv" / "bin"
 DBT_REPO = ROOT / "dbt-repo"
 START = dt.date(2025, 1, 6)
+RAW_COLUMNS = ("event_time", "user_id", "event_type", "transaction_category", "miles_amount",
+               "platform", "utm_source", "country", "gender")  # fmt: skip
 KNOWN_EVENT_TYPES = {"miles_earned", "miles_redeemed", "reward_search", "share", "like"}
 
 
@@ -118,8 +120,12 @@ def case_limit(files: list[Path], warehouse: Path) -> None:
 
     with duckdb.connect(str(warehouse)) as con:
         listed = ", ".join(f"'{f}'" for f in files)
-        sql = f"create table events as select * from read_json([{listed}], format = 'newline_delimited')"
-        con.execute(sql)
+        # The raw table's columns, as text (as the platform's raw table keeps them): nothing to infer.
+        columns = "{" + ", ".join(f"{c}: 'VARCHAR'" for c in RAW_COLUMNS) + "}"
+        con.execute(
+            f"create table events as select * from read_json([{listed}],"
+            f" format = 'newline_delimited', columns = {columns})"
+        )
 
 
 def clean_row(row: dict[str, object]) -> dict[str, object] | None:
