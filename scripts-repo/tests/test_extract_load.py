@@ -148,3 +148,61 @@ def test_bucket_keys_cannot_escape_the_bucket(tmp_path: Path) -> None:
     bucket = LocalBucket(tmp_path / "bucket")
     with pytest.raises(ValueError, match="escapes"):
         bucket.write_bytes("../outside", b"x")
+
+
+@pytest.mark.parametrize("batch_bytes", [1, 1 << 30], ids=["a-batch-per-day", "one-batch"])
+def test_a_range_loads_day_by_day_semantics_in_batches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch_bytes: int
+) -> None:
+    """Days load in order; the first bad one stops the range; what came before it is committed."""
+    from extract_load import warehouse
+
+    monkeypatch.setattr(warehouse, "BATCH_BYTES", batch_bytes)
+    bucket = LocalBucket(tmp_path / "bucket")
+    db = tmp_path / "warehouse.duckdb"
+    days = Interval(dt.date(2025, 3, 1), dt.date(2025, 3, 6)).days()
+
+    def event(day: Interval, user: str) -> dict[str, str]:
+        return {"event_time": f"{day.start} 10:00:00", "user_id": user, "event_type": "like"}
+
+    for i, day in enumerate(days):
+        records: list[object] = [event(day, f"u_{n}") for n in range(10 + i)]
+        if day.start == dt.date(2025, 3, 2):
+            records.append({**event(day, "u_x"), "event_time": "2025-03-09 10:00:00"})  # a late neighbour
+        if day.start == dt.date(2025, 3, 4):
+            records += [{**event(day, ""), "user_id": ""}] * 5  # over the 20% threshold
+        _land(bucket, records, day)
+    loaded: list[str] = []
+    with pytest.raises(QuarantineThresholdError, match="2025-03-04"):
+        warehouse.load_duckdb_days(
+            bucket, "events", days, db, max_quarantine_ratio=0.2,
+            on_loaded=lambda r: loaded.append(r.interval.start.isoformat()),
+        )  # fmt: skip
+    assert loaded == ["2025-03-01", "2025-03-02", "2025-03-03"]
+    by_day = dict(
+        duckdb.connect(str(db), read_only=True)
+        .execute("select _interval_start::varchar, count(*) from raw.events group by 1")
+        .fetchall()
+    )
+    assert by_day == {"2025-03-01": 10, "2025-03-02": 11, "2025-03-03": 12}
+    assert _count(db, "select count(*) from raw.events_quarantine") == 1  # the late neighbour, by reason
+    assert _count(db, "select count(*) from raw._loads") == 3
+    assert bucket.exists("quarantine/events/dt=2025-03-04/quarantine.jsonl.gz")  # kept for inspection
+
+    # Fixed upstream: the rest of the range loads, and re-running it all changes nothing.
+    _land(bucket, [event(days[3], f"u_{n}") for n in range(13)], days[3])
+    first = warehouse.load_duckdb_days(bucket, "events", days, db, max_quarantine_ratio=0.2)
+    snapshot = (
+        duckdb.connect(str(db), read_only=True)
+        .execute("select * exclude (_record) from raw.events order by all")
+        .fetchall()
+    )
+    again = warehouse.load_duckdb_days(bucket, "events", days, db, max_quarantine_ratio=0.2)
+    assert [r.loaded for r in first] == [r.loaded for r in again] == [10, 11, 12, 13, 14]
+    assert (
+        duckdb.connect(str(db), read_only=True)
+        .execute("select * exclude (_record) from raw.events order by all")
+        .fetchall()
+        == snapshot
+    )
+    assert not bucket.exists("quarantine/events/dt=2025-03-04/quarantine.jsonl.gz")

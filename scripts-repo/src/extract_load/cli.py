@@ -532,7 +532,12 @@ def load(
     """Load landed intervals into the warehouse raw table, replacing each one."""
     from extract_load.landing import ManifestError
     from extract_load.schema import KNOWN_EVENT_TYPES
-    from extract_load.warehouse import LoadResult, QuarantineThresholdError, ReconciliationError, load_duckdb
+    from extract_load.warehouse import (
+        LoadResult,
+        QuarantineThresholdError,
+        ReconciliationError,
+        load_duckdb_days,
+    )
 
     accepted = (
         frozenset(t.strip().lower() for t in event_types.split(",") if t.strip())
@@ -549,28 +554,16 @@ def load(
 
         def run(day: Interval) -> LoadResult:
             return load_bigquery(bucket, source, day, target, None, accepted, max_quarantine_ratio)
-    elif parsed.scheme in ("", "duckdb"):
-        path = Path(parsed.path if parsed.scheme else warehouse)
-
-        def run(day: Interval) -> LoadResult:
-            return load_duckdb(bucket, source, day, path, schema, accepted, max_quarantine_ratio)
-    else:
+    elif parsed.scheme not in ("", "duckdb"):
         raise click.BadParameter(f"unsupported warehouse {warehouse!r}", param_hint="--warehouse")
     metrics = click.get_current_context().find_object(RunMetrics)
     days = _interval(start, end).days()
-    for day in progress(days, f"load {source}", len(days)):
-        try:
-            result = run(day)
-        except ManifestError as exc:
-            raise Failure(str(exc), EXIT_LANDING_INVALID) from exc
-        except ReconciliationError as exc:
-            raise Failure(str(exc), EXIT_RECONCILIATION) from exc
-        except QuarantineThresholdError as exc:
-            raise Failure(str(exc), EXIT_QUARANTINE_THRESHOLD) from exc
+
+    def report(result: LoadResult) -> None:
         if metrics is not None:
             metrics.loaded(
                 source,
-                day.start.isoformat(),
+                result.interval.start.isoformat(),
                 result.rows_in,
                 result.loaded,
                 result.reasons or {},
@@ -578,6 +571,21 @@ def load(
                 result.seconds,
             )
         _emit(result.as_dict())
+
+    try:
+        if parsed.scheme == "bigquery":
+            for day in progress(days, f"load {source}", len(days)):
+                report(run(day))
+        else:
+            # DuckDB: days in batches (one scan each), each day checked as if loaded alone.
+            path = Path(parsed.path if parsed.scheme else warehouse)
+            load_duckdb_days(bucket, source, days, path, schema, accepted, max_quarantine_ratio, report)
+    except ManifestError as exc:
+        raise Failure(str(exc), EXIT_LANDING_INVALID) from exc
+    except ReconciliationError as exc:
+        raise Failure(str(exc), EXIT_RECONCILIATION) from exc
+    except QuarantineThresholdError as exc:
+        raise Failure(str(exc), EXIT_QUARANTINE_THRESHOLD) from exc
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import io
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +32,7 @@ import duckdb
 from extract_load import engine
 from extract_load.bucket import Bucket
 from extract_load.intervals import Interval
-from extract_load.landing import Manifest, partition_prefix, read_manifest
+from extract_load.landing import Manifest, ManifestError, partition_prefix, read_manifest
 from extract_load.schema import BROKEN_LINE_KEY, EVENT_COLUMNS, KNOWN_EVENT_TYPES, local_time_sql
 
 log = logging.getLogger(__name__)
@@ -138,42 +139,73 @@ def check_counts(
 
 
 def classified_sql(files: list[str], interval: Interval, event_types: frozenset[str]) -> str:
-    """One row per landed line: its fields, parsed time and quarantine reason (or NULL)."""
-    file_list = _sql_strings(files)
-    fields = ",\n".join(
-        f"        case when json_type(json) = 'OBJECT' then nullif(trim(json ->> '{c}'), '') end as {c}"
-        for c in EVENT_COLUMNS
+    """One row per landed line of one interval: fields, parsed time, quarantine reason (or NULL)."""
+    return classified_days_sql({f: interval for f in files}, event_types)
+
+
+def classified_days_sql(files: dict[str, Interval], event_types: frozenset[str]) -> str:
+    """One row per landed line of several intervals (each file belongs to one), with `_interval_start`.
+
+    Each line is parsed once: its JSON type, then every field in one multi-path
+    extraction (`->>` per field would parse the line once per field). One scan
+    over many days' files uses every core; a scan per day is mostly start-up.
+    """
+    file_list = _sql_strings(list(files))
+    bounds = ",\n            ".join(
+        "('" + f.replace("'", "''") + f"', date '{i.start.isoformat()}', date '{i.end.isoformat()}')"
+        for f, i in files.items()
     )
-    start = interval.start.isoformat()
-    end = interval.end.isoformat()
+    paths = "[" + ", ".join(f"'$.\"{c}\"'" for c in EVENT_COLUMNS) + "]"
+    fields = ",\n".join(
+        f"        case when _kind = 'OBJECT' then nullif(trim(_values[{i}]), '') end as {c}"
+        for i, c in enumerate(EVENT_COLUMNS, start=1)
+    )
+    event_time = f"nullif(trim(_values[{EVENT_COLUMNS.index('event_time') + 1}]), '')"
     return f"""
-    with scanned as (
+    with file_intervals (filename, _interval_start, _interval_end) as (
+        values
+            {bounds}
+    ),
+    scanned as (
         -- A plain scan keeps file order (DuckDB preserves insertion order), so
         -- row numbers over it are line numbers.
         select json, filename, row_number() over () as _row
         from read_ndjson_objects({file_list}, filename = true, compression = 'gzip')
     ),
     landed as (
-        select json, filename, _row - min(_row) over (partition by filename) + 1 as _line
+        select
+            json,
+            filename,
+            _row - min(_row) over (partition by filename) + 1 as _line,
+            _interval_start,
+            _interval_end,
+            json_type(json) as _kind,
+            json_extract_string(json, {paths}) as _values,
+            json_extract_string(json, '$.{BROKEN_LINE_KEY}') as _broken
         from scanned
+        inner join file_intervals using (filename)
     ),
     typed as (
         select
             json,
             filename,
             _line,
+            _interval_start,
+            _interval_end,
+            _kind,
+            _broken,
 {fields},
-            {local_time_sql("nullif(trim(json ->> 'event_time'), '')")} as _event_time_local
+            {local_time_sql(event_time)} as _event_time_local
         from landed
     )
     select
-        *,
+        * exclude (_kind, _broken, _interval_end),
         case
-            when json_type(json) <> 'OBJECT' then 'not_a_json_object'
-            when (json ->> '{BROKEN_LINE_KEY}') is not null then 'broken_line'
+            when _kind <> 'OBJECT' then 'not_a_json_object'
+            when _broken is not null then 'broken_line'
             when event_time is null then 'missing_event_time'
             when _event_time_local is null then 'unparseable_event_time'
-            when _event_time_local < timestamp '{start}' or _event_time_local >= timestamp '{end}'
+            when _event_time_local < _interval_start or _event_time_local >= _interval_end
                 then 'event_time_outside_interval'
             when user_id is null then 'missing_user_id'
             when event_type is null then 'missing_event_type'
@@ -195,94 +227,205 @@ def load_duckdb(
     event_types: frozenset[str] = KNOWN_EVENT_TYPES,
     max_quarantine_ratio: float = 0.05,
 ) -> LoadResult:
-    """Replace `interval` of `schema.<source>` with what the manifest lists, atomically."""
-    started = time.monotonic()
-    manifest: Manifest = read_manifest(bucket, source, interval)
-    prefix = partition_prefix(source, interval)
-    files = [str(bucket.local_path(f"{prefix}/{p.name}")) for p in manifest.parts]
-    load_id = hashlib.sha256(manifest.to_json()).hexdigest()[:16]
-    landed_at = dt.datetime.fromisoformat(manifest.extracted_at).astimezone(dt.UTC).replace(tzinfo=None)
-    table = source
+    """Replace `interval` (one day) of `schema.<source>` with what its manifest lists, atomically."""
+    results = load_duckdb_days(
+        bucket, source, [interval], database, schema, event_types, max_quarantine_ratio
+    )
+    return results[0]
+
+
+# Days are loaded together until their landed (compressed) bytes reach this: one scan
+# over many files uses every core, and DuckDB spills what does not fit its memory limit.
+BATCH_BYTES = 256 * 1024 * 1024
+
+
+def load_duckdb_days(
+    bucket: Bucket,
+    source: str,
+    days: list[Interval],
+    database: Path,
+    schema: str = "raw",
+    event_types: frozenset[str] = KNOWN_EVENT_TYPES,
+    max_quarantine_ratio: float = 0.05,
+    on_loaded: Callable[[LoadResult], None] | None = None,
+) -> list[LoadResult]:
+    """Replace each day of `schema.<source>` with what its manifest lists, in order.
+
+    Every day is checked on its own (manifest, counts, quarantine threshold), as
+    if loaded alone: days before the first bad one are committed, the bad one
+    and those after it are not, and its error is raised. Good days are written
+    in batches, one transaction each, so a load of a year is not 365 start-ups.
+    """
+    results: list[LoadResult] = []
     database.parent.mkdir(parents=True, exist_ok=True)
     con = engine.connect(str(database))
     try:
-        for statement in _ddl(schema, table):
+        for statement in _ddl(schema, source):
             con.execute(statement)
+
+        def flush(batch: list[tuple[Interval, Manifest]]) -> tuple[list[LoadResult], BaseException | None]:
+            return _load_batch(con, bucket, source, batch, schema, event_types, max_quarantine_ratio)
+
+        batch: list[tuple[Interval, Manifest]] = []
+        batch_bytes = 0
+        failure: BaseException | None = None
+        for day in days:
+            try:
+                manifest = read_manifest(bucket, source, day)
+            except ManifestError as error:  # the days before it still load
+                failure = error
+                break
+            batch.append((day, manifest))
+            batch_bytes += manifest.bytes
+            if batch_bytes >= BATCH_BYTES:
+                done, failure = _load_batch(
+                    con, bucket, source, batch, schema, event_types, max_quarantine_ratio
+                )
+                results += _report(done, on_loaded)
+                batch, batch_bytes = [], 0
+                if failure is not None:
+                    break
+        if batch:
+            done, batch_failure = _load_batch(
+                con, bucket, source, batch, schema, event_types, max_quarantine_ratio
+            )
+            results += _report(done, on_loaded)
+            failure = batch_failure or failure  # a bad day in the batch comes before a missing manifest
+    finally:
+        con.close()
+    if failure is not None:
+        raise failure
+    return results
+
+
+def _report(done: list[LoadResult], on_loaded: Callable[[LoadResult], None] | None) -> list[LoadResult]:
+    for result in done:
+        log.info(
+            "loaded %s %s: %d in, %d loaded, %d quarantined in %.2fs",
+            result.source,
+            result.interval,
+            result.rows_in,
+            result.loaded,
+            result.quarantined,
+            result.seconds,
+        )
+        if on_loaded is not None:
+            on_loaded(result)
+    return done
+
+
+def _load_batch(
+    con: duckdb.DuckDBPyConnection,
+    bucket: Bucket,
+    source: str,
+    batch: list[tuple[Interval, Manifest]],
+    schema: str,
+    event_types: frozenset[str],
+    max_quarantine_ratio: float,
+) -> tuple[list[LoadResult], BaseException | None]:
+    """Classify every line of the batch's days in one scan; commit the days before the first bad one."""
+    started = time.monotonic()
+    table = source
+    files: dict[str, Interval] = {}
+    for day, manifest in batch:
+        prefix = partition_prefix(source, day)
+        for part in manifest.parts:
+            files[str(bucket.local_path(f"{prefix}/{part.name}"))] = day
+    stats: dict[dt.date, tuple[int, dict[str, int]]] = {}
+    if files:
+        con.execute(f"create or replace temp table classified as {classified_days_sql(files, event_types)}")
+        for start, reason, count in con.execute(
+            "select _interval_start, coalesce(reason, ''), count(*) from classified group by all"
+        ).fetchall():
+            rows_in, reasons = stats.get(start, (0, {}))
+            if reason:
+                reasons[reason] = count
+            stats[start] = (rows_in + count, reasons)
+    good: list[tuple[Interval, Manifest]] = []
+    failure: BaseException | None = None
+    for day, manifest in batch:
+        rows_in, reasons = stats.get(day.start, (0, {}))
+        try:
+            check_counts(source, day, manifest.row_count, rows_in, reasons, max_quarantine_ratio, bucket)
+        except (ReconciliationError, QuarantineThresholdError) as error:
+            failure = error
+            if isinstance(error, QuarantineThresholdError) and files:
+                # What would have been quarantined is kept for inspection, as when loading it alone.
+                write_quarantine(con, bucket, source, day)
+            break
+        good.append((day, manifest))
+    results: list[LoadResult] = []
+    if not good:
+        con.execute("drop table if exists classified")
+        return results, failure
+    keys = [
+        (
+            day.start,
+            hashlib.sha256(manifest.to_json()).hexdigest()[:16],
+            dt.datetime.fromisoformat(manifest.extracted_at).astimezone(dt.UTC).replace(tzinfo=None),
+        )
+        for day, manifest in good
+    ]
+    con.execute(
+        "create or replace temp table batch_loads"
+        " (_interval_start date, load_id varchar, landed_at timestamp)"
+    )
+    con.executemany("insert into batch_loads values (?, ?, ?)", keys)
+    columns = ", ".join(EVENT_COLUMNS)
+    try:
         con.execute("begin transaction")
-        con.execute(f"delete from {schema}.{table} where _interval_start = ?", [interval.start])
-        con.execute(f"delete from {schema}.{table}_quarantine where _interval_start = ?", [interval.start])
-        reasons: dict[str, int] = {}
+        con.execute(
+            f"delete from {schema}.{table} where _interval_start in (select _interval_start from batch_loads)"
+        )
+        con.execute(
+            f"delete from {schema}.{table}_quarantine"
+            " where _interval_start in (select _interval_start from batch_loads)"
+        )
         if files:
-            con.execute(f"create temp table classified as {classified_sql(files, interval, event_types)}")
-            columns = ", ".join(EVENT_COLUMNS)
             # Ordered inserts keep the table's physical layout identical across re-runs.
             con.execute(
                 f"""
                 insert into {schema}.{table}
-                select {columns}, _event_time_local, json, ?, filename, ?, ?
-                from classified where reason is null
+                select {columns}, _event_time_local, json, _interval_start, filename, load_id, landed_at
+                from classified inner join batch_loads using (_interval_start)
+                where reason is null
                 order by filename, _line
-                """,
-                [interval.start, load_id, landed_at],
+                """
             )
             con.execute(
                 f"""
                 insert into {schema}.{table}_quarantine
-                select cast(json as varchar), reason, ?, filename, ?, ?
-                from classified where reason is not null
+                select cast(json as varchar), reason, _interval_start, filename, load_id, landed_at
+                from classified inner join batch_loads using (_interval_start)
+                where reason is not null
                 order by filename, _line
-                """,
-                [interval.start, load_id, landed_at],
+                """
             )
-            reasons = dict(
-                con.execute(
-                    "select reason, count(*) from classified where reason is not null group by 1 order by 1"
-                ).fetchall()
-            )
-            rows_in = con.execute("select count(*) from classified").fetchone()[0]  # type: ignore[index]
-            write_quarantine(con, bucket, source, interval)
-            con.execute("drop table classified")
-        else:
-            rows_in = 0
-            bucket.delete(f"{quarantine_prefix(source, interval)}/{QUARANTINE_FILE}")
-        quarantined = sum(reasons.values())
-        loaded = rows_in - quarantined
-        check_counts(source, interval, manifest.row_count, rows_in, reasons, max_quarantine_ratio, bucket)
-        con.execute(
-            f"insert or replace into {schema}._loads values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                source,
-                interval.start,
-                interval.end,
-                load_id,
-                manifest.run_id,
-                rows_in,
-                loaded,
-                quarantined,
-                landed_at,
-            ],
-        )
+        seconds_each = (time.monotonic() - started) / max(len(good), 1)
+        for (day, manifest), (_, load_id, landed_at) in zip(good, keys, strict=True):
+            rows_in, reasons = stats.get(day.start, (0, {}))
+            quarantined = sum(reasons.values())
+            if files:
+                write_quarantine(con, bucket, source, day)
+            else:
+                bucket.delete(f"{quarantine_prefix(source, day)}/{QUARANTINE_FILE}")
+            con.execute(
+                f"insert or replace into {schema}._loads values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [source, day.start, day.end, load_id, manifest.run_id, rows_in, rows_in - quarantined,
+                 quarantined, landed_at],
+            )  # fmt: skip
+            results.append(
+                LoadResult(source, day, rows_in, rows_in - quarantined, quarantined, load_id,
+                           manifest.bytes, seconds_each, reasons)
+            )  # fmt: skip
         con.execute("commit")
     except BaseException:
-        with contextlib.suppress(duckdb.Error):  # no transaction was open yet
+        with contextlib.suppress(duckdb.Error):
             con.execute("rollback")
         raise
     finally:
-        con.close()
-    seconds = time.monotonic() - started
-    log.info(
-        "loaded %s %s from %s: %d in, %d loaded, %d quarantined in %.2fs",
-        source,
-        interval,
-        prefix,
-        rows_in,
-        loaded,
-        quarantined,
-        seconds,
-    )
-    return LoadResult(
-        source, interval, rows_in, loaded, quarantined, load_id, manifest.bytes, seconds, reasons
-    )
+        con.execute("drop table if exists classified")
+    return results, failure
 
 
 QUARANTINE_FILE = "quarantine.jsonl.gz"
@@ -301,7 +444,8 @@ def write_quarantine(con: duckdb.DuckDBPyConnection, bucket: Bucket, source: str
     key = f"{quarantine_prefix(source, interval)}/{QUARANTINE_FILE}"
     cursor = con.execute(
         "select reason, cast(json as varchar), filename, _line from classified "
-        "where reason is not null order by filename, _line"
+        "where reason is not null and _interval_start = ? order by filename, _line",
+        [interval.start],
     )
     buffer = io.BytesIO()
     written = 0
