@@ -36,6 +36,7 @@ LAYER_TABLES = {
     "raw.events_quarantine": "quarantine",
     "staging.stg_events": "staging",
     "core.fct_events": "fct_events",
+    "core.fct_user_days": "fct_user_days",
     "core.dim_users": "dim_users",
     "analytics.user_activity_daily": "user_activity_daily",
     "analytics.growth_accounting_daily": "growth_accounting_daily",

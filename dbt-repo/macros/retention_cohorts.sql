@@ -10,8 +10,8 @@ user_periods as (
 
     select distinct
         user_id,
-        {{ period_start('event_date', grain) }} as period_start
-    from {{ ref('fct_events') }}
+        {{ period_start('activity_date', grain) }} as period_start
+    from {{ ref('fct_user_days') }}
 
 ),
 

@@ -12,8 +12,11 @@
 
 with
 
-events as (
+deliveries as (
 
+    -- Staging is one row per delivery. The incremental window filters the raw
+    -- rows before anything is hashed or ranked, so a daily run ranks only the
+    -- loads it has not seen instead of every delivery ever loaded.
     select * from {{ ref('stg_events') }}
 
     {% if is_incremental() %}
@@ -25,6 +28,24 @@ events as (
             from {{ this }}
         )
     {% endif %}
+
+),
+
+ranked_deliveries as (
+
+    select
+        *,
+        row_number() over (partition by event_id order by loaded_at desc) as delivery_rank
+    from deliveries
+
+),
+
+events as (
+
+    -- An exact duplicate delivery keeps its newest load; the merge on
+    -- event_id then replaces an older load of it already in the table.
+    select * from ranked_deliveries
+    where delivery_rank = 1
 
 ),
 

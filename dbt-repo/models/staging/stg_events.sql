@@ -37,38 +37,6 @@ normalised as (
 
     from source_events
 
-),
-
-deliveries as (
-
-    select
-        *,
-        row_number() over (partition by event_id order by loaded_at desc) as delivery_rank
-    from normalised
-
-),
-
-deduplicated as (
-
-    -- An exact duplicate delivery keeps its newest load.
-    select
-        event_id,
-        event_time_local,
-        event_time_utc,
-        event_date,
-        user_id,
-        event_type,
-        transaction_category,
-        miles_amount,
-        platform,
-        utm_source,
-        country,
-        gender,
-        loaded_interval_start,
-        loaded_at
-    from deliveries
-    where delivery_rank = 1
-
 )
 
-select * from deduplicated
+select * from normalised
