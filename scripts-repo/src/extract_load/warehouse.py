@@ -143,12 +143,16 @@ def classified_sql(files: list[str], interval: Interval, event_types: frozenset[
     return classified_days_sql({f: interval for f in files}, event_types)
 
 
-def classified_days_sql(files: dict[str, Interval], event_types: frozenset[str]) -> str:
+def classified_days_sql(
+    files: dict[str, Interval], event_types: frozenset[str], line_numbers: bool = True
+) -> str:
     """One row per landed line of several intervals (each file belongs to one), with `_interval_start`.
 
     Each line is parsed once: its JSON type, then every field in one multi-path
     extraction (`->>` per field would parse the line once per field). One scan
     over many days' files uses every core; a scan per day is mostly start-up.
+    Numbering lines (`_line`, for quarantined records) makes the scan serial,
+    about half the speed on two cores: without `line_numbers` it is NULL.
     """
     file_list = _sql_strings(list(files))
     bounds = ",\n            ".join(
@@ -169,14 +173,15 @@ def classified_days_sql(files: dict[str, Interval], event_types: frozenset[str])
     scanned as (
         -- A plain scan keeps file order (DuckDB preserves insertion order), so
         -- row numbers over it are line numbers.
-        select json, filename, row_number() over () as _row
+        select json, filename, {"row_number() over ()" if line_numbers else "null"} as _row
         from read_ndjson_objects({file_list}, filename = true, compression = 'gzip')
     ),
     landed as (
         select
             json,
             filename,
-            _row - min(_row) over (partition by filename) + 1 as _line,
+            {"_row - min(_row) over (partition by filename) + 1" if line_numbers else "cast(null as bigint)"}
+                as _line,
             _interval_start,
             _interval_end,
             json_type(json) as _kind,
@@ -333,7 +338,8 @@ def _load_batch(
             files[str(bucket.local_path(f"{prefix}/{part.name}"))] = day
     stats: dict[dt.date, tuple[int, dict[str, int]]] = {}
     if files:
-        con.execute(f"create or replace temp table classified as {classified_days_sql(files, event_types)}")
+        classify = classified_days_sql(files, event_types, line_numbers=False)
+        con.execute(f"create or replace temp table classified as {classify}")
         for start, reason, count in con.execute(
             "select _interval_start, coalesce(reason, ''), count(*) from classified group by all"
         ).fetchall():
@@ -341,6 +347,15 @@ def _load_batch(
             if reason:
                 reasons[reason] = count
             stats[start] = (rows_in + count, reasons)
+        # Quarantined records carry their line number: only the days that have some are read again,
+        # numbered (usually none, and then nothing is read twice).
+        flagged = {f: i for f, i in files.items() if stats.get(i.start, (0, {}))[1]}
+        numbered = (
+            f"select * from ({classified_days_sql(flagged, event_types)}) where reason is not null"
+            if flagged
+            else "select * from classified where false"
+        )
+        con.execute(f"create or replace temp table quarantined as {numbered}")
     good: list[tuple[Interval, Manifest]] = []
     failure: BaseException | None = None
     for day, manifest in batch:
@@ -351,12 +366,13 @@ def _load_batch(
             failure = error
             if isinstance(error, QuarantineThresholdError) and files:
                 # What would have been quarantined is kept for inspection, as when loading it alone.
-                write_quarantine(con, bucket, source, day)
+                write_quarantine(con, bucket, source, day, table="quarantined")
             break
         good.append((day, manifest))
     results: list[LoadResult] = []
     if not good:
         con.execute("drop table if exists classified")
+        con.execute("drop table if exists quarantined")
         return results, failure
     keys = [
         (
@@ -382,22 +398,22 @@ def _load_batch(
             " where _interval_start in (select _interval_start from batch_loads)"
         )
         if files:
-            # Ordered inserts keep the table's physical layout identical across re-runs.
+            # Rows go in scan order (files in manifest order, lines in file order: DuckDB preserves
+            # insertion order), which keeps the table's layout identical across re-runs without a
+            # sort of every row.
             con.execute(
                 f"""
                 insert into {schema}.{table}
                 select {columns}, _event_time_local, json, _interval_start, filename, load_id, landed_at
                 from classified inner join batch_loads using (_interval_start)
                 where reason is null
-                order by filename, _line
                 """
             )
             con.execute(
                 f"""
                 insert into {schema}.{table}_quarantine
                 select cast(json as varchar), reason, _interval_start, filename, load_id, landed_at
-                from classified inner join batch_loads using (_interval_start)
-                where reason is not null
+                from quarantined inner join batch_loads using (_interval_start)
                 order by filename, _line
                 """
             )
@@ -406,7 +422,7 @@ def _load_batch(
             rows_in, reasons = stats.get(day.start, (0, {}))
             quarantined = sum(reasons.values())
             if files:
-                write_quarantine(con, bucket, source, day)
+                write_quarantine(con, bucket, source, day, table="quarantined")
             else:
                 bucket.delete(f"{quarantine_prefix(source, day)}/{QUARANTINE_FILE}")
             con.execute(
@@ -425,6 +441,7 @@ def _load_batch(
         raise
     finally:
         con.execute("drop table if exists classified")
+        con.execute("drop table if exists quarantined")
     return results, failure
 
 
@@ -435,7 +452,9 @@ def quarantine_prefix(source: str, interval: Interval) -> str:
     return f"quarantine/{source}/{interval.partition}"
 
 
-def write_quarantine(con: duckdb.DuckDBPyConnection, bucket: Bucket, source: str, interval: Interval) -> None:
+def write_quarantine(
+    con: duckdb.DuckDBPyConnection, bucket: Bucket, source: str, interval: Interval, table: str = "classified"
+) -> None:
     """Mirror the interval's quarantined records, with reasons, into the bucket.
 
     Streamed in batches into one gzip member, so a bad day with millions of
@@ -443,7 +462,7 @@ def write_quarantine(con: duckdb.DuckDBPyConnection, bucket: Bucket, source: str
     """
     key = f"{quarantine_prefix(source, interval)}/{QUARANTINE_FILE}"
     cursor = con.execute(
-        "select reason, cast(json as varchar), filename, _line from classified "
+        f"select reason, cast(json as varchar), filename, _line from {table} "
         "where reason is not null and _interval_start = ? order by filename, _line",
         [interval.start],
     )
