@@ -1,18 +1,5 @@
 with
 
-events as (
-
-    select
-        user_id,
-        event_type,
-        miles_earned,
-        miles_redeemed,
-        {{ period_start('event_date', 'week') }} as period_start,
-        coalesce(platform, 'unknown') as platform
-    from {{ ref('fct_events') }}
-
-),
-
 users as (
 
     select
@@ -24,43 +11,85 @@ users as (
 
 ),
 
-user_events as (
+user_week_platforms as (
 
+    -- Events are summed per user, week and platform first, so each segment
+    -- counts users as rows rather than a distinct count over every event.
     select
-        events.*,
-        users.first_period_start,
-        users.acquisition_utm_source,
-        users.country
-    from events
-    inner join users on events.user_id = users.user_id
+        user_id,
+        {{ period_start('event_date', 'week') }} as period_start,
+        coalesce(platform, 'unknown') as platform,
+        count(*) as events,
+        count(case when event_type = 'miles_earned' then 1 end) as earn_events,
+        count(case when event_type = 'miles_redeemed' then 1 end) as redeem_events,
+        coalesce(sum(miles_earned), 0) as miles_earned,
+        coalesce(sum(miles_redeemed), 0) as miles_redeemed
+    from {{ ref('fct_events') }}
+    group by user_id, {{ period_start('event_date', 'week') }}, coalesce(platform, 'unknown')
 
 ),
 
-segmented_events as (
+user_weeks as (
 
-    -- Platform is where the event happened (a user can be on several);
+    select
+        user_id,
+        period_start,
+        sum(events) as events,
+        sum(earn_events) as earn_events,
+        sum(redeem_events) as redeem_events,
+        sum(miles_earned) as miles_earned,
+        sum(miles_redeemed) as miles_redeemed
+    from user_week_platforms
+    group by user_id, period_start
+
+),
+
+segmented_users as (
+
+    -- Platform is where the events happened (a user can be on several);
     -- acquisition source and country are the user's, so they add up to all users.
     select
         'platform' as segment_type,
-        user_events.platform as segment_value,
-        user_events.*
-    from user_events
+        user_week_platforms.platform as segment_value,
+        user_week_platforms.period_start,
+        users.first_period_start,
+        user_week_platforms.events,
+        user_week_platforms.earn_events,
+        user_week_platforms.redeem_events,
+        user_week_platforms.miles_earned,
+        user_week_platforms.miles_redeemed
+    from user_week_platforms
+    inner join users on user_week_platforms.user_id = users.user_id
 
     union all
 
     select
         'utm_source' as segment_type,
-        user_events.acquisition_utm_source as segment_value,
-        user_events.*
-    from user_events
+        users.acquisition_utm_source as segment_value,
+        user_weeks.period_start,
+        users.first_period_start,
+        user_weeks.events,
+        user_weeks.earn_events,
+        user_weeks.redeem_events,
+        user_weeks.miles_earned,
+        user_weeks.miles_redeemed
+    from user_weeks
+    inner join users on user_weeks.user_id = users.user_id
 
     union all
 
     select
         'country' as segment_type,
-        user_events.country as segment_value,
-        user_events.*
-    from user_events
+        users.country as segment_value,
+        user_weeks.period_start,
+        users.first_period_start,
+        user_weeks.events,
+        user_weeks.earn_events,
+        user_weeks.redeem_events,
+        user_weeks.miles_earned,
+        user_weeks.miles_redeemed
+    from user_weeks
+    inner join users on user_weeks.user_id = users.user_id
 
 ),
 
@@ -70,15 +99,15 @@ final as (
         period_start,
         segment_type,
         segment_value,
-        count(distinct user_id) as active_users,
-        count(distinct case when first_period_start = period_start then user_id end) as new_users,
-        count(*) as events,
-        cast(count(*) as {{ dbt.type_float() }}) / count(distinct user_id) as events_per_active_user,
-        count(case when event_type = 'miles_earned' then 1 end) as earn_events,
-        count(case when event_type = 'miles_redeemed' then 1 end) as redeem_events,
-        coalesce(sum(miles_earned), 0) as miles_earned,
-        coalesce(sum(miles_redeemed), 0) as miles_redeemed
-    from segmented_events
+        count(*) as active_users,
+        count(case when first_period_start = period_start then 1 end) as new_users,
+        cast(sum(events) as {{ dbt.type_bigint() }}) as events,
+        cast(sum(events) as {{ dbt.type_float() }}) / count(*) as events_per_active_user,
+        cast(sum(earn_events) as {{ dbt.type_bigint() }}) as earn_events,
+        cast(sum(redeem_events) as {{ dbt.type_bigint() }}) as redeem_events,
+        sum(miles_earned) as miles_earned,
+        sum(miles_redeemed) as miles_redeemed
+    from segmented_users
     group by period_start, segment_type, segment_value
 
 )

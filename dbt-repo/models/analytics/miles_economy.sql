@@ -14,21 +14,50 @@ miles_events as (
 
 ),
 
-miles_events_by_grain as (
+user_day_flows as (
+
+    -- Events are summed per user first, so counting users is counting rows
+    -- rather than a distinct count over every event.
+    select
+        event_date,
+        transaction_category,
+        user_id,
+        sum(miles_earned) as miles_earned,
+        sum(miles_redeemed) as miles_redeemed,
+        count(case when event_type = 'miles_earned' then 1 end) as earn_events,
+        count(case when event_type = 'miles_redeemed' then 1 end) as redeem_events
+    from miles_events
+    group by event_date, transaction_category, user_id
+
+),
+
+user_period_flows as (
 
     select
         'week' as period_grain,
         {{ period_start('event_date', 'week') }} as period_start,
-        miles_events.*
-    from miles_events
+        transaction_category,
+        user_id,
+        sum(miles_earned) as miles_earned,
+        sum(miles_redeemed) as miles_redeemed,
+        sum(earn_events) as earn_events,
+        sum(redeem_events) as redeem_events
+    from user_day_flows
+    group by {{ period_start('event_date', 'week') }}, transaction_category, user_id
 
     union all
 
     select
         'month' as period_grain,
         {{ period_start('event_date', 'month') }} as period_start,
-        miles_events.*
-    from miles_events
+        transaction_category,
+        user_id,
+        sum(miles_earned) as miles_earned,
+        sum(miles_redeemed) as miles_redeemed,
+        sum(earn_events) as earn_events,
+        sum(redeem_events) as redeem_events
+    from user_day_flows
+    group by {{ period_start('event_date', 'month') }}, transaction_category, user_id
 
 ),
 
@@ -40,11 +69,11 @@ economy as (
         transaction_category,
         sum(miles_earned) as miles_earned,
         sum(miles_redeemed) as miles_redeemed,
-        count(case when event_type = 'miles_earned' then 1 end) as earn_events,
-        count(case when event_type = 'miles_redeemed' then 1 end) as redeem_events,
-        count(distinct case when event_type = 'miles_earned' then user_id end) as earning_users,
-        count(distinct case when event_type = 'miles_redeemed' then user_id end) as redeeming_users
-    from miles_events_by_grain
+        cast(sum(earn_events) as {{ dbt.type_bigint() }}) as earn_events,
+        cast(sum(redeem_events) as {{ dbt.type_bigint() }}) as redeem_events,
+        count(case when earn_events > 0 then 1 end) as earning_users,
+        count(case when redeem_events > 0 then 1 end) as redeeming_users
+    from user_period_flows
     group by period_grain, period_start, transaction_category
 
 ),

@@ -31,21 +31,41 @@ deliveries as (
 
 ),
 
-ranked_deliveries as (
-
-    select
-        *,
-        row_number() over (partition by event_id order by loaded_at desc) as delivery_rank
-    from deliveries
-
-),
-
 events as (
 
-    -- An exact duplicate delivery keeps its newest load; the merge on
+    -- An exact duplicate delivery (the same record, so the same event_id and
+    -- the same values) is one event, kept with its newest load; the merge on
     -- event_id then replaces an older load of it already in the table.
-    select * from ranked_deliveries
-    where delivery_rank = 1
+    -- Grouping, not ranking: an aggregate spills to disk within DuckDB's
+    -- memory limit where a window over every delivery would not.
+    select
+        event_id,
+        user_id,
+        event_time_local,
+        event_time_utc,
+        event_date,
+        event_type,
+        transaction_category,
+        miles_amount,
+        platform,
+        utm_source,
+        country,
+        gender,
+        max(loaded_at) as loaded_at
+    from deliveries
+    group by
+        event_id,
+        user_id,
+        event_time_local,
+        event_time_utc,
+        event_date,
+        event_type,
+        transaction_category,
+        miles_amount,
+        platform,
+        utm_source,
+        country,
+        gender
 
 ),
 

@@ -163,6 +163,7 @@ def test_bigquery_target_compiles_offline_and_every_model_parses_as_bigquery_sql
         *offline,
         "--select",
         "fct_events",
+        "fct_user_days",
         "--vars",
         "{assume_incremental: true}",
         target="bigquery",
@@ -170,8 +171,11 @@ def test_bigquery_target_compiles_offline_and_every_model_parses_as_bigquery_sql
     )
     assert incremental.returncode == 0, incremental.stdout[-3000:]
     merged = next(p for p in (tmp_path / "target" / "compiled").rglob("fct_events.sql")).read_text()
-    assert "max(loaded_at)" in merged and "max(loaded_at)" not in full_build
+    assert "where loaded_at >=" in merged and "where loaded_at >=" not in full_build
     sqlglot.parse(merged, read="bigquery", error_level=sqlglot.ErrorLevel.RAISE)
+    days = next(p for p in (tmp_path / "target" / "compiled").rglob("fct_user_days.sql")).read_text()
+    assert "max(last_loaded_at)" in days and "where event_date in" in days
+    sqlglot.parse(days, read="bigquery", error_level=sqlglot.ErrorLevel.RAISE)
     models = [p for p in compiled if "/models/" in str(p)]
     assert {p.stem for p in models} >= {
         "stg_events",
