@@ -29,6 +29,11 @@ WORKLOADS = {
         "bench/workloads/full_build.py",
         "full build: landed files -> every analytics table, vs the DuckDB limit and pandas",
     ),
+    "P2": (
+        "dbt-repo",
+        "bench/workloads/incremental_day.py",
+        "incremental day: one more day on a year of history, vs a full build of the same data",
+    ),
     "P4": (
         "scripts-repo",
         "bench/workloads/extract_throughput.py",
@@ -40,6 +45,7 @@ WORKLOADS = {
 # Each workload's arguments per scale.
 SCALES = {
     "P1": {"full": ["--sizes", "1000000,10000000"], "small": ["--sizes", "100000", "--days", "30"]},
+    "P2": {"full": ["--events", "3650000", "--days", "365"], "small": ["--events", "120000", "--days", "60"]},
     "P4": {"full": [], "small": ["--events", "20000", "--kafka-events", "20000"]},
 }
 

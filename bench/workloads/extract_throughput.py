@@ -30,29 +30,22 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import requests
+from _common import emit, emit_rate
 
 HERE = Path(__file__).resolve().parent
 SCRIPTS = HERE.parents[1] / "scripts-repo"
 DAY = "2025-03-05"
 
 
-def emit(case: str, group: str, events: int, seconds: float, baseline: bool = False, **extra: object) -> None:
-    print(
-        json.dumps(
-            {
-                "bench": "P4",
-                "group": group,
-                "case": case,
-                "baseline": baseline,
-                "events": events,
-                "seconds": seconds,
-                "value": events / seconds if seconds else None,
-                "unit": "events/s",
-                **extra,
-            }
-        ),
-        flush=True,
-    )
+def emit_throughput(
+    case: str, group: str, events: int, seconds: float, baseline: bool = False, **extra: object
+) -> None:
+    emit_rate("P4", group, case, events, seconds, baseline=baseline, **extra)
+
+
+def emit_bytes(case: str, size: int, events: int, baseline: bool) -> None:
+    emit("P4", "landed bytes per event", case, size / events, "bytes/event", baseline=baseline, events=events,
+         lower_is_better=True)  # fmt: skip
 
 
 def one_day_of_events(events: int, out: Path) -> Path:
@@ -134,7 +127,7 @@ def bench_api(events: int, reps: int, workdir: Path) -> None:
         for rep in range(reps):
             started = time.monotonic()
             rows = raw_pages(url, page_size)
-            emit(
+            emit_throughput(
                 "events API: bare client, decode only",
                 "extract over HTTP",
                 rows,
@@ -147,7 +140,7 @@ def bench_api(events: int, reps: int, workdir: Path) -> None:
             seconds = time.monotonic() - started
             manifest = json.loads((bucket / f"raw/events/dt={DAY}/_manifest.json").read_text())
             assert manifest["row_count"] == rows == events, (manifest["row_count"], rows, events)
-            emit("events API: extract-load extract -> bucket", "extract over HTTP", rows, seconds)
+            emit_throughput("events API: extract-load extract -> bucket", "extract over HTTP", rows, seconds)
         landed_bytes(bucket, events)
     finally:
         server.terminate()
@@ -165,21 +158,7 @@ def landed_bytes(bucket: Path, events: int) -> None:
         ("landed as gzipped JSON lines", jsonl, True),
         ("same records as Parquet (zstd)", parquet.stat().st_size, False),
     ):
-        print(
-            json.dumps(
-                {
-                    "bench": "P4",
-                    "group": "landed bytes per event",
-                    "case": case,
-                    "baseline": baseline,
-                    "events": events,
-                    "value": size / events,
-                    "unit": "bytes/event",
-                    "lower_is_better": True,
-                }
-            ),
-            flush=True,
-        )
+        emit_bytes(case, size, events, baseline)
 
 
 def start_cluster(events: int, workdir: Path) -> tuple[subprocess.Popen, str]:
@@ -252,7 +231,7 @@ def bench_kafka(events: int, reps: int, workdir: Path) -> None:
         for rep in range(reps):
             started = time.monotonic()
             seen = drain(bootstrap, events)
-            emit(
+            emit_throughput(
                 "Kafka: bare consumer, drain only",
                 "Kafka consumer",
                 seen,
@@ -282,7 +261,8 @@ def bench_kafka(events: int, reps: int, workdir: Path) -> None:
             seconds = time.monotonic() - started
             manifest = json.loads((bucket / f"raw/events/dt={DAY}/_manifest.json").read_text())
             assert manifest["row_count"] == events, (manifest["row_count"], events)
-            emit("Kafka: extract-load stream -> bucket, offsets committed", "Kafka consumer", events, seconds)
+            case = "Kafka: extract-load stream -> bucket, offsets committed"
+            emit_throughput(case, "Kafka consumer", events, seconds)
     finally:
         cluster.stdin.close()  # type: ignore[union-attr]
         cluster.wait(30)

@@ -23,96 +23,16 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS_BIN = ROOT / "scripts-repo" / ".venv" / "bin"
-DBT_REPO = ROOT / "dbt-repo"
-START = dt.date(2025, 1, 6)
+from _common import emit_rate, fresh, land, measured, next_day, run_platform
+
 RAW_COLUMNS = ("event_time", "user_id", "event_type", "transaction_category", "miles_amount",
                "platform", "utm_source", "country", "gender")  # fmt: skip
 KNOWN_EVENT_TYPES = {"miles_earned", "miles_redeemed", "reward_search", "share", "like"}
-
-
-def emit(bench: str, group: str, case: str, events: int, seconds: float | None, **extra: object) -> None:
-    print(
-        json.dumps(
-            {
-                "bench": bench,
-                "group": group,
-                "case": case,
-                "events": events,
-                "seconds": seconds,
-                "value": events / seconds if seconds else None,
-                "unit": "events/s",
-                **extra,
-            }
-        ),
-        flush=True,
-    )
-
-
-def measured(command: list[str], env: dict[str, str] | None = None) -> tuple[float, int, int]:
-    """Run `command`; its wall seconds, peak RSS of its process tree (bytes) and exit code."""
-    import psutil
-
-    started = time.monotonic()
-    process = subprocess.Popen(
-        command, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    peak = 0
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        parent = psutil.Process(process.pid)
-        while not done.is_set():
-            try:
-                tree = [parent, *parent.children(recursive=True)]
-                peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
-            except psutil.Error:
-                pass
-            done.wait(0.05)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    _, stderr = process.communicate()
-    seconds = time.monotonic() - started
-    done.set()
-    sampler.join()
-    if process.returncode != 0:
-        print(stderr.decode(errors="replace")[-3000:], file=sys.stderr)
-    return seconds, peak, process.returncode
-
-
-def land(events: int, days: int, workdir: Path) -> tuple[Path, int, list[Path]]:
-    """Generate `events` over `days` and land them as `extract-load extract-file` does: the bucket."""
-    bucket = workdir / "bucket"
-    if not (workdir / "landed.ok").exists():
-        shutil.rmtree(bucket, ignore_errors=True)
-        source = workdir / "events.parquet"
-        extract_load = str(SCRIPTS_BIN / "extract-load")
-        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "check": True}
-        generate = [extract_load, "generate", "--out", str(source), "--events", str(events),
-                    "--days", str(days), "--start", START.isoformat(), "--seed", "11"]  # fmt: skip
-        subprocess.run(generate, **quiet)
-        landing = [extract_load, "--log-format", "json", "extract-file", "--path", str(source),
-                   "--bucket", str(bucket)]  # fmt: skip
-        subprocess.run(landing, **quiet)
-        source.unlink()
-        (workdir / "landed.ok").write_text("")
-    files = sorted((bucket / "raw" / "events").rglob("*.jsonl.gz"))
-    rows = 0
-    for manifest in (bucket / "raw" / "events").rglob("_manifest.json"):
-        rows += int(json.loads(manifest.read_text())["row_count"])
-    return bucket, rows, files
 
 
 def case_limit(files: list[Path], warehouse: Path) -> None:
@@ -180,54 +100,37 @@ def case_pandas(files: list[Path], warehouse: Path) -> None:
 
 
 def bench_size(events: int, days: int, reps: int, workdir: Path, cases: list[str], pandas_limit: int) -> None:
-    bucket, rows, files = land(events, days, workdir)
-    group = f"N={events:,}"
-    landed = sum(f.stat().st_size for f in files)
-    mb = landed / 1e6
-    print(f"    {group}: {rows:,} events landed in {len(files)} files, {mb:.0f} MB", file=sys.stderr)
-    days_landed = sorted(p.name.removeprefix("dt=") for p in (bucket / "raw" / "events").glob("dt=*"))
-    first, last = days_landed[0], days_landed[-1]
-    end = (dt.date.fromisoformat(last) + dt.timedelta(days=1)).isoformat()
+    landed = land(events, days, workdir)
+    rows, group = landed.rows, f"N={events:,}"
+    print(f"    {group}: {rows:,} events landed in {len(landed.files)} files, {landed.bytes / 1e6:.0f} MB",
+          file=sys.stderr)  # fmt: skip
     listing = workdir / "files.json"
-    listing.write_text(json.dumps([str(f) for f in files]))
+    listing.write_text(json.dumps([str(f) for f in landed.files]))
     me = [sys.executable, __file__, "--files", str(listing)]
     for rep in range(reps):
         for case in cases:
-            warehouse = workdir / f"{case}.duckdb"
-            for stale in workdir.glob(f"{case}.duckdb*"):
-                stale.unlink()
-            common = {"bench": "P1", "group": group, "rep": rep, "landed_bytes": landed}
+            warehouse = fresh(workdir / f"{case}.duckdb")
+            common = {"rep": rep, "landed_bytes": landed.bytes}
             if case == "limit":
                 seconds, peak, code = measured([*me, "--case", "limit", "--warehouse", str(warehouse)])
-                emit(case="DuckDB limit: one CTAS over read_json", events=rows, seconds=seconds if code == 0
-                     else None, baseline=True, peak_rss=peak, **common)  # fmt: skip
+                emit_rate("P1", group, "DuckDB limit: one CTAS over read_json", rows,
+                          seconds if code == 0 else None, baseline=True, peak_rss=peak, **common)  # fmt: skip
             elif case == "pandas":
+                name = "pandas: read, clean row by row, CSV, load"
                 if rows > pandas_limit:
-                    emit(case="pandas: read, clean row by row, CSV, load", events=rows, seconds=None,
-                         baseline=True, note=f"not run above {pandas_limit:,} events", **common)  # fmt: skip
+                    emit_rate("P1", group, name, rows, None, baseline=True,
+                              note=f"not run above {pandas_limit:,} events", **common)  # fmt: skip
                     continue
                 seconds, peak, code = measured([*me, "--case", "pandas", "--warehouse", str(warehouse)])
                 note = "" if code == 0 else ("out of memory" if code in (-9, 137) else f"failed ({code})")
-                emit(case="pandas: read, clean row by row, CSV, load", events=rows,
-                     seconds=seconds if code == 0 else None, baseline=True, peak_rss=peak, note=note,
-                     **common)  # fmt: skip
+                emit_rate("P1", group, name, rows, seconds if code == 0 else None, baseline=True,
+                          peak_rss=peak, note=note, **common)  # fmt: skip
             else:
-                load_s, load_peak, code = measured(
-                    [str(SCRIPTS_BIN / "extract-load"), "--log-format", "json", "load", "--start",
-                     first, "--end", end, "--bucket", str(bucket), "--warehouse", str(warehouse)]
-                )  # fmt: skip
-                assert code == 0, "extract-load load failed"
-                dbt_s, dbt_peak, code = measured(
-                    [str(Path(sys.executable).parent / "dbt"), "build", "--exclude-resource-type",
-                     "unit_test", "--project-dir", str(DBT_REPO), "--profiles-dir", str(DBT_REPO)],
-                    env={"DBT_DUCKDB_PATH": str(warehouse), "DBT_TARGET": "duckdb",
-                         "DBT_TARGET_PATH": str(workdir / "target"), "DBT_LOG_PATH": str(workdir / "logs"),
-                         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"},
-                )  # fmt: skip
-                assert code == 0, "dbt build failed"
-                emit(case="platform: load + dbt build (all analytics)", events=rows, seconds=load_s + dbt_s,
-                     load_seconds=load_s, dbt_seconds=dbt_s, peak_rss=max(load_peak, dbt_peak),
-                     **common)  # fmt: skip
+                end = next_day(landed.days[-1])
+                run = run_platform(landed.bucket, warehouse, landed.days[0], end, workdir)
+                emit_rate("P1", group, "platform: load + dbt build (all analytics)", rows, run.seconds,
+                          load_seconds=run.load_seconds, dbt_seconds=run.dbt_seconds,
+                          dbt_work_seconds=run.dbt_work_seconds, peak_rss=run.peak_rss, **common)  # fmt: skip
 
 
 def main() -> None:
