@@ -39,6 +39,11 @@ WORKLOADS = {
         "bench/workloads/extract_throughput.py",
         "extract throughput: events API and Kafka into the bucket",
     ),
+    "P5": (
+        "airflow-repo",
+        "bench/workloads/airflow_overhead.py",
+        "Airflow overhead: DAG parse time per file, one daily interval through `airflow dags test`",
+    ),
 }
 
 
@@ -47,6 +52,7 @@ SCALES = {
     "P1": {"full": ["--sizes", "1000000,10000000"], "small": ["--sizes", "100000", "--days", "30"]},
     "P2": {"full": ["--events", "3650000", "--days", "365"], "small": ["--events", "120000", "--days", "60"]},
     "P4": {"full": [], "small": ["--events", "20000", "--kafka-events", "20000"]},
+    "P5": {"full": ["--events", "50000"], "small": ["--events", "5000"]},
 }
 
 
