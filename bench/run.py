@@ -16,9 +16,11 @@ import datetime as dt
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 from collections import defaultdict
 from pathlib import Path
 
@@ -33,6 +35,11 @@ WORKLOADS = {
         "dbt-repo",
         "bench/workloads/incremental_day.py",
         "incremental day: one more day on a year of history, vs a full build of the same data",
+    ),
+    "P3": (
+        "dbt-repo",
+        "bench/workloads/scale_curve.py",
+        "scale curve: full build at 1M, 5M and 25M events, time, peak RSS and the fitted exponent",
     ),
     "P4": (
         "scripts-repo",
@@ -51,13 +58,24 @@ WORKLOADS = {
 SCALES = {
     "P1": {"full": ["--sizes", "1000000,10000000"], "small": ["--sizes", "100000", "--days", "30"]},
     "P2": {"full": ["--events", "3650000", "--days", "365"], "small": ["--events", "120000", "--days", "60"]},
+    "P3": {
+        "full": ["--sizes", "1000000,5000000,25000000"],
+        "small": ["--sizes", "100000,200000,400000", "--days", "30"],
+    },
     "P4": {"full": [], "small": ["--events", "20000", "--kafka-events", "20000"]},
     "P5": {"full": ["--events", "50000"], "small": ["--events", "5000"]},
 }
 
 
-def run_workload(name: str, reps: int, extra: list[str]) -> list[dict[str, object]]:
+# Workloads that land generated events keep them in one folder for the run, so a size two of them use
+# (P1's and P3's 1M) is generated and landed once.
+SHARES_LANDED_DATA = {"P1", "P2", "P3", "P5"}
+
+
+def run_workload(name: str, reps: int, extra: list[str], workdir: Path) -> list[dict[str, object]]:
     project, script, title = WORKLOADS[name]
+    if name in SHARES_LANDED_DATA:
+        extra = [*extra, "--workdir", str(workdir)]
     python = ROOT / project / ".venv" / "bin" / "python"
     print(f"==> {name}: {title}", file=sys.stderr, flush=True)
     process = subprocess.run(
@@ -152,8 +170,18 @@ def main() -> None:
         help="full: the sizes the targets are stated at; small: a quick run (BENCH_SCALE=small)",
     )
     parser.add_argument("--quick", action="store_const", const="small", dest="scale", help="--scale small")
+    parser.add_argument("--workdir", type=Path, help="keep landed data here (default: a temporary folder)")
     args = parser.parse_args()
-    rows = [row for name in args.only for row in run_workload(name, args.reps, SCALES[name][args.scale])]
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-"))
+    try:
+        rows = [
+            row
+            for name in args.only
+            for row in run_workload(name, args.reps, SCALES[name][args.scale], workdir / args.scale)
+        ]
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
     summary = summarise(rows)
     info = machine()
     gib = int(info["memory_bytes"] or 0) / 2**30

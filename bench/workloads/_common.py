@@ -106,6 +106,13 @@ def land(events: int, days: int, workdir: Path, start: dt.date = START) -> Lande
     return Landed(bucket, rows, files, landed_days)
 
 
+def landed_folder(base: Path, events: int, days: int) -> Path:
+    """Where `events` generated over `days` are landed: one folder per size, shared by the workloads."""
+    folder = base / f"n{events}-d{days}"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def next_day(day: str) -> str:
     return (dt.date.fromisoformat(day) + dt.timedelta(days=1)).isoformat()
 
@@ -115,7 +122,12 @@ class PlatformRun:
     load_seconds: float
     dbt_seconds: float
     dbt_work_seconds: float
-    peak_rss: int
+    load_peak_rss: int
+    dbt_peak_rss: int
+
+    @property
+    def peak_rss(self) -> int:
+        return max(self.load_peak_rss, self.dbt_peak_rss)
 
     @property
     def seconds(self) -> float:
@@ -146,7 +158,7 @@ def run_platform(bucket: Path, warehouse: Path, first: str, end: str, workdir: P
     if code != 0:
         raise SystemExit("dbt build failed")
     work = float(json.loads((target / "run_results.json").read_text())["elapsed_time"])
-    return PlatformRun(load_s, dbt_s, work, max(load_peak, dbt_peak))
+    return PlatformRun(load_s, dbt_s, work, load_peak, dbt_peak)
 
 
 def fresh(warehouse: Path) -> Path:

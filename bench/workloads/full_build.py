@@ -28,7 +28,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _common import emit_rate, fresh, land, measured, next_day, run_platform
+from _common import emit_rate, fresh, land, landed_folder, measured, next_day, run_platform
 
 RAW_COLUMNS = ("event_time", "user_id", "event_type", "transaction_category", "miles_amount",
                "platform", "utm_source", "country", "gender")  # fmt: skip
@@ -152,8 +152,7 @@ def main() -> None:
     base = args.workdir or Path(tempfile.mkdtemp(prefix="bench-p1-"))
     try:
         for size in (int(s) for s in args.sizes.split(",")):
-            folder = base / f"n{size}"
-            folder.mkdir(parents=True, exist_ok=True)
+            folder = landed_folder(base, size, args.days)
             bench_size(size, args.days, args.reps, folder, args.cases.split(","), args.pandas_limit)
     finally:
         if args.workdir is None:

@@ -26,7 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _common import emit, fresh, land, next_day, run_platform
+from _common import emit, fresh, land, landed_folder, next_day, run_platform
 
 
 def as_if_landed_daily(bucket: Path) -> None:
@@ -78,8 +78,7 @@ def main() -> None:
     args = parser.parse_args()
     base = args.workdir or Path(tempfile.mkdtemp(prefix="bench-p2-"))
     try:
-        folder = base / f"n{args.events}-d{args.days}"
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = landed_folder(base, args.events, args.days + 1)
         bench(args.events, args.days, args.reps, folder)
     finally:
         if args.workdir is None:
