@@ -13,7 +13,7 @@ import tempfile
 
 import duckdb
 
-DEFAULT_MEMORY_LIMIT = "2GB"
+DEFAULT_MEMORY_LIMIT = "1536MB"  # with Python and the client, a process stays under 2 GiB
 
 
 def connect(database: str = ":memory:") -> duckdb.DuckDBPyConnection:
