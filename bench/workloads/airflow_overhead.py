@@ -189,6 +189,9 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--events", type=int, default=50_000, help="events in the day")
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument(
+        "--day-reps", type=int, default=None, help="repetitions of the daily interval (default --reps)"
+    )
     args = parser.parse_args()
     base = args.workdir or Path(tempfile.mkdtemp(prefix="bench-p5-"))
     base.mkdir(parents=True, exist_ok=True)
@@ -204,7 +207,7 @@ def main() -> None:
                  lower_is_better=True, rep=rep)  # fmt: skip
             for name, seconds in times.items():
                 emit("P5", "DAG file parse", name, seconds, "s", lower_is_better=True, rep=rep)
-        for rep in range(args.reps):
+        for rep in range(args.reps if args.day_reps is None else args.day_reps):
             one_day(args.events, base, rep)
     finally:
         if args.workdir is None:
