@@ -255,10 +255,11 @@ def land_staged(
         undated = "or day is null" if day.start == home else ""
         writer = PartitionWriter(bucket, source, day, origin=origin, part_rows=part_rows)
         cursor = con.execute(
-            f"select record from dated where day = ? {undated} order by _line nulls last, day", [day.start]
+            f"select record::varchar from dated where day = ? {undated} order by _line nulls last, day",
+            [day.start],
         )
         while batch := cursor.fetchmany(10_000):
-            writer.write(json.loads(r[0]) for r in batch)
+            writer.write_lines(r[0] for r in batch)
             writer.end_page(None, checkpoint=False)
         manifests.append(writer.commit())
     return manifests

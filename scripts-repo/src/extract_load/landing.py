@@ -28,6 +28,9 @@ from extract_load.intervals import Interval
 MANIFEST = "_manifest.json"
 CHECKPOINT = "_checkpoint.json"
 SCHEMA_VERSION = 1
+# gzip's default level (9) took 3.5x the time of level 6 for 9% fewer bytes (1.1M events: 9.4 s
+# against 2.7 s, 18.6 MB against 20.3 MB); landing is on every extract's path, the bytes cost cents.
+GZIP_LEVEL = 6
 
 
 @dataclass
@@ -121,14 +124,28 @@ class PartitionWriter:
         return writer
 
     def write(self, records: Iterable[dict[str, Any]]) -> None:
-        for record in records:
-            if self._gzip is None:
-                self._buffer = io.BytesIO()
-                # mtime=0 keeps parts byte-identical for identical data.
-                self._gzip = gzip.GzipFile(fileobj=self._buffer, mode="wb", mtime=0)
-            line = json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n"
-            self._gzip.write(line.encode())
-            self._rows_in_part += 1
+        self.write_lines(json.dumps(record, separators=(",", ":"), ensure_ascii=False) for record in records)
+
+    def write_lines(self, lines: Iterable[str]) -> None:
+        """Records already serialised as one-line JSON objects (a file staged by DuckDB).
+
+        Landing them as they are saves parsing and serialising each record again in
+        Python, which was most of a file's landing time, and keeps what Python's JSON
+        would alter (a number beyond a double, a repeated key) as the source had it.
+        """
+        batch = list(lines)
+        if not batch:
+            return
+        if self._gzip is None:
+            self._buffer = io.BytesIO()
+            # mtime=0 keeps parts byte-identical for identical data.
+            self._gzip = gzip.GzipFile(fileobj=self._buffer, mode="wb", mtime=0, compresslevel=GZIP_LEVEL)
+        # One write per page: gzip's per-call overhead was most of the time at one call per line.
+        data = ("\n".join(batch) + "\n").encode()
+        self._gzip.write(data)
+        # Lines, counted as the loader will count them, so a record that held a raw newline could
+        # not hide behind a manifest's row count.
+        self._rows_in_part += data.count(b"\n")
 
     def end_page(self, next_state: dict[str, Any] | None, checkpoint: bool = True) -> None:
         """After a page: cut a part if it is big enough, and checkpoint where to resume."""
