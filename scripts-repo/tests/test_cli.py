@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
 from click.testing import CliRunner
 
 from extract_load.cli import main
@@ -230,3 +231,31 @@ def test_metrics_go_to_the_metrics_folder_and_to_statsd(small_stream: Path, api,
     ]
     assert len(loaded) == 2 and all(line.split("|")[1] == "g" for line in loaded)
     assert any("interval:2025-03-05" in line and "source:events" in line for line in loaded)
+
+
+def test_two_extracts_spilling_at_once_on_one_worker_both_land(tmp_path: Path) -> None:
+    """Airflow's extract pool runs two at a time: their DuckDB spill folders must not collide."""
+    source = tmp_path / "events.parquet"
+    generate = [sys.executable, "-m", "extract_load.cli", "generate", "--out", str(source), "--days", "10",
+                "--events", "100000", "--seed", "3"]  # fmt: skip
+    subprocess.run(generate, capture_output=True, check=True)
+    # A limit far below the staged file's size makes both spill, into the default folder under TMPDIR.
+    env = {**os.environ, "EXTRACT_LOAD_MEMORY_LIMIT": "40MB", "TMPDIR": str(tmp_path)}
+    env.pop("EXTRACT_LOAD_TEMP_DIR", None)
+    extract = [sys.executable, "-m", "extract_load.cli", "extract-file", "--path", str(source)]
+    runs = [
+        subprocess.Popen(
+            [*extract, "--bucket", str(tmp_path / f"bucket-{n}")],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in (1, 2)
+    ]
+    outcomes = [(*run.communicate(timeout=300), run.returncode) for run in runs]
+    for stdout, stderr, code in outcomes:
+        assert code == 0, stderr[-2000:]
+        landed = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+        assert sum(r["rows"] for r in landed) == pq.read_metadata(source).num_rows
+    assert not any((tmp_path / "extract-load-spill").iterdir()), "spill folders are removed on close"

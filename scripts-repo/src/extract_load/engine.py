@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import uuid
 
 import duckdb
 
@@ -18,10 +19,14 @@ DEFAULT_MEMORY_LIMIT = "1536MB"  # with Python and the client, a process stays u
 
 def connect(database: str = ":memory:") -> duckdb.DuckDBPyConnection:
     """A connection limited by `EXTRACT_LOAD_MEMORY_LIMIT` that spills to `EXTRACT_LOAD_TEMP_DIR`."""
+    default_spill = os.path.join(tempfile.gettempdir(), "extract-load-spill")
+    spill = os.environ.get("EXTRACT_LOAD_TEMP_DIR") or default_spill
+    os.makedirs(spill, exist_ok=True)  # DuckDB creates its own folder inside, not the parents
     config = {
         "memory_limit": os.environ.get("EXTRACT_LOAD_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT),
-        "temp_directory": os.environ.get("EXTRACT_LOAD_TEMP_DIR")
-        or os.path.join(tempfile.gettempdir(), "extract-load-spill"),
+        # One folder per connection: DuckDB treats its temp directory as its own (file names, size,
+        # removal on close), so two loads spilling into one folder on a worker both failed.
+        "temp_directory": os.path.join(spill, f"{os.getpid()}-{uuid.uuid4().hex[:8]}"),
         # Insertion order is what makes re-loads byte-identical and line numbers right.
         "preserve_insertion_order": True,
     }
