@@ -43,7 +43,7 @@ def as_if_landed_daily(bucket: Path) -> None:
         path.write_text(json.dumps(manifest, indent=2, sort_keys=True))
 
 
-def bench(events: int, days: int, reps: int, workdir: Path) -> None:
+def bench(events: int, days: int, reps: int, workdir: Path, prepare: bool = False) -> None:
     landed = land(events, days + 1, workdir)
     as_if_landed_daily(landed.bucket)
     history_days, new_day = landed.days[:-1], landed.days[-1]
@@ -54,6 +54,8 @@ def bench(events: int, days: int, reps: int, workdir: Path) -> None:
         run = run_platform(landed.bucket, fresh(history), history_days[0], new_day, workdir)
         print(f"    history built in {run.seconds:.1f} s (not timed)", file=sys.stderr)
         (workdir / "history.ok").write_text("")
+    if prepare:
+        return
     for rep in range(reps):
         warehouse = fresh(workdir / "full.duckdb")
         full = run_platform(landed.bucket, warehouse, landed.days[0], next_day(new_day), workdir)
@@ -75,11 +77,12 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=3_650_000, help="events over the history and the day")
     parser.add_argument("--days", type=int, default=365, help="days of history before the new day")
     parser.add_argument("--workdir", type=Path, default=None, help="keep landed data here between runs")
+    parser.add_argument("--prepare", action="store_true", help="only land the data and build the history")
     args = parser.parse_args()
     base = args.workdir or Path(tempfile.mkdtemp(prefix="bench-p2-"))
     try:
         folder = landed_folder(base, args.events, args.days + 1)
-        bench(args.events, args.days, args.reps, folder)
+        bench(args.events, args.days, args.reps, folder, args.prepare)
     finally:
         if args.workdir is None:
             shutil.rmtree(base, ignore_errors=True)
