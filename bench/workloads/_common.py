@@ -133,11 +133,6 @@ def landed_folder(base: Path, events: int, days: int) -> Path:
     return folder
 
 
-def landed_size(folder: Path) -> int:
-    """The event count a folder of `landed_folder` was generated for (its name says it)."""
-    return int(folder.name.split("-")[0].removeprefix("n"))
-
-
 def next_day(day: str) -> str:
     return (dt.date.fromisoformat(day) + dt.timedelta(days=1)).isoformat()
 

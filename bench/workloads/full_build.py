@@ -35,7 +35,6 @@ from _common import (
     fresh,
     land,
     landed_folder,
-    landed_size,
     measured,
     platform_build,
     repeats_again,
@@ -140,16 +139,16 @@ def bench_size(events: int, days: int, reps: int, workdir: Path, cases: list[str
     for rep in range(reps):
         # Cases take turns within a repetition, so a slow drift of the machine hits each alike.
         for case in (c for c in cases if c not in finished):
-            seconds = measure_case(case, rep, landed, workdir, me, pandas_limit)
+            seconds = measure_case(case, rep, group, landed, workdir, me, pandas_limit)
             if not repeats_again(seconds):
                 finished.add(case)
 
 
 def measure_case(
-    case: str, rep: int, landed: Landed, workdir: Path, me: list[str], pandas_limit: int
+    case: str, rep: int, group: str, landed: Landed, workdir: Path, me: list[str], pandas_limit: int
 ) -> float | None:
     """One repetition of one case; its seconds (None when it failed or did not run)."""
-    rows, group = landed.rows, f"N={landed_size(workdir):,}"
+    rows = landed.rows
     common = {"rep": rep, "landed_bytes": landed.bytes}
     if case == "limit":
         warehouse = fresh(workdir / "limit.duckdb")
