@@ -4,17 +4,49 @@
     before) or resurrected (active before, but not the period before).
     Churned users were active the period before and not in this one. Every
     period from the first to the last appears, with zeros where nobody was
-    active, so the identities hold between neighbouring rows. -#}
+    active, so the identities hold between neighbouring rows.
+
+    Incremental from the first period whose days changed (docs/adr/0019): a
+    period's numbers depend on the period before it and on each user's first
+    period, and both only move at or after a changed day, so every period
+    before it is left as it is. A user's first period comes from dim_users,
+    so a daily run reads the days it rebuilds, not every user-day. -#}
 {% macro growth_accounting(grain) %}
+
+{{ period_table_config(
+    "{{ delete_from_first_changed_period(spine_digests_sql(ref('fct_user_days'), 'activity_date', '"
+    ~ grain ~ "')) }}"
+) }}
 
 with
 
+period_digests as (
+
+    {{ spine_digests_sql(ref('fct_user_days'), 'activity_date', grain) }}
+
+),
+
+rebuild as (
+
+    {% if is_incremental() %}
+        {{ first_changed_period_sql('select period_start, loads_digest from period_digests') }}
+    {% else %}
+        select min(period_start) as rebuild_from from period_digests
+    {% endif %}
+
+),
+
 user_periods as (
 
+    -- The rebuilt periods and the one before the first of them.
     select distinct
-        user_id,
-        {{ period_start('activity_date', grain) }} as period_start
-    from {{ ref('fct_user_days') }}
+        user_days.user_id,
+        {{ period_start('user_days.activity_date', grain) }} as period_start
+    from {{ ref('fct_user_days') }} as user_days
+    {% if is_incremental() %}
+        cross join rebuild
+        where user_days.activity_date >= {{ add_periods('rebuild.rebuild_from', -1, grain) }}
+    {% endif %}
 
 ),
 
@@ -22,25 +54,15 @@ first_periods as (
 
     select
         user_id,
-        min(period_start) as first_period_start
-    from user_periods
-    group by user_id
+        {{ period_start('first_seen_date', grain) }} as first_period_start
+    from {{ ref('dim_users') }}
 
 ),
 
 bounds as (
 
-    select
-        min(period_start) as first_period_start,
-        max(period_start) as last_period_start
-    from user_periods
-
-),
-
-periods as (
-
-    select distinct {{ period_start('day', grain) }} as period_start
-    from ({{ day_spine('bounds', 'bounds.first_period_start', 'bounds.last_period_start') }}) as days
+    select max(period_start) as last_period_start
+    from period_digests
 
 ),
 
@@ -55,6 +77,7 @@ active_statuses as (
             else 'resurrected'
         end as status
     from user_periods as current_period
+    cross join rebuild
     inner join first_periods
         on current_period.user_id = first_periods.user_id
     left join user_periods as previous_period
@@ -62,6 +85,7 @@ active_statuses as (
             current_period.user_id = previous_period.user_id
             and previous_period.period_start
             = {{ add_periods('current_period.period_start', -1, grain) }}
+    where current_period.period_start >= rebuild.rebuild_from
 
 ),
 
@@ -73,6 +97,7 @@ churned_statuses as (
         'churned' as status
     from user_periods as previous_period
     cross join bounds
+    cross join rebuild
     left join user_periods as current_period
         on
             previous_period.user_id = current_period.user_id
@@ -81,6 +106,7 @@ churned_statuses as (
     where
         current_period.user_id is null
         and previous_period.period_start < bounds.last_period_start
+        and previous_period.period_start >= {{ add_periods('rebuild.rebuild_from', -1, grain) }}
 
 ),
 
@@ -109,7 +135,7 @@ status_counts as (
 final as (
 
     select
-        periods.period_start,
+        period_digests.period_start,
         coalesce(status_counts.active_users, 0) as active_users,
         coalesce(status_counts.new_users, 0) as new_users,
         coalesce(status_counts.retained_users, 0) as retained_users,
@@ -119,9 +145,12 @@ final as (
             when status_counts.churned_users > 0
                 then cast(status_counts.new_users + status_counts.resurrected_users as {{ dbt.type_float() }})
                 / status_counts.churned_users
-        end as quick_ratio
-    from periods
-    left join status_counts on periods.period_start = status_counts.period_start
+        end as quick_ratio,
+        period_digests.loads_digest
+    from period_digests
+    cross join rebuild
+    left join status_counts on period_digests.period_start = status_counts.period_start
+    where period_digests.period_start >= rebuild.rebuild_from
 
 )
 

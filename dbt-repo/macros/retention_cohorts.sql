@@ -1,17 +1,48 @@
 {#- The retention triangle at one grain (week or month): users grouped by the
     period of their first event (the cohort), and for every later period up to
     the newest, how many of them were active in it. Cells where nobody came
-    back are kept as zeros, so the triangle has no holes. -#}
+    back are kept as zeros, so the triangle has no holes.
+
+    Incremental from the first period whose days changed (docs/adr/0019): a
+    changed day moves only the cells of its own period and later ones (its
+    actives) and the cohorts that start at or after it (a user whose first
+    period moves), so every earlier period is left as it is. Cohorts are read
+    from dim_users, so a daily run reads the days it rebuilds. -#}
 {% macro retention_cohorts(grain) %}
 
+{{ period_table_config(
+    "{{ delete_from_first_changed_period(spine_digests_sql(ref('fct_user_days'), 'activity_date', '"
+    ~ grain ~ "')) }}"
+) }}
+
 with
+
+period_digests as (
+
+    {{ spine_digests_sql(ref('fct_user_days'), 'activity_date', grain) }}
+
+),
+
+rebuild as (
+
+    {% if is_incremental() %}
+        {{ first_changed_period_sql('select period_start, loads_digest from period_digests') }}
+    {% else %}
+        select min(period_start) as rebuild_from from period_digests
+    {% endif %}
+
+),
 
 user_periods as (
 
     select distinct
-        user_id,
-        {{ period_start('activity_date', grain) }} as period_start
-    from {{ ref('fct_user_days') }}
+        user_days.user_id,
+        {{ period_start('user_days.activity_date', grain) }} as period_start
+    from {{ ref('fct_user_days') }} as user_days
+    {% if is_incremental() %}
+        cross join rebuild
+        where user_days.activity_date >= rebuild.rebuild_from
+    {% endif %}
 
 ),
 
@@ -19,9 +50,8 @@ cohort_members as (
 
     select
         user_id,
-        min(period_start) as cohort_start
-    from user_periods
-    group by user_id
+        {{ period_start('first_seen_date', grain) }} as cohort_start
+    from {{ ref('dim_users') }}
 
 ),
 
@@ -35,30 +65,17 @@ cohorts as (
 
 ),
 
-bounds as (
-
-    select
-        min(period_start) as first_period_start,
-        max(period_start) as last_period_start
-    from user_periods
-
-),
-
-periods as (
-
-    select distinct {{ period_start('day', grain) }} as period_start
-    from ({{ day_spine('bounds', 'bounds.first_period_start', 'bounds.last_period_start') }}) as days
-
-),
-
 cells as (
 
     select
         cohorts.cohort_start,
         cohorts.cohort_size,
-        periods.period_start
+        period_digests.period_start,
+        period_digests.loads_digest
     from cohorts
-    inner join periods on cohorts.cohort_start <= periods.period_start
+    inner join period_digests on cohorts.cohort_start <= period_digests.period_start
+    cross join rebuild
+    where period_digests.period_start >= rebuild.rebuild_from
 
 ),
 
@@ -83,7 +100,8 @@ final as (
         cells.cohort_size,
         coalesce(returns.retained_users, 0) as retained_users,
         cast(coalesce(returns.retained_users, 0) as {{ dbt.type_float() }})
-        / cells.cohort_size as retention_rate
+        / cells.cohort_size as retention_rate,
+        cells.loads_digest
     from cells
     left join returns
         on

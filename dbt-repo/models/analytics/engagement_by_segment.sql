@@ -1,4 +1,27 @@
+{{ period_table_config(
+    "{{ delete_from_first_changed_period(period_digests_sql(ref('fct_events'), 'event_date', 'week')) }}"
+) }}
+
+-- Incremental from the first week whose days changed (docs/adr/0019): a
+-- changed day moves its own week and, through a user's first event (their
+-- acquisition source, country and first week), only weeks at or after it.
 with
+
+week_digests as (
+
+    {{ period_digests_sql(ref('fct_events'), 'event_date', 'week') }}
+
+),
+
+rebuild as (
+
+    {% if is_incremental() %}
+        {{ first_changed_period_sql('select period_start, loads_digest from week_digests') }}
+    {% else %}
+        select min(period_start) as rebuild_from from week_digests
+    {% endif %}
+
+),
 
 users as (
 
@@ -25,6 +48,8 @@ user_week_platforms as (
         coalesce(sum(miles_earned), 0) as miles_earned,
         coalesce(sum(miles_redeemed), 0) as miles_redeemed
     from {{ ref('fct_events') }}
+    -- In a full build, the first week: everything.
+    where event_date >= (select rebuild.rebuild_from from rebuild)
     group by user_id, {{ period_start('event_date', 'week') }}, coalesce(platform, 'unknown')
 
 ),
@@ -93,7 +118,7 @@ segmented_users as (
 
 ),
 
-final as (
+segments as (
 
     select
         period_start,
@@ -109,6 +134,16 @@ final as (
         sum(miles_redeemed) as miles_redeemed
     from segmented_users
     group by period_start, segment_type, segment_value
+
+),
+
+final as (
+
+    select
+        segments.*,
+        week_digests.loads_digest
+    from segments
+    inner join week_digests on segments.period_start = week_digests.period_start
 
 )
 

@@ -1,4 +1,30 @@
+{{ period_table_config("{{ delete_changed_period_keys(miles_period_digests_sql()) }}") }}
+
+-- Incremental by period (docs/adr/0019): a week's or a month's flows depend on
+-- its own days only, so exactly the periods whose days with miles changed are
+-- recomputed, however old, and no other.
 with
+
+period_digests as (
+
+    {{ miles_period_digests_sql() }}
+
+),
+
+{% if is_incremental() %}
+periods_to_build as (
+
+    select
+        period_grain,
+        period_start
+    from (
+        select period_grain, period_start, loads_digest from period_digests
+        {{ dbt.except() }}
+        select period_grain, period_start, loads_digest from {{ this }}
+    ) as missing_periods
+
+),
+{% endif %}
 
 miles_events as (
 
@@ -10,7 +36,10 @@ miles_events as (
         coalesce(miles_earned, 0) as miles_earned,
         coalesce(miles_redeemed, 0) as miles_redeemed
     from {{ ref('fct_events') }}
-    where event_type in ('miles_earned', 'miles_redeemed')
+    where event_type in ({{ miles_event_types() }})
+    {% if is_incremental() %}
+        and event_date >= (select min(periods_to_build.period_start) from periods_to_build)
+    {% endif %}
 
 ),
 
@@ -61,6 +90,19 @@ user_period_flows as (
 
 ),
 
+periods_built as (
+
+    select user_period_flows.*
+    from user_period_flows
+    {% if is_incremental() %}
+        inner join periods_to_build
+            on
+                user_period_flows.period_grain = periods_to_build.period_grain
+                and user_period_flows.period_start = periods_to_build.period_start
+    {% endif %}
+
+),
+
 economy as (
 
     select
@@ -73,7 +115,7 @@ economy as (
         cast(sum(redeem_events) as {{ dbt.type_bigint() }}) as redeem_events,
         count(case when earn_events > 0 then 1 end) as earning_users,
         count(case when redeem_events > 0 then 1 end) as redeeming_users
-    from user_period_flows
+    from periods_built
     group by period_grain, period_start, transaction_category
 
 ),
@@ -81,9 +123,14 @@ economy as (
 final as (
 
     select
-        *,
-        miles_earned - miles_redeemed as net_miles
+        economy.*,
+        period_digests.loads_digest,
+        economy.miles_earned - economy.miles_redeemed as net_miles
     from economy
+    inner join period_digests
+        on
+            economy.period_grain = period_digests.period_grain
+            and economy.period_start = period_digests.period_start
 
 )
 

@@ -1,27 +1,59 @@
+{{ period_table_config(
+    "{{ delete_from_first_changed_period(spine_digests_sql(ref('fct_user_days'), 'activity_date', 'day')) }}"
+) }}
+
+-- Incremental from the first day whose data changed (docs/adr/0019): a day's
+-- rolling counts depend on its own 30 days and nothing older, so the rows
+-- before it stay and the rebuild reads 30 days before it onwards.
 with
 
-user_days as (
+day_digests as (
 
-    select
-        user_id,
-        activity_date,
-        lead(activity_date) over (partition by user_id order by activity_date) as next_activity_date
-    from {{ ref('fct_user_days') }}
+    {{ spine_digests_sql(ref('fct_user_days'), 'activity_date', 'day') }}
+
+),
+
+rebuild as (
+
+    {% if is_incremental() %}
+        {{ first_changed_period_sql('select period_start, loads_digest from day_digests') }}
+    {% else %}
+        select min(period_start) as rebuild_from from day_digests
+    {% endif %}
 
 ),
 
 bounds as (
 
     select
-        min(activity_date) as first_day,
-        max(activity_date) as last_day
-    from user_days
+        min(day_digests.period_start) as first_day,
+        max(day_digests.period_start) as last_day,
+        {{ add_days('min(rebuild.rebuild_from)', -30) }} as window_start
+    from day_digests
+    cross join rebuild
+
+),
+
+user_days as (
+
+    select
+        user_days.user_id,
+        user_days.activity_date,
+        lead(user_days.activity_date) over (
+            partition by user_days.user_id order by user_days.activity_date
+        ) as next_activity_date
+    from {{ ref('fct_user_days') }} as user_days
+    cross join bounds
+    where user_days.activity_date >= bounds.window_start
 
 ),
 
 days as (
 
-    {{ day_spine('bounds', 'bounds.first_day', 'bounds.last_day') }}
+    select day_digests.period_start as grid_day
+    from day_digests
+    cross join bounds
+    where day_digests.period_start >= bounds.window_start
 
 ),
 
@@ -44,7 +76,8 @@ coverage as (
     -- stretch per active day, never overlapping, so counting the stretches
     -- that cover a day counts distinct users in linear time, where joining
     -- every day to its last 30 days of activity would cost 30 rows per
-    -- user-day.
+    -- user-day. Only stretches from the window's start are counted: older
+    -- ones end before the first rebuilt day.
     select
         windows.window_days,
         user_days.activity_date as covered_from,
@@ -85,25 +118,25 @@ coverage_ends as (
 window_days_grid as (
 
     select
-        days.day,
+        days.grid_day,
         windows.window_days,
         coalesce(coverage_changes.users_in, 0) - coalesce(coverage_ends.users_out, 0) as net_change
     from days
     cross join windows
     left join coverage_changes
-        on days.day = coverage_changes.change_day and windows.window_days = coverage_changes.window_days
+        on days.grid_day = coverage_changes.change_day and windows.window_days = coverage_changes.window_days
     left join coverage_ends
-        on days.day = coverage_ends.change_day and windows.window_days = coverage_ends.window_days
+        on days.grid_day = coverage_ends.change_day and windows.window_days = coverage_ends.window_days
 
 ),
 
 window_counts as (
 
     select
-        day,
+        grid_day,
         window_days,
         sum(net_change) over (
-            partition by window_days order by day rows between unbounded preceding and current row
+            partition by window_days order by grid_day rows between unbounded preceding and current row
         ) as active_users
     from window_days_grid
 
@@ -112,7 +145,7 @@ window_counts as (
 trailing_counts as (
 
     select
-        day as period_start,
+        grid_day as period_start,
         cast(sum(case when window_days = 1 then active_users else 0 end) as {{ dbt.type_bigint() }})
             as dau,
         cast(sum(case when window_days = 7 then active_users else 0 end) as {{ dbt.type_bigint() }})
@@ -122,7 +155,7 @@ trailing_counts as (
         cast(sum(case when window_days = 30 then active_users else 0 end) as {{ dbt.type_bigint() }})
             as mau_30d
     from window_counts
-    group by day
+    group by grid_day
 
 ),
 
@@ -141,9 +174,13 @@ final as (
         cast(trailing_counts.wau as {{ dbt.type_float() }})
         / nullif(trailing_counts.mau_28d, 0) as wau_mau_ratio,
         {{ dbt.datediff('bounds.first_day', 'trailing_counts.period_start', 'day') }} >= 29
-            as has_full_30d_history
+            as has_full_30d_history,
+        day_digests.loads_digest
     from trailing_counts
     cross join bounds
+    cross join rebuild
+    inner join day_digests on trailing_counts.period_start = day_digests.period_start
+    where trailing_counts.period_start >= rebuild.rebuild_from
 
 )
 

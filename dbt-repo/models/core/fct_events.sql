@@ -1,12 +1,12 @@
 {{
     config(
         materialized='incremental',
-        unique_key='event_id',
-        incremental_strategy=('merge' if target.type == 'bigquery' else 'delete+insert'),
+        incremental_strategy=('merge' if target.type == 'bigquery' else 'append'),
         on_schema_change='append_new_columns',
         partition_by=({'field': 'event_date', 'data_type': 'date', 'granularity': 'day'}
             if target.type == 'bigquery' else none),
-        cluster_by=(['user_id', 'event_type'] if target.type == 'bigquery' else none)
+        cluster_by=(['user_id', 'event_type'] if target.type == 'bigquery' else none),
+        pre_hook="{{ delete_replaced_days('event_date', ref('stg_events'), 'loaded_interval_start') }}"
     )
 }}
 
@@ -14,18 +14,17 @@ with
 
 deliveries as (
 
-    -- Staging is one row per delivery. The incremental window filters the raw
-    -- rows before anything is hashed or ranked, so a daily run ranks only the
-    -- loads it has not seen instead of every delivery ever loaded.
+    -- Staging is one row per delivery. A day is the unit of change: the
+    -- loader replaces a whole day at a time and stamps it with a new load_id
+    -- whenever anything in it changed. The pre-hook has deleted the days whose
+    -- load is no longer raw's; this reads only the days whose load the table
+    -- does not hold (new, re-delivered or late), each whole, so an event
+    -- removed or corrected upstream leaves no trace here (docs/adr/0019).
     select * from {{ ref('stg_events') }}
 
     {% if is_incremental() %}
-        -- Re-merge every event whose day was (re)loaded since the last build,
-        -- with a look-back for safety: a late event reaches its own day however
-        -- old that day is, because the loader reloads the day it belongs to.
-        where loaded_at >= (
-            select {{ dbt.dateadd('day', -var('lookback_days'), 'max(loaded_at)') }}
-            from {{ this }}
+        where loaded_interval_start in (
+            {{ days_to_build('event_date', ref('stg_events'), 'loaded_interval_start') }}
         )
     {% endif %}
 
@@ -33,11 +32,10 @@ deliveries as (
 
 events as (
 
-    -- An exact duplicate delivery (the same record, so the same event_id and
-    -- the same values) is one event, kept with its newest load; the merge on
-    -- event_id then replaces an older load of it already in the table.
-    -- Grouping, not ranking: an aggregate spills to disk within DuckDB's
-    -- memory limit where a window over every delivery would not.
+    -- An exact duplicate delivery within a day (the same record, so the same
+    -- event_id and the same values) is one event. Grouping, not ranking: an
+    -- aggregate spills to disk within DuckDB's memory limit where a window
+    -- over every delivery would not.
     select
         event_id,
         user_id,
@@ -51,6 +49,7 @@ events as (
         utm_source,
         country,
         gender,
+        load_id,
         max(loaded_at) as loaded_at
     from deliveries
     group by
@@ -65,7 +64,8 @@ events as (
         platform,
         utm_source,
         country,
-        gender
+        gender,
+        load_id
 
 ),
 
@@ -83,9 +83,11 @@ final as (
         utm_source,
         country,
         gender,
+        load_id,
         loaded_at,
         case when event_type = 'miles_earned' then miles_amount end as miles_earned,
-        case when event_type = 'miles_redeemed' then miles_amount end as miles_redeemed
+        case when event_type = 'miles_redeemed' then miles_amount end as miles_redeemed,
+        {{ built_at() }} as _built_at
 
     from events
 

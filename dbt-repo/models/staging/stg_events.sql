@@ -33,6 +33,7 @@ normalised as (
         nullif(upper(trim(country)), '') as country,
         nullif(lower(trim(gender)), '') as gender,
         _interval_start as loaded_interval_start,
+        _load_id as load_id,
         _loaded_at as loaded_at
 
     from source_events

@@ -6,11 +6,13 @@ import os
 import random
 import subprocess
 import sys
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import psycopg2
 import pytest
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -60,6 +62,12 @@ def raw_row(when: dt.datetime, user: str, kind: int = 0, **overrides: str | None
 
 
 def insert_raw(db: Path, rows: list[dict], loaded_at: dt.datetime | None = None) -> None:
+    """Deliver `rows` as the loader would: each day they touch is loaded again, whole.
+
+    The raw contract (scripts-repo's loader): a load replaces a whole day and
+    stamps every row of it with a new load id and its landing time, so a day
+    that gains rows is one new load of all of its rows.
+    """
     loaded_at = loaded_at or dt.datetime(2025, 3, 1)
     with duckdb.connect(str(db)) as con:
         for row in rows:
@@ -67,6 +75,12 @@ def insert_raw(db: Path, rows: list[dict], loaded_at: dt.datetime | None = None)
             con.execute(
                 "insert into raw.events values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'fixture', 'fixture', ?)",
                 [*row.values(), local, json.dumps(row), local.date(), loaded_at],
+            )
+        days = sorted({dt.datetime.fromisoformat(r["event_time"]).date() for r in rows})
+        for day in days:
+            con.execute(
+                "update raw.events set _load_id = ?, _loaded_at = ? where _interval_start = ?",
+                [f"{day}@{loaded_at.isoformat()}", loaded_at, day],
             )
 
 
@@ -152,3 +166,33 @@ def built_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Built:
 def query(db: Path, sql: str) -> list[tuple]:
     with duckdb.connect(str(db), read_only=True) as con:
         return con.execute(sql).fetchall()
+
+
+POSTGRES_SERVER = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture
+def postgres_database() -> Iterator[str]:
+    """A fresh database on the machine's PostgreSQL server, dropped afterwards."""
+    try:
+        admin = psycopg2.connect(POSTGRES_SERVER, connect_timeout=5)
+    except psycopg2.OperationalError as exc:
+        message = f"no PostgreSQL at {POSTGRES_SERVER}: {exc}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    admin.autocommit = True
+    name = f"dbt_{uuid.uuid4().hex[:12]}"
+    with admin.cursor() as cur:
+        cur.execute(f'create database "{name}"')
+    try:
+        yield name
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'drop database if exists "{name}" with (force)')
+        admin.close()
+
+
+def connect_postgres(database: str):
+    base, _, _ = POSTGRES_SERVER.rpartition("/")
+    return psycopg2.connect(f"{base}/{database}")

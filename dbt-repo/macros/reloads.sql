@@ -1,0 +1,228 @@
+{#- Reload semantics (docs/adr/0019). The unit of change is a day's load:
+    the loader replaces a whole day of raw data at a time, and every row it
+    writes carries that load's `load_id` (a hash of the day's manifest, so a
+    re-delivery with any difference gets a new one and an identical one keeps
+    it). Every incremental model here compares what it was built from with
+    what its input holds now, instead of trusting a clock:
+
+    - day tables (fct_events, fct_user_days) keep `load_id` on each row: a
+      day is stale when its (day, load_id) is no longer in the input, and
+      missing when the input's is not in the table;
+    - user and period tables keep `loads_digest`, an order-free fingerprint
+      (xor of hashes) of the (day, load_id) of the days they were computed
+      from.
+
+    A pre-hook deletes what is stale; the model then inserts only what is
+    missing. Because the model looks for what is missing after the delete,
+    the two steps agree even when the first ran and the second failed: the
+    next run finishes the job. An empty table is simply "everything is
+    missing", so a model that starts before any data exists fills up with
+    the first data that arrives. -#}
+
+{#- The hash of one day's load, combined with xor into a digest. -#}
+{% macro load_hash(day_expr, load_id_expr) -%}
+    {{ return(adapter.dispatch('load_hash')(day_expr, load_id_expr)) }}
+{%- endmacro %}
+
+{% macro default__load_hash(day_expr, load_id_expr) -%}
+    hash(cast({{ day_expr }} as varchar) || '|' || coalesce({{ load_id_expr }}, ''))
+{%- endmacro %}
+
+{% macro postgres__load_hash(day_expr, load_id_expr) -%}
+    hashtextextended(cast({{ day_expr }} as text) || '|' || coalesce({{ load_id_expr }}, ''), 0)
+{%- endmacro %}
+
+{% macro bigquery__load_hash(day_expr, load_id_expr) -%}
+    farm_fingerprint(concat(cast({{ day_expr }} as string), '|', coalesce({{ load_id_expr }}, '')))
+{%- endmacro %}
+
+{#- xor is order-free and a change to any one day changes the result. -#}
+{% macro xor_digest(day_expr, load_id_expr) -%}
+    bit_xor({{ load_hash(day_expr, load_id_expr) }})
+{%- endmacro %}
+
+{#- The set difference of two queries, both ways: rows of either that the other lacks. -#}
+{% macro symmetric_difference(columns, left_sql, right_sql) -%}
+    select {{ columns }} from (
+        select {{ columns }} from ({{ left_sql }}) as left_side
+        {{ dbt.except() }}
+        select {{ columns }} from ({{ right_sql }}) as right_side
+    ) as only_left
+    union all
+    select {{ columns }} from (
+        select {{ columns }} from ({{ right_sql }}) as right_side
+        {{ dbt.except() }}
+        select {{ columns }} from ({{ left_sql }}) as left_side
+    ) as only_right
+{%- endmacro %}
+
+{#- Day tables ------------------------------------------------------------- -#}
+
+{#- The (day, load_id) pairs of `relation`. -#}
+{% macro day_loads_sql(relation, day_column) -%}
+    select {{ day_column }} as load_day, load_id from {{ relation }}
+{%- endmacro %}
+
+{#- Pre-hook: delete the days whose load is no longer the input's (re-delivered or gone). -#}
+{% macro delete_replaced_days(day_column, upstream, upstream_day_column) -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where {{ day_column }} in (
+            select load_day from (
+                {{ day_loads_sql(this, day_column) }}
+                {{ dbt.except() }}
+                {{ day_loads_sql(upstream, upstream_day_column) }}
+            ) as replaced_days
+        )
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The input's days whose load the table does not hold (new, re-delivered, or never built). -#}
+{% macro days_to_build(day_column, upstream, upstream_day_column) -%}
+    select load_day from (
+        {{ day_loads_sql(upstream, upstream_day_column) }}
+        {{ dbt.except() }}
+        {{ day_loads_sql(this, day_column) }}
+    ) as missing_days
+{%- endmacro %}
+
+{#- Keyed tables (one row per user) ---------------------------------------- -#}
+
+{#- Pre-hook: delete the keys whose digest no longer matches the input's (or that left it). -#}
+{% macro delete_changed_keys(key_column, digests_sql) -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where {{ key_column }} in (
+            select {{ key_column }} from (
+                select {{ key_column }}, loads_digest from {{ this }}
+                {{ dbt.except() }}
+                select {{ key_column }}, loads_digest from ({{ digests_sql }}) as input_digests
+            ) as changed_keys
+        )
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The input's keys the table does not hold with the same digest. -#}
+{% macro keys_to_build(key_column, digests_sql) -%}
+    select {{ key_column }} from (
+        select {{ key_column }}, loads_digest from ({{ digests_sql }}) as input_digests
+        {{ dbt.except() }}
+        select {{ key_column }}, loads_digest from {{ this }}
+    ) as missing_keys
+{%- endmacro %}
+
+{#- Period tables ------------------------------------------------------------ -#}
+
+{#- One row per period of `grain` holding at least one day of `relation`:
+    the period's digest of the (day, load_id) pairs in it. -#}
+{% macro period_digests_sql(relation, day_column, grain, where=none) -%}
+    select
+        {{ period_start('load_day', grain) }} as period_start,
+        {{ xor_digest('load_day', 'load_id') }} as loads_digest
+    from (
+        select {{ day_column }} as load_day, load_id
+        from {{ relation }}
+        {% if where %}where {{ where }}{% endif %}
+        group by {{ day_column }}, load_id
+    ) as day_loads
+    group by {{ period_start('load_day', grain) }}
+{%- endmacro %}
+
+{#- Every period from the first to the last with data, with its digest or
+    null for a period without data: what a table with a row for every
+    period (zeros for quiet ones) must hold. -#}
+{% macro spine_digests_sql(relation, day_column, grain) -%}
+    {%- set bounds -%}
+        (select min({{ day_column }}) as first_day, max({{ day_column }}) as last_day from {{ relation }}) as digest_bounds
+    {%- endset %}
+    select spine.period_start, digests.loads_digest
+    from (
+        select distinct {{ period_start('day', grain) }} as period_start
+        from ({{ day_spine(bounds, 'digest_bounds.first_day', 'digest_bounds.last_day') }}) as days
+    ) as spine
+    left join ({{ period_digests_sql(relation, day_column, grain) }}) as digests
+        on spine.period_start = digests.period_start
+{%- endmacro %}
+
+{#- The first period whose rows must be recomputed: the earliest period where
+    the table's digests and the input's differ. Rows from there on are
+    replaced (a tail): a period's numbers can depend on every period before
+    it (a user's first period, the previous period's actives). Null when
+    nothing changed. The table's digests are read once per period. -#}
+{% macro first_changed_period_sql(input_digests_sql, this_filter=none) -%}
+    select min(period_start) as rebuild_from
+    from (
+        {{ symmetric_difference(
+            'period_start, loads_digest',
+            input_digests_sql,
+            'select distinct period_start, loads_digest from ' ~ this ~ (' where ' ~ this_filter if this_filter else '')
+        ) }}
+    ) as changed_periods
+{%- endmacro %}
+
+{#- Pre-hook for a table replaced from its first changed period on. -#}
+{% macro delete_from_first_changed_period(input_digests_sql, this_filter=none) -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where
+            {% if this_filter %}{{ this_filter }} and{% endif %}
+            period_start >= ({{ first_changed_period_sql(input_digests_sql, this_filter) }})
+    {%- endif -%}
+{%- endmacro %}
+
+{#- One row per user: the digest of the days they were active on, each with its load. -#}
+{% macro user_load_digests() -%}
+    select
+        user_id,
+        {{ xor_digest('activity_date', 'load_id') }} as loads_digest
+    from {{ ref('fct_user_days') }}
+    group by user_id
+{%- endmacro %}
+
+{#- The configuration every period table shares: incremental, rows appended
+    after the pre-hook deleted what changed (BigQuery's merge with no key
+    only inserts). -#}
+{% macro period_table_config(pre_hook) -%}
+    {{ config(
+        materialized='incremental',
+        incremental_strategy=('merge' if target.type == 'bigquery' else 'append'),
+        on_schema_change='append_new_columns',
+        pre_hook=pre_hook
+    ) }}
+{%- endmacro %}
+
+{#- Tables keyed by (period_grain, period_start), recomputed period by period -#}
+
+{% macro miles_event_types() -%}
+    'miles_earned', 'miles_redeemed'
+{%- endmacro %}
+
+{#- The digests of the weeks and months of miles_economy: the days with miles. -#}
+{% macro miles_period_digests_sql() -%}
+    {%- for grain in ['week', 'month'] %}
+        select '{{ grain }}' as period_grain, period_start, loads_digest
+        from ({{ period_digests_sql(ref('fct_events'), 'event_date', grain,
+                                    where='event_type in (' ~ miles_event_types() ~ ')') }}) as {{ grain }}_digests
+        {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
+{%- endmacro %}
+
+{#- Pre-hook: delete the periods whose digest differs from the input's, or that left it. -#}
+{% macro delete_changed_period_keys(digests_sql) -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }} as target
+        where exists (
+            select 1
+            from (
+                {{ symmetric_difference(
+                    'period_grain, period_start, loads_digest',
+                    digests_sql,
+                    'select distinct period_grain, period_start, loads_digest from ' ~ this
+                ) }}
+            ) as changed_periods
+            where
+                changed_periods.period_grain = target.period_grain
+                and changed_periods.period_start = target.period_start
+        )
+    {%- endif -%}
+{%- endmacro %}
