@@ -256,6 +256,12 @@ def test_two_extracts_spilling_at_once_on_one_worker_both_land(tmp_path: Path) -
     outcomes = [(*run.communicate(timeout=300), run.returncode) for run in runs]
     for stdout, stderr, code in outcomes:
         assert code == 0, stderr[-2000:]
-        landed = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
-        assert sum(r["rows"] for r in landed) == pq.read_metadata(source).num_rows
+        lines = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+        landed, file = lines[:-1], lines[-1]
+        assert (
+            sum(r["rows"] for r in landed)
+            == file["landed"]
+            == file["rows_in"]
+            == pq.read_metadata(source).num_rows
+        )
     assert not any((tmp_path / "extract-load-spill").iterdir()), "spill folders are removed on close"

@@ -18,6 +18,7 @@ from openpyxl import Workbook
 
 from extract_load.bucket import LocalBucket
 from extract_load.intervals import Interval
+from extract_load.schema import QuarantinePolicy
 from extract_load.sheets_source import extract_drive_xlsx, extract_sheet, google_service
 from extract_load.warehouse import load_duckdb
 
@@ -83,16 +84,20 @@ def load_days(bucket: LocalBucket, manifests: list, db: Path) -> tuple[int, int,
 def test_a_sheet_range_lands_and_reconciles(tmp_path: Path) -> None:
     bucket = LocalBucket(tmp_path / "bucket")
     with google_apis() as seen:
-        manifests = extract_sheet(
-            "sheet-123", "Events!A:J", bucket, None, "sheet_events", google_service("sheets", "v4")
-        )
+        extracted = extract_sheet(
+            "sheet-123", "Events!A:J", bucket, None, "sheet_events", google_service("sheets", "v4"),
+            policy=QuarantinePolicy(max_ratio=1.0),
+        )  # fmt: skip
+    manifests = extracted.manifests
     assert "/v4/spreadsheets/sheet-123/values/Events%21A%3AJ" in seen[0]
     assert "valueRenderOption=UNFORMATTED_VALUE" in seen[0]  # pragma: allowlist secret
     assert [m.interval_start for m in manifests] == ["2025-03-05", "2025-03-06"]
-    assert sum(m.row_count for m in manifests) == 5  # 5 data rows; the blank row is not data
+    # 5 data rows (the blank row is not data): one has no usable time, the extract quarantines it.
+    assert (extracted.rows_in, extracted.reasons) == (5, {"unparseable_event_time": 1})
+    assert sum(m.row_count for m in manifests) == 4
     loaded, quarantined, reasons = load_days(bucket, manifests, tmp_path / "w.duckdb")
-    assert (loaded, quarantined) == (3, 2)
-    assert reasons == {"missing_user_id": 1, "unparseable_event_time": 1}
+    assert (loaded, quarantined) == (3, 1)
+    assert reasons == {"missing_user_id": 1}
     with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
         vip = con.execute("select _record from raw.sheet_events where user_id = 'u_0104'").fetchone()[0]
     assert json.loads(vip)["column_10"] == "vip"  # a cell beyond the header is kept
@@ -108,7 +113,9 @@ def test_an_xlsx_in_drive_lands_through_the_drive_api(tmp_path: Path) -> None:
     book.save(buffer)
     bucket = LocalBucket(tmp_path / "bucket")
     with google_apis(buffer.getvalue()) as seen:
-        manifests = extract_drive_xlsx("file-9", bucket, None, "sheet_events", google_service("drive", "v3"))
+        manifests = extract_drive_xlsx(
+            "file-9", bucket, None, "sheet_events", google_service("drive", "v3")
+        ).manifests
     assert any("/files/file-9" in path and "alt=media" in path for path in seen)
     loaded, quarantined, _ = load_days(bucket, manifests, tmp_path / "w.duckdb")
     assert (loaded, quarantined) == (2, 0)

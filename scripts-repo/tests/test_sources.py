@@ -83,10 +83,12 @@ def test_extract_dispatches_a_file_source_by_configuration(tmp_path: Path) -> No
         env={"APP_EXPORT_LOCATION": str(export)},
     )
     assert landed.exit_code == 0, landed.output
-    assert [(r["source"], r["interval_start"], r["rows"]) for r in _lines(landed.stdout)] == [
+    *days, file = _lines(landed.stdout)
+    assert [(r["source"], r["interval_start"], r["rows"]) for r in days] == [
         ("app_export", "2025-03-05", 1),
         ("app_export", "2025-03-06", 1),
     ]
+    assert (file["rows_in"], file["landed"], file["quarantined"]) == (2, 2, 0)
     unset = runner.invoke(
         main,
         ["extract", "--source", "app_export", "--start", "2025-03-05", "--bucket", bucket],

@@ -7,10 +7,12 @@ environment variable and secrets only ever come from the environment.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
@@ -24,6 +26,8 @@ from extract_load.landing import Manifest
 from extract_load.observability import RunMetrics, progress
 
 if TYPE_CHECKING:  # the sources module imports dlt: keep it off the start-up path
+    from extract_load.file_source import FileExtract
+    from extract_load.schema import QuarantinePolicy
     from extract_load.sources import Source
 
 # Exit codes Airflow (or any caller) can act on.
@@ -70,6 +74,35 @@ def _manifest_result(manifest: Manifest, seconds: float | None = None) -> dict[s
     if seconds is not None:
         result["seconds"] = round(seconds, 3)
     return result
+
+
+def quarantine_policy_options(command: Callable[..., None]) -> Callable[..., None]:
+    """`--max-quarantine-ratio` and `--event-types`: one policy for every command that judges records."""
+    command = click.option(
+        "--event-types",
+        envvar="EVENT_TYPES",
+        default=None,
+        help="Comma-separated accepted event types (default: the app's known types).",
+    )(command)
+    return click.option(
+        "--max-quarantine-ratio",
+        type=click.FloatRange(0, 1),
+        envvar="MAX_QUARANTINE_RATIO",
+        default=0.05,
+        show_default=True,
+        help="Fail, landing or loading nothing, when a larger share is quarantined (of a file, of a day).",
+    )(command)
+
+
+def _policy(max_quarantine_ratio: float, event_types: str | None) -> QuarantinePolicy:
+    from extract_load.schema import KNOWN_EVENT_TYPES, QuarantinePolicy
+
+    accepted = (
+        frozenset(t.strip().lower() for t in event_types.split(",") if t.strip())
+        if event_types
+        else KNOWN_EVENT_TYPES
+    )
+    return QuarantinePolicy(accepted, max_quarantine_ratio)
 
 
 def _interval(start: str, end: str | None) -> Interval:
@@ -189,6 +222,7 @@ def serve_api(source: Path, host: str, port: int, url_file: Path | None) -> None
     show_default=True,
     help="Attempts per request before the source counts as down.",
 )
+@quarantine_policy_options
 def extract(
     source: str,
     start: str,
@@ -199,8 +233,10 @@ def extract(
     part_rows: int,
     max_rps: float | None,
     max_attempts: int,
+    max_quarantine_ratio: float,
+    event_types: str | None,
 ) -> None:
-    """Extract one data interval per day of a REST source into the bucket, resumably."""
+    """Extract one data interval per day of a source into the bucket (a REST API resumably)."""
     from dataclasses import replace
 
     import requests
@@ -213,7 +249,8 @@ def extract(
     if config is None:
         raise click.BadParameter(f"{source!r} is not in the sources file", param_hint="--source")
     if config.kind in BATCH_FILE_KINDS:
-        _extract_landed_file(config, _interval(start, end), open_bucket(bucket_url), part_rows)
+        policy = _policy(max_quarantine_ratio, event_types)
+        _extract_landed_file(config, _interval(start, end), open_bucket(bucket_url), part_rows, policy)
         return
     if config.kind != "rest":
         raise click.BadParameter(
@@ -265,24 +302,42 @@ def extract(
 BATCH_FILE_KINDS = frozenset({"file", "sheets"})
 
 
-def _extract_landed_file(config: Source, interval: Interval, bucket: Bucket, part_rows: int) -> None:
+def _extract_landed_file(
+    config: Source, interval: Interval, bucket: Bucket, part_rows: int, policy: QuarantinePolicy
+) -> None:
     """`extract` for a file or sheet source: where it is comes from the sources file and the environment."""
-    from extract_load.file_source import FileSourceError, extract_file
+    from extract_load.file_source import extract_file
     from extract_load.sheets_source import extract_sheet
     from extract_load.sources import SourceConfigError
 
     try:
-        if config.kind == "file":
-            manifests = extract_file(config.env("location") or "", bucket, interval, config.name, part_rows)
-        else:
-            manifests = extract_sheet(
-                config.env("spreadsheet") or "", config.settings["range"], bucket, interval, config.name
-            )
+        where = config.env("location" if config.kind == "file" else "spreadsheet") or ""
     except SourceConfigError as exc:
         raise click.UsageError(str(exc)) from exc
+    with _file_failures():
+        if config.kind == "file":
+            done = extract_file(where, bucket, interval, config.name, part_rows, policy)
+        else:
+            done = extract_sheet(
+                where, config.settings["range"], bucket, interval, config.name, policy=policy
+            )
+    _emit_file_extract(done)
+
+
+@contextlib.contextmanager
+def _file_failures() -> Iterator[None]:
+    """A file extract's errors as the CLI's exit codes."""
+    from extract_load.file_source import FileSourceError
+    from extract_load.warehouse import QuarantineThresholdError, ReconciliationError
+
+    try:
+        yield
+    except QuarantineThresholdError as exc:
+        raise Failure(str(exc), EXIT_QUARANTINE_THRESHOLD) from exc
+    except ReconciliationError as exc:
+        raise Failure(str(exc), EXIT_RECONCILIATION) from exc
     except (FileSourceError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
-    _emit_manifests(manifests)
 
 
 @main.group()
@@ -338,28 +393,56 @@ def sources_check(names: tuple[str, ...], timeout: float) -> None:
 )
 @click.option("--bucket", "bucket_url", envvar="BUCKET_URL", required=True, help="Bucket URL or folder.")
 @click.option("--part-rows", type=int, default=250_000, show_default=True)
+@quarantine_policy_options
 def extract_file_command(
-    source: str, location: str, start: str | None, end: str | None, bucket_url: str, part_rows: int
+    source: str,
+    location: str,
+    start: str | None,
+    end: str | None,
+    bucket_url: str,
+    part_rows: int,
+    max_quarantine_ratio: float,
+    event_types: str | None,
 ) -> None:
-    """Land the days of a file drop (an app export, a dataset) into the bucket."""
-    from extract_load.file_source import FileSourceError, extract_file
+    """Land the days of a file drop (an app export, a dataset) into the bucket.
+
+    Undatable records are quarantined here, with their reasons; the last
+    line of output reconciles the file: records read = landed + quarantined
+    + outside the interval.
+    """
+    from extract_load.file_source import extract_file
 
     interval = _interval(start, end) if start else None
-    try:
-        manifests = extract_file(location, open_bucket(bucket_url), interval, source, part_rows)
-    except FileSourceError as exc:
-        raise click.ClickException(str(exc)) from exc
-    _emit_manifests(manifests)
+    policy = _policy(max_quarantine_ratio, event_types)
+    with _file_failures():
+        done = extract_file(location, open_bucket(bucket_url), interval, source, part_rows, policy)
+    _emit_file_extract(done)
 
 
-def _emit_manifests(manifests: list[Manifest]) -> None:
+@main.command("describe-file")
+@click.option("--path", "location", required=True, help="CSV, JSON lines, xlsx or Parquet: a path or a URL.")
+@quarantine_policy_options
+def describe_file_command(location: str, max_quarantine_ratio: float, event_types: str | None) -> None:
+    """What a file drop holds, landing nothing: records, its days (first, end), what would be quarantined."""
+    from extract_load.file_source import describe_file
+
+    with _file_failures():
+        described = describe_file(location, _policy(max_quarantine_ratio, event_types))
+    _emit(described.as_dict())
+
+
+def _emit_file_extract(done: FileExtract) -> None:
+    """One line per landed day, then the file's reconciliation."""
     metrics = click.get_current_context().find_object(RunMetrics)
-    for manifest in manifests:
+    for manifest in done.manifests:
         if metrics is not None:
             metrics.extracted(
                 manifest.source, manifest.interval_start, manifest.row_count, manifest.bytes, 0.0
             )
         _emit(_manifest_result(manifest))
+    if metrics is not None:
+        metrics.quarantined_at_extract(done.source, done.reasons)
+    _emit(done.as_dict())
 
 
 @main.command("extract-sheet")
@@ -371,18 +454,27 @@ def _emit_manifests(manifests: list[Manifest]) -> None:
 @click.option("--start", default=None, help="Interval start (local date); default: every day in the range.")
 @click.option("--end", default=None)
 @click.option("--bucket", "bucket_url", envvar="BUCKET_URL", required=True)
+@quarantine_policy_options
 def extract_sheet_command(
-    source: str, spreadsheet_id: str, cell_range: str, start: str | None, end: str | None, bucket_url: str
+    source: str,
+    spreadsheet_id: str,
+    cell_range: str,
+    start: str | None,
+    end: str | None,
+    bucket_url: str,
+    max_quarantine_ratio: float,
+    event_types: str | None,
 ) -> None:
     """Land a Google Sheets range through the Sheets API (Application Default Credentials)."""
-    from extract_load.file_source import FileSourceError
     from extract_load.sheets_source import extract_sheet
 
     interval = _interval(start, end) if start else None
-    try:
-        _emit_manifests(extract_sheet(spreadsheet_id, cell_range, open_bucket(bucket_url), interval, source))
-    except (FileSourceError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    policy = _policy(max_quarantine_ratio, event_types)
+    with _file_failures():
+        done = extract_sheet(
+            spreadsheet_id, cell_range, open_bucket(bucket_url), interval, source, policy=policy
+        )
+    _emit_file_extract(done)
 
 
 @main.command("extract-drive")
@@ -391,18 +483,24 @@ def extract_sheet_command(
 @click.option("--start", default=None, help="Interval start (local date); default: every day in the file.")
 @click.option("--end", default=None)
 @click.option("--bucket", "bucket_url", envvar="BUCKET_URL", required=True)
+@quarantine_policy_options
 def extract_drive_command(
-    source: str, file_id: str, start: str | None, end: str | None, bucket_url: str
+    source: str,
+    file_id: str,
+    start: str | None,
+    end: str | None,
+    bucket_url: str,
+    max_quarantine_ratio: float,
+    event_types: str | None,
 ) -> None:
     """Land an xlsx file from Google Drive (first sheet) through the Drive API."""
-    from extract_load.file_source import FileSourceError
     from extract_load.sheets_source import extract_drive_xlsx
 
     interval = _interval(start, end) if start else None
-    try:
-        _emit_manifests(extract_drive_xlsx(file_id, open_bucket(bucket_url), interval, source))
-    except FileSourceError as exc:
-        raise click.ClickException(str(exc)) from exc
+    policy = _policy(max_quarantine_ratio, event_types)
+    with _file_failures():
+        done = extract_drive_xlsx(file_id, open_bucket(bucket_url), interval, source, policy=policy)
+    _emit_file_extract(done)
 
 
 @main.command()
@@ -505,20 +603,7 @@ def stream(
     help="duckdb:///path/to/file.duckdb (or a plain path), or bigquery://[project]/dataset.",
 )
 @click.option("--schema", default="raw", show_default=True)
-@click.option(
-    "--max-quarantine-ratio",
-    type=click.FloatRange(0, 1),
-    envvar="MAX_QUARANTINE_RATIO",
-    default=0.05,
-    show_default=True,
-    help="Fail, loading nothing, when a larger share of an interval is quarantined.",
-)
-@click.option(
-    "--event-types",
-    envvar="EVENT_TYPES",
-    default=None,
-    help="Comma-separated accepted event types (default: the app's known types).",
-)
+@quarantine_policy_options
 def load(
     source: str,
     start: str,
@@ -531,7 +616,6 @@ def load(
 ) -> None:
     """Load landed intervals into the warehouse raw table, replacing each one."""
     from extract_load.landing import ManifestError
-    from extract_load.schema import KNOWN_EVENT_TYPES
     from extract_load.warehouse import (
         LoadResult,
         QuarantineThresholdError,
@@ -539,12 +623,7 @@ def load(
         load_duckdb_days,
     )
 
-    accepted = (
-        frozenset(t.strip().lower() for t in event_types.split(",") if t.strip())
-        if event_types
-        else KNOWN_EVENT_TYPES
-    )
-
+    accepted = _policy(max_quarantine_ratio, event_types).event_types
     bucket = open_bucket(bucket_url)
     parsed = urlparse(warehouse)
     if parsed.scheme == "bigquery":

@@ -74,8 +74,10 @@ class EventStore:
             examples = ", ".join(f"row {seq}: {value!r}" for seq, value in bad)
             raise SourceError(
                 f"{source}: {total[0] if total else '?'} rows have an event_time that no "
-                f"supported format parses ({examples}); fix the export or add the format "
-                "to schema.NAIVE_TIME_FORMATS — refusing to serve a stream that would lose them"
+                f"supported format parses ({examples}); an API filtered by time cannot serve "
+                "them, so it serves nothing rather than lose them. Extract the export as a file "
+                "drop instead (`extract-load extract-file`, `make demo EVENTS_CSV=...`), which "
+                "quarantines them with their reasons, or add the format to schema.NAIVE_TIME_FORMATS"
             )
         count, first, last = self._con.execute("select count(*), min(_ts), max(_ts) from events").fetchone()  # type: ignore[misc]
         self.row_count = int(count)

@@ -3,10 +3,19 @@
 A file drop (an app export, a Kaggle-style dataset) covers many days. An
 extract takes the rows of each day in its interval and lands them like any
 other source, so loading, quarantine and reconciliation are shared. Nothing in
-the file is lost: broken CSV/JSON lines and rows without a usable event_time
-are landed as records that the load quarantines with a reason, in the
-partition of the file's first day, so every run over the file's full range
-accounts for every line exactly once.
+the file is lost, and nothing undatable distorts a day:
+
+- a record that has no day (a broken CSV/JSON line, not a JSON object, no or
+  an unparseable event_time) is quarantined by the extract itself, with its
+  reason and line, under `quarantine/<source>/undated/<file digest>/`; the
+  extract whose interval holds the file's first day owns them, so a run over
+  the file's full range counts each exactly once;
+- every record is classified once, by the loader's rule, before anything
+  lands: when the file as a whole would quarantine more than the threshold,
+  nothing lands and the extract says so with the numbers (each day is still
+  held to the threshold again when it loads);
+- the extract reconciles: records read = landed + quarantined + outside the
+  interval asked for.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ import tempfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -30,7 +40,15 @@ from extract_load import engine
 from extract_load.bucket import Bucket
 from extract_load.intervals import Interval
 from extract_load.landing import Manifest, PartitionWriter
-from extract_load.schema import BROKEN_LINE_KEY, local_time_sql
+from extract_load.schema import BROKEN_LINE_KEY, DEFAULT_POLICY, QuarantinePolicy
+from extract_load.warehouse import (
+    QUARANTINE_FILE,
+    UNDATABLE_REASONS,
+    QuarantineThresholdError,
+    ReconciliationError,
+    classify_sql,
+    write_quarantined_records,
+)
 
 log = logging.getLogger(__name__)
 
@@ -212,18 +230,125 @@ def _stage_xlsx(con: duckdb.DuckDBPyConnection, path: Path, origin: str) -> None
     book.close()
 
 
+@dataclass(frozen=True)
+class FileExtract:
+    """What one extract of a file did with every record it read."""
+
+    source: str
+    origin: str
+    manifests: list[Manifest]
+    rows_in: int
+    quarantined: int
+    outside_interval: int
+    reasons: dict[str, int] = field(default_factory=dict)
+    quarantine: str | None = None
+
+    @property
+    def landed(self) -> int:
+        return sum(m.row_count for m in self.manifests)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "source": self.source,
+            "origin": self.origin,
+            "rows_in": self.rows_in,
+            "landed": self.landed,
+            "days": len(self.manifests),
+            "quarantined": self.quarantined,
+            "outside_interval": self.outside_interval,
+            "reasons": self.reasons,
+            "quarantine": self.quarantine,
+        }
+
+
 def extract_file(
-    location: str, bucket: Bucket, interval: Interval | None, source: str, part_rows: int = 250_000
-) -> list[Manifest]:
+    location: str,
+    bucket: Bucket,
+    interval: Interval | None,
+    source: str,
+    part_rows: int = 250_000,
+    policy: QuarantinePolicy = DEFAULT_POLICY,
+) -> FileExtract:
     """Land each day of `interval` (default: every day the file covers); one manifest per day."""
     con = engine.connect()
     with local_copy(location) as path:
         digest = verify_and_digest(path, location)
         stage_file(con, path, location)
     try:
-        return land_staged(con, bucket, interval, source, f"{location}#sha256={digest}", part_rows)
+        return land_staged(
+            con, bucket, interval, source, f"{public_location(location)}#sha256={digest}", part_rows, policy
+        )
     finally:
         con.close()
+
+
+def public_location(location: str) -> str:
+    """Where a file came from, without what a URL may carry that is not for logs (user info, query)."""
+    url = urlparse(location)
+    if url.scheme not in ("http", "https"):
+        return location
+    host = url.hostname or ""
+    netloc = f"{host}:{url.port}" if url.port else host
+    return url._replace(netloc=netloc, query="", fragment="", params="").geturl()
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    """What a staged file holds, judged by the loader's rules: records, days, reasons."""
+
+    rows: int
+    first_day: dt.date | None
+    last_day: dt.date | None
+    reasons: dict[str, int]
+
+    def as_dict(self) -> dict[str, object]:
+        end = self.last_day + dt.timedelta(days=1) if self.last_day else None
+        undatable = sum(n for r, n in self.reasons.items() if r in UNDATABLE_REASONS)
+        return {
+            "rows": self.rows,
+            "first_day": self.first_day.isoformat() if self.first_day else None,
+            "end_day": end.isoformat() if end else None,
+            "undatable": undatable,
+            "reasons": self.reasons,
+        }
+
+
+def classify_staged(con: duckdb.DuckDBPyConnection, origin: str, policy: QuarantinePolicy) -> StagedFile:
+    """Classify every staged record once (temp table `classified`, with its local `day` or NULL)."""
+    name = (Path(urlparse(origin).path).name or origin).replace("'", "''")
+    records = (
+        f"select record as json, '{name}' as filename, _line, "
+        "cast(null as date) as _interval_start, cast(null as date) as _interval_end from rows_in"
+    )
+    con.execute(
+        "create temp table classified as select *, cast(_event_time_local as date) as day "
+        f"from ({classify_sql(records, policy.event_types)})"
+    )
+    rows, first_day, last_day = con.execute(  # type: ignore[misc]
+        "select count(*), min(day), max(day) from classified"
+    ).fetchone()
+    reasons = dict(
+        con.execute(
+            "select reason, count(*) from classified where reason is not null group by 1 order by 1"
+        ).fetchall()
+    )
+    return StagedFile(int(rows), first_day, last_day, reasons)
+
+
+def describe_file(location: str, policy: QuarantinePolicy = DEFAULT_POLICY) -> StagedFile:
+    """What a file drop holds, without landing anything: a run's range, and what it would quarantine."""
+    con = engine.connect()
+    try:
+        with local_copy(location) as path:
+            verify_and_digest(path, location)
+            stage_file(con, path, location)
+        return classify_staged(con, public_location(location), policy)
+    finally:
+        con.close()
+
+
+class ExportThresholdError(QuarantineThresholdError):
+    """The file as a whole would quarantine more than the threshold; nothing was landed."""
 
 
 def land_staged(
@@ -233,33 +358,63 @@ def land_staged(
     source: str,
     origin: str,
     part_rows: int = 250_000,
-) -> list[Manifest]:
-    """Land the staged `rows_in(_line, record)` table, a partition per local day."""
-    con.execute(
-        f"""
-        create temp table dated as
-        select _line, record,
-               cast({local_time_sql("nullif(trim(record ->> 'event_time'), '')")} as date) as day
-        from rows_in
-        """
-    )
-    first_day, last_day = con.execute("select min(day), max(day) from dated").fetchone()  # type: ignore[misc]
-    if interval is None:
-        if first_day is None:
-            raise FileSourceError(f"{origin}: no row has a usable event_time; give --start to land them")
+    policy: QuarantinePolicy = DEFAULT_POLICY,
+) -> FileExtract:
+    """Land the staged `rows_in(_line, record)` table, a partition per local day (see the module)."""
+    staged = classify_staged(con, origin, policy)
+    rows_in, first_day, last_day, reasons = staged.rows, staged.first_day, staged.last_day, staged.reasons
+    undated = {r: n for r, n in reasons.items() if r in UNDATABLE_REASONS}
+    if interval is None and first_day is not None:
         interval = Interval(first_day, last_day + dt.timedelta(days=1))
-    home = first_day or interval.start
+    # Undatable records belong to the extract whose interval holds the file's first day
+    # (with no day at all and no interval asked for, to this one).
+    home = first_day or (interval.start if interval else None)
+    owns_undated = interval is None or interval.start <= home < interval.end  # type: ignore[operator]
+    key = f"quarantine/{source}/undated/{hashlib.sha256(origin.encode()).hexdigest()[:16]}/{QUARANTINE_FILE}"
+    quarantine = None
+    if undated and owns_undated:
+        write_quarantined_records(
+            con, bucket, key,
+            "select reason, cast(json as varchar), filename, _line from classified "
+            "where day is null order by _line nulls last",
+            [],
+        )  # fmt: skip
+        quarantine = f"{bucket.url}/{key}"
+    bad = sum(reasons.values())
+    if rows_in and bad / rows_in > policy.max_ratio:
+        raise ExportThresholdError(
+            f"{source} {origin}: {bad} of {rows_in} records ({bad / rows_in:.1%}) would be quarantined, "
+            f"over the {policy.max_ratio:.1%} threshold for the file as a whole; reasons {reasons}. "
+            "Nothing was landed" + (f"; the undatable records are in {quarantine}" if quarantine else "")
+        )
     manifests = []
-    for day in interval.days():
-        # Undatable rows and broken lines belong to the first day, so they land exactly once.
-        undated = "or day is null" if day.start == home else ""
+    for day in interval.days() if interval else []:
         writer = PartitionWriter(bucket, source, day, origin=origin, part_rows=part_rows)
         cursor = con.execute(
-            f"select record::varchar from dated where day = ? {undated} order by _line nulls last, day",
-            [day.start],
+            "select json::varchar from classified where day = ? order by _line nulls last", [day.start]
         )
         while batch := cursor.fetchmany(10_000):
             writer.write_lines(r[0] for r in batch)
             writer.end_page(None, checkpoint=False)
         manifests.append(writer.commit())
-    return manifests
+    quarantined = sum(undated.values()) if owns_undated else 0
+    dated_outside = 0
+    if interval is not None:
+        dated_outside = con.execute(
+            "select count(*) from classified where day is not null and (day < ? or day >= ?)",
+            [interval.start, interval.end],
+        ).fetchone()[0]  # type: ignore[index]
+    outside = dated_outside + sum(undated.values()) - quarantined
+    result = FileExtract(
+        source, origin, manifests, rows_in, quarantined, outside, undated if owns_undated else {}, quarantine
+    )
+    if result.landed + result.quarantined + result.outside_interval != rows_in:
+        raise ReconciliationError(
+            f"{source} {origin}: read {rows_in} records, landed {result.landed} + quarantined "
+            f"{result.quarantined} + outside the interval {result.outside_interval}"
+        )
+    log.info(
+        "extracted %s from %s: %d records, %d landed in %d days, %d quarantined %s, %d outside %s",
+        source, origin, rows_in, result.landed, len(manifests), quarantined, undated, outside, interval,
+    )  # fmt: skip
+    return result

@@ -8,6 +8,7 @@ with a reason, not a lost row.
 from __future__ import annotations
 
 import datetime as _dt
+from dataclasses import dataclass
 
 EVENT_COLUMNS: tuple[str, ...] = (
     "event_time",
@@ -27,6 +28,21 @@ EVENT_COLUMNS: tuple[str, ...] = (
 KNOWN_EVENT_TYPES: frozenset[str] = frozenset(
     {"miles_earned", "miles_redeemed", "reward_search", "share", "like"}
 )
+
+
+@dataclass(frozen=True)
+class QuarantinePolicy:
+    """What a record must be to load, and how large a quarantined share a run accepts.
+
+    One policy for every stage that judges records: a file's extract applies it
+    to the file as a whole, the load to each day.
+    """
+
+    event_types: frozenset[str] = KNOWN_EVENT_TYPES
+    max_ratio: float = 0.05
+
+
+DEFAULT_POLICY = QuarantinePolicy()
 
 # Key under which a source line that could not be parsed is landed as text;
 # the load quarantines such records as `broken_line`.

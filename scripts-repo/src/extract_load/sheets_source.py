@@ -20,9 +20,9 @@ import duckdb
 
 from extract_load import engine
 from extract_load.bucket import Bucket
-from extract_load.file_source import land_staged, require_columns, stage_file
+from extract_load.file_source import FileExtract, land_staged, require_columns, stage_file
 from extract_load.intervals import Interval
-from extract_load.landing import Manifest
+from extract_load.schema import DEFAULT_POLICY, QuarantinePolicy
 
 SCOPES = [
     "https://www.googleapis.com/auth/spreadsheets.readonly",
@@ -83,7 +83,8 @@ def extract_sheet(
     interval: Interval | None,
     source: str,
     service: Any = None,
-) -> list[Manifest]:
+    policy: QuarantinePolicy = DEFAULT_POLICY,
+) -> FileExtract:
     service = service or google_service("sheets", "v4")
     response = (
         service.spreadsheets()
@@ -101,14 +102,19 @@ def extract_sheet(
     con = engine.connect()
     try:
         stage_values(con, response.get("values", []), origin)
-        return land_staged(con, bucket, interval, source, origin)
+        return land_staged(con, bucket, interval, source, origin, policy=policy)
     finally:
         con.close()
 
 
 def extract_drive_xlsx(
-    file_id: str, bucket: Bucket, interval: Interval | None, source: str, service: Any = None
-) -> list[Manifest]:
+    file_id: str,
+    bucket: Bucket,
+    interval: Interval | None,
+    source: str,
+    service: Any = None,
+    policy: QuarantinePolicy = DEFAULT_POLICY,
+) -> FileExtract:
     from googleapiclient.http import MediaIoBaseDownload
 
     service = service or google_service("drive", "v3")
@@ -123,6 +129,6 @@ def extract_drive_xlsx(
         con = engine.connect()
         try:
             stage_file(con, path, origin)
-            return land_staged(con, bucket, interval, source, origin)
+            return land_staged(con, bucket, interval, source, origin, policy=policy)
         finally:
             con.close()

@@ -159,6 +159,45 @@ def classified_days_sql(
         "('" + f.replace("'", "''") + f"', date '{i.start.isoformat()}', date '{i.end.isoformat()}')"
         for f, i in files.items()
     )
+    landed = f"""
+        with file_intervals (filename, _interval_start, _interval_end) as (
+            values
+                {bounds}
+        ),
+        scanned as (
+            -- A plain scan keeps file order (DuckDB preserves insertion order), so
+            -- row numbers over it are line numbers.
+            select json, filename, {"row_number() over ()" if line_numbers else "null"} as _row
+            from read_ndjson_objects({file_list}, filename = true, compression = 'gzip')
+        )
+        select
+            json,
+            filename,
+            {"_row - min(_row) over (partition by filename) + 1" if line_numbers else "cast(null as bigint)"}
+                as _line,
+            _interval_start,
+            _interval_end
+        from scanned
+        inner join file_intervals using (filename)
+    """
+    return classify_sql(landed, event_types)
+
+
+# The reasons a record has no day: a file's extract quarantines these itself.
+UNDATABLE_REASONS = frozenset(
+    {"not_a_json_object", "broken_line", "missing_event_time", "unparseable_event_time"}
+)
+
+
+def classify_sql(landed: str, event_types: frozenset[str]) -> str:
+    """Each record of `landed` (json, filename, _line, _interval_start, _interval_end) with its fields,
+    its parsed local time and the reason it must be quarantined, or NULL.
+
+    One rule for every stage: the loader classifies landed days with it, and a
+    file's extract classifies the whole file with it before landing anything,
+    so both agree on what a record is worth. A record with no interval (NULL
+    bounds) cannot be outside one.
+    """
     paths = "[" + ", ".join(f"'$.\"{c}\"'" for c in EVENT_COLUMNS) + "]"
     fields = ",\n".join(
         f"        case when _kind = 'OBJECT' then nullif(trim(_values[{i}]), '') end as {c}"
@@ -166,29 +205,16 @@ def classified_days_sql(
     )
     event_time = f"nullif(trim(_values[{EVENT_COLUMNS.index('event_time') + 1}]), '')"
     return f"""
-    with file_intervals (filename, _interval_start, _interval_end) as (
-        values
-            {bounds}
+    with landed as (
+        {landed}
     ),
-    scanned as (
-        -- A plain scan keeps file order (DuckDB preserves insertion order), so
-        -- row numbers over it are line numbers.
-        select json, filename, {"row_number() over ()" if line_numbers else "null"} as _row
-        from read_ndjson_objects({file_list}, filename = true, compression = 'gzip')
-    ),
-    landed as (
+    parsed as (
         select
-            json,
-            filename,
-            {"_row - min(_row) over (partition by filename) + 1" if line_numbers else "cast(null as bigint)"}
-                as _line,
-            _interval_start,
-            _interval_end,
+            *,
             json_type(json) as _kind,
             json_extract_string(json, {paths}) as _values,
             json_extract_string(json, '$.{BROKEN_LINE_KEY}') as _broken
-        from scanned
-        inner join file_intervals using (filename)
+        from landed
     ),
     typed as (
         select
@@ -201,7 +227,7 @@ def classified_days_sql(
             _broken,
 {fields},
             {local_time_sql(event_time)} as _event_time_local
-        from landed
+        from parsed
     )
     select
         * exclude (_kind, _broken, _interval_end),
@@ -466,17 +492,26 @@ def quarantine_prefix(source: str, interval: Interval) -> str:
 def write_quarantine(
     con: duckdb.DuckDBPyConnection, bucket: Bucket, source: str, interval: Interval, table: str = "classified"
 ) -> None:
-    """Mirror the interval's quarantined records, with reasons, into the bucket.
-
-    Streamed in batches into one gzip member, so a bad day with millions of
-    quarantined records costs their compressed size, not their rows, in memory.
-    """
-    key = f"{quarantine_prefix(source, interval)}/{QUARANTINE_FILE}"
-    cursor = con.execute(
+    """Mirror the interval's quarantined records, with reasons, into the bucket."""
+    write_quarantined_records(
+        con,
+        bucket,
+        f"{quarantine_prefix(source, interval)}/{QUARANTINE_FILE}",
         f"select reason, cast(json as varchar), filename, _line from {table} "
         "where reason is not null and _interval_start = ? order by filename, _line",
         [interval.start],
     )
+
+
+def write_quarantined_records(
+    con: duckdb.DuckDBPyConnection, bucket: Bucket, key: str, query: str, params: list[object]
+) -> int:
+    """Write (reason, record, file, line) rows as gzipped JSON lines at `key` (or remove it when none).
+
+    Streamed in batches into one gzip member, so a bad day with millions of
+    quarantined records costs their compressed size, not their rows, in memory.
+    """
+    cursor = con.execute(query, params)
     buffer = io.BytesIO()
     written = 0
     with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as out:
@@ -496,3 +531,4 @@ def write_quarantine(
         bucket.write_bytes(key, buffer.getvalue())
     else:
         bucket.delete(key)
+    return written
