@@ -6,6 +6,7 @@ generated stream in a throwaway folder, then reads the warehouse it built.
 
 from __future__ import annotations
 
+import csv
 import itertools
 import json
 import os
@@ -94,13 +95,109 @@ def test_generated_stream_through_a_real_dag_run(tmp_path: Path) -> None:
     assert len(models) >= 11
 
 
-def test_the_public_sample_export_through_a_real_dag_run(tmp_path: Path) -> None:
+def dirty_export(sample: Path, out: Path) -> dict[str, int]:
+    """The public sample with what real exports carry, each kind on days of its own.
+
+    Five rows each get an empty user id, an unknown event type or a
+    non-numeric miles amount (the load quarantines them, day by day); five
+    rows without a usable event time are added (the extract quarantines
+    them: they have no day); ten rows are delivered twice. Returns the counts
+    a run must reconcile to.
+    """
+    with sample.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        header = list(reader.fieldnames or [])
+        rows = list(reader)
+    by_day: dict[str, list[int]] = {}
+    for i, row in enumerate(rows):
+        by_day.setdefault(row["event_time"][:10], []).append(i)
+    # Busy days only: one spoiled row must stay under the 5% per-day threshold (the first days are small).
+    days = sorted(day for day, indices in by_day.items() if len(indices) >= 60)
+    spoiled = 0
+    for n, (column, value) in enumerate(
+        [("user_id", "")] * 5 + [("event_type", "superlike")] * 5 + [("miles_amount", "12,5 miles")] * 5
+    ):
+        # One spoiled row per day, on different days.
+        day = days[(n * 3) % len(days)]
+        candidates = [
+            i for i in by_day[day] if column != "miles_amount" or rows[i]["event_type"] == "miles_earned"
+        ]
+        rows[candidates[0]][column] = value
+        spoiled += 1
+    duplicates = [dict(rows[by_day[day][-1]]) for i, day in enumerate(days[:20]) if i % 3][:10]
+    undatable = [
+        dict(rows[0], event_time=t) for t in ("", "2025-13-45 10:00:00", "not a time", "25/03/2025", "  ")
+    ]
+    with out.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, header)
+        writer.writeheader()
+        writer.writerows(rows[:50] + undatable + rows[50:] + duplicates)
+    return {
+        "records": len(rows) + len(undatable) + len(duplicates),
+        "spoiled": spoiled,
+        "undatable": len(undatable),
+        "duplicates": len(duplicates),
+        "good": len(rows) - spoiled,
+    }
+
+
+def _require_sample() -> None:
     if not SAMPLE_EXPORT.is_file():
         message = f"the public sample export is missing at {SAMPLE_EXPORT}"
         # Only an explicit HEYMAX_SAMPLE=none may skip in CI (e.g. a fork without the file).
         if os.environ.get("CI") and os.environ.get("HEYMAX_SAMPLE") != "none":
             pytest.fail(message)
         pytest.skip(message)
+
+
+def test_a_dirty_export_loads_every_good_row_once_and_quarantines_the_rest(tmp_path: Path) -> None:
+    _require_sample()
+    export = tmp_path / "dirty export.csv"
+    expected = dirty_export(SAMPLE_EXPORT, export)
+    demo = tmp_path / "demo"
+    result = run_demo(demo, EVENTS_CSV=str(export))
+    db = demo / "warehouse.duckdb"
+    counts = layer_counts(db)
+    # Loaded once: every good row is one event; the duplicate deliveries reach raw but not fct_events.
+    assert counts["fct"] == expected["good"]
+    assert counts["raw"] == expected["good"] + expected["duplicates"]
+    # Quarantined with a reason: the load's in the warehouse, the extract's (no day) in the bucket.
+    with duckdb.connect(str(db), read_only=True) as con:
+        reasons = dict(
+            con.execute("select reason, count(*) from raw.events_quarantine group by 1").fetchall()
+        )
+    assert reasons == {"missing_user_id": 5, "unknown_event_type": 5, "non_numeric_miles_amount": 5}
+    assert (
+        "at extract  missing_event_time" in result.stdout
+        and "at extract  unparseable_event_time" in result.stdout
+    )
+    # Reconciled against the file: every record is loaded or quarantined, none twice.
+    assert counts["raw"] + counts["quarantine"] + expected["undatable"] == expected["records"]
+    assert (
+        f"Records: {expected['records']:,} in the source" in result.stdout and "reconciled" in result.stdout
+    )
+    assert_growth_identities(db)
+
+
+def test_an_export_over_the_threshold_fails_and_says_which_with_the_numbers(tmp_path: Path) -> None:
+    export = tmp_path / "export.csv"
+    good = [f"2025-03-0{1 + i % 5} 10:{i % 60:02d}:00,u_{i % 7},like,,web,organic,SG" for i in range(80)]
+    bad = [f"someday,u_{i},like,,web,organic,SG" for i in range(20)]
+    header = "event_time,user_id,event_type,miles_amount,platform,utm_source,country"
+    export.write_text("\n".join([header, *good, *bad]) + "\n")
+    env = {**os.environ, "DEMO_DIR": str(tmp_path / "demo"), "EVENTS_CSV": str(export)}
+    result = subprocess.run(
+        [str(ROOT / "tools" / "demo.sh")], env=env, capture_output=True, text=True, timeout=900
+    )
+    assert result.returncode != 0
+    assert (
+        "20 of 100 records (20.0%) would be quarantined, over the 5.0% threshold for the file as a whole"
+        in (result.stdout + result.stderr)
+    )
+
+
+def test_the_public_sample_export_through_a_real_dag_run(tmp_path: Path) -> None:
+    _require_sample()
     demo = tmp_path / "demo"
     run_demo(demo, EVENTS_CSV=str(SAMPLE_EXPORT))
     counts = layer_counts(demo / "warehouse.duckdb")

@@ -5,8 +5,8 @@
 # (source freshness, one dbt build per model with its tests, the dashboard).
 # Then summarise.
 #
-# Settings (environment): EVENTS_CSV (an export to use instead of the
-# generator), DEMO_DIR, DEMO_START, DEMO_DAYS, DEMO_EVENTS, DEMO_SEED,
+# Settings (environment): EVENTS_CSV (an app export to use instead of the
+# generator; it is served over HTTP and extracted as a file drop), DEMO_DIR, DEMO_START, DEMO_DAYS, DEMO_EVENTS, DEMO_SEED,
 # DAYS_PER_TASK (days each mapped extract/load task covers, default 7).
 set -euo pipefail
 
@@ -27,7 +27,7 @@ step() { printf '\n==> [%s/6] %s\n' "$1" "$2"; }
 started=$(date +%s)
 
 # A demo run starts from nothing, so what it shows is what this run did.
-rm -rf "$DEMO_DIR"/{airflow,bucket,dashboard,logs,dbt-artifacts,warehouse.duckdb,warehouse.duckdb.wal,events.parquet,api.url}
+rm -rf "$DEMO_DIR"/{airflow,bucket,dashboard,logs,dbt-artifacts,warehouse.duckdb,warehouse.duckdb.wal,events.parquet,api.url,export,sources.yaml}
 mkdir -p "$DEMO_DIR/logs"
 
 # --- configuration: the same variables a deployment sets -----------------------
@@ -47,19 +47,52 @@ else
     --events "$DEMO_EVENTS" --seed "$DEMO_SEED"
 fi
 
-# --- 2. the events API -------------------------------------------------------------
-step 2 "starting the events API (real HTTP, paginated)"
-"$SCRIPTS/extract-load" serve-api --source "$SOURCE_FILE" --url-file "$DEMO_DIR/api.url" \
-  >"$DEMO_DIR/logs/events-api.log" 2>&1 &
-api_pid=$!
-trap 'kill $api_pid 2>/dev/null || true' EXIT
-for _ in $(seq 1 120); do
-  [[ -s "$DEMO_DIR/api.url" ]] && break
-  kill -0 $api_pid 2>/dev/null || { cat "$DEMO_DIR/logs/events-api.log" >&2; exit 1; }
-  sleep 0.5
-done
-API_URL="$(cat "$DEMO_DIR/api.url")"
-read -r FIRST_DAY END_DAY ROWS < <("$TOOLS/python" - "$API_URL" <<'PY'
+# --- 2. the source, over HTTP ---------------------------------------------------------
+if [[ -n "$EVENTS_CSV" ]]; then
+  # An export is a file drop, and is extracted as one: downloaded over HTTP by the
+  # file source, every record judged before anything lands, undatable records
+  # quarantined by the extract (an API filtered by time cannot serve them). Only
+  # configuration differs from the generated run: `events` is a file source here.
+  step 2 "serving the export over HTTP as a file drop"
+  read -r FIRST_DAY END_DAY ROWS UNDATABLE < <("$SCRIPTS/extract-load" describe-file --path "$SOURCE_FILE" \
+    | "$TOOLS/python" -c 'import json, sys; d = json.load(sys.stdin); print(d["first_day"], d["end_day"], d["rows"], d["undatable"])')
+  [[ "$FIRST_DAY" != None ]] || { echo "EVENTS_CSV=$EVENTS_CSV: no record has a usable event_time" >&2; exit 2; }
+  mkdir -p "$DEMO_DIR/export" && ln -sf "$SOURCE_FILE" "$DEMO_DIR/export/$(basename "$SOURCE_FILE")"
+  "$TOOLS/python" -u -m http.server 0 --bind 127.0.0.1 --directory "$DEMO_DIR/export" \
+    >"$DEMO_DIR/logs/export-server.log" 2>&1 &
+  api_pid=$!
+  trap 'kill $api_pid 2>/dev/null || true' EXIT
+  port=""
+  for _ in $(seq 1 60); do
+    port=$(sed -n 's/^Serving HTTP on .* port \([0-9]*\).*/\1/p' "$DEMO_DIR/logs/export-server.log")
+    [[ -n "$port" ]] && break
+    kill -0 $api_pid 2>/dev/null || { cat "$DEMO_DIR/logs/export-server.log" >&2; exit 1; }
+    sleep 0.5
+  done
+  EVENTS_EXPORT_LOCATION="http://127.0.0.1:$port/$("$TOOLS/python" -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1]))' "$(basename "$SOURCE_FILE")")"
+  export EVENTS_EXPORT_LOCATION
+  cat >"$DEMO_DIR/sources.yaml" <<'YAML'
+sources:
+  events:
+    kind: file
+    description: An app export, downloaded over HTTP as a file drop (make demo EVENTS_CSV=...).
+    location_env: EVENTS_EXPORT_LOCATION
+YAML
+  export SOURCES_FILE="$DEMO_DIR/sources.yaml"
+  echo "    $EVENTS_EXPORT_LOCATION holds $ROWS records, $FIRST_DAY to $END_DAY (exclusive), $UNDATABLE without a usable event_time"
+else
+  step 2 "starting the events API (real HTTP, paginated)"
+  "$SCRIPTS/extract-load" serve-api --source "$SOURCE_FILE" --url-file "$DEMO_DIR/api.url" \
+    >"$DEMO_DIR/logs/events-api.log" 2>&1 &
+  api_pid=$!
+  trap 'kill $api_pid 2>/dev/null || true' EXIT
+  for _ in $(seq 1 120); do
+    [[ -s "$DEMO_DIR/api.url" ]] && break
+    kill -0 $api_pid 2>/dev/null || { cat "$DEMO_DIR/logs/events-api.log" >&2; exit 1; }
+    sleep 0.5
+  done
+  API_URL="$(cat "$DEMO_DIR/api.url")"
+  read -r FIRST_DAY END_DAY ROWS < <("$TOOLS/python" - "$API_URL" <<'PY'
 import datetime as dt, json, sys, urllib.request
 health = json.load(urllib.request.urlopen(sys.argv[1] + "/healthz", timeout=30))
 first = dt.date.fromisoformat(health["first_event_time"][:10])
@@ -67,9 +100,10 @@ last = dt.date.fromisoformat(health["last_event_time"][:10])
 print(first, last + dt.timedelta(days=1), health["rows"])
 PY
 )
-echo "    $API_URL serves $ROWS events, $FIRST_DAY to $END_DAY (exclusive)"
-# The `events` source of the extract & load sources file reads its API from here.
-export EVENTS_API_URL="$API_URL"
+  echo "    $API_URL serves $ROWS events, $FIRST_DAY to $END_DAY (exclusive)"
+  # The `events` source of the extract & load sources file reads its API from here.
+  export EVENTS_API_URL="$API_URL"
+fi
 export PLATFORM_SOURCES=events
 
 # --- 3. Airflow ----------------------------------------------------------------------
@@ -117,5 +151,6 @@ run_dag dbt_transform 0
 
 # --- 6. summary ---------------------------------------------------------------------
 step 6 "summary"
-"$DBT/demo-summary" --run-results "$DEMO_DIR/dbt-artifacts/dbt_transform" --dashboard "$DASHBOARD_DIR/index.html"
+"$DBT/demo-summary" --run-results "$DEMO_DIR/dbt-artifacts/dbt_transform" --dashboard "$DASHBOARD_DIR/index.html" \
+  --bucket "$BUCKET_URL" --source-records "$ROWS"
 echo "Finished in $(( $(date +%s) - started ))s."

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 from collections import Counter
 from pathlib import Path
+
+import duckdb
 
 from dashboard.warehouse import duckdb_path, read_snapshot
 
@@ -32,6 +35,29 @@ def dbt_outcomes(run_results: Path | list[Path]) -> Counter[str]:
     return Counter(f"{unique_id.split('.')[0]}:{status}" for unique_id, status in latest.items())
 
 
+def quarantine_reasons(
+    warehouse: Path, bucket: Path | None, source: str = "events"
+) -> dict[str, Counter[str]]:
+    """Quarantined records by stage and reason: the load's (in the warehouse) and the extract's.
+
+    A file's extract quarantines the records that have no day (no or an
+    unparseable event time, a broken line) under
+    `quarantine/<source>/undated/` in the bucket; the load quarantines the
+    rest, day by day, into `raw.<source>_quarantine`.
+    """
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        at_load = Counter(
+            dict(con.execute(f"select reason, count(*) from raw.{source}_quarantine group by 1").fetchall())
+        )
+    at_extract: Counter[str] = Counter()
+    if bucket is not None and bucket.is_dir():
+        for path in sorted((bucket / "quarantine" / source / "undated").glob("*/quarantine.jsonl.gz")):
+            at_extract.update(
+                json.loads(line)["reason"] for line in gzip.decompress(path.read_bytes()).splitlines()
+            )
+    return {"extract": at_extract, "load": at_load}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     default_results = Path(os.environ.get("DBT_PROJECT_DIR", ".")) / "target" / "run_results.json"
@@ -43,6 +69,12 @@ def main(argv: list[str] | None = None) -> None:
         help="run_results.json files, or folders holding one per dbt task",
     )
     parser.add_argument("--dashboard", type=Path, default=None)
+    parser.add_argument(
+        "--bucket", type=Path, default=None, help="the local bucket folder (for what extracts quarantined)"
+    )
+    parser.add_argument(
+        "--source-records", type=int, default=None, help="records the source held: checked against the layers"
+    )
     args = parser.parse_args(argv)
 
     path = duckdb_path()
@@ -72,9 +104,24 @@ def main(argv: list[str] | None = None) -> None:
         ]
         cells.append(f"{ratio:.2f}" if ratio is not None else "-")
         print("  " + "".join(f"{c:>12}" for c in cells))
+    quarantined = quarantine_reasons(path, args.bucket)
+    total_quarantined = sum(sum(c.values()) for c in quarantined.values())
+    print(f"\nQuarantined: {total_quarantined:,}")
+    for stage, reasons in quarantined.items():
+        for reason, count in sorted(reasons.items()):
+            print(f"  at {stage:<8} {reason:<30} {count:>8,}")
+    if args.source_records is not None:
+        accounted = snapshot.layer_rows["raw"] + total_quarantined
+        verdict = "reconciled" if accounted == args.source_records else "DOES NOT RECONCILE"
+        print(
+            f"\nRecords: {args.source_records:,} in the source = {snapshot.layer_rows['raw']:,} loaded"
+            f" + {total_quarantined:,} quarantined: {verdict}"
+        )
     print(f"\nWarehouse: {path.resolve()}")
     if args.dashboard:
         print(f"Dashboard: {args.dashboard.resolve()}")
+    if args.source_records is not None and accounted != args.source_records:
+        raise SystemExit(f"{args.source_records} records in the source, {accounted} loaded or quarantined")
 
 
 if __name__ == "__main__":
