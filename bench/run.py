@@ -36,7 +36,7 @@ WORKLOADS = {
     "P2": (
         "dbt-repo",
         "bench/workloads/incremental_day.py",
-        "incremental day: one more day on a year of history, vs a full build of the same data",
+        "incremental day: one more day on a year of history vs a full build, and on a month vs a year",
     ),
     "P3": (
         "dbt-repo",
@@ -59,7 +59,10 @@ WORKLOADS = {
 # Each workload's arguments per scale.
 SCALES = {
     "P1": {"full": ["--sizes", "1000000,10000000"], "small": ["--sizes", "100000", "--days", "30"]},
-    "P2": {"full": ["--events", "3650000", "--days", "365"], "small": ["--events", "120000", "--days", "60"]},
+    "P2": {
+        "full": ["--events", "25000000", "--days", "365", "--month-days", "30"],
+        "small": ["--events", "200000", "--days", "60", "--month-days", "14"],
+    },
     "P3": {
         # 1M and 10M are P1's builds, measured once for both.
         "full": ["--sizes", "1000000,5000000,10000000,25000000"],

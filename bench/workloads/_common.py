@@ -96,13 +96,18 @@ class Landed:
         return sum(f.stat().st_size for f in self.files)
 
 
-def land(events: int, days: int, workdir: Path, start: dt.date = START) -> Landed:
-    """Generate `events` over `days` and land them as `extract-load extract-file` does, once per folder."""
+def land(events: int, days: int, workdir: Path, start: dt.date = START, exact: bool = False) -> Landed:
+    """Generate `events` over `days` and land them as `extract-load extract-file` does, once per folder.
+
+    The generator's `--events` is approximate (its users' lifetimes depend on
+    the period); `exact` asks for the user count that gives `events`, measured
+    on a small sample of the same period and seed.
+    """
     bucket = workdir / "bucket"
     # Workloads prepare their data side by side (`make bench`): one lands a folder, others wait for it.
     with (workdir / ".landing.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        _land_once(events, days, workdir, bucket, start)
+        _land_once(events, days, workdir, bucket, start, exact)
     root = bucket / "raw" / "events"
     files = sorted(root.rglob("*.jsonl.gz"))
     rows = sum(int(json.loads(m.read_text())["row_count"]) for m in root.rglob("_manifest.json"))
@@ -110,13 +115,32 @@ def land(events: int, days: int, workdir: Path, start: dt.date = START) -> Lande
     return Landed(bucket, rows, files, landed_days)
 
 
-def _land_once(events: int, days: int, workdir: Path, bucket: Path, start: dt.date) -> None:
+SAMPLE_USERS = 5_000
+
+
+def users_for(events: int, days: int, start: dt.date, workdir: Path) -> int:
+    """Users that yield about `events` over `days`: events per user measured on a sample, same seed."""
+    sample = workdir / "sample.parquet"
+    out = subprocess.run(
+        [str(SCRIPTS_BIN / "extract-load"), "generate", "--out", str(sample), "--users", str(SAMPLE_USERS),
+         "--days", str(days), "--start", start.isoformat(), "--seed", "11"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    sample.unlink()
+    per_user = json.loads(out.stdout.strip().splitlines()[-1])["events"] / SAMPLE_USERS
+    return max(10, round(events / per_user))
+
+
+def _land_once(events: int, days: int, workdir: Path, bucket: Path, start: dt.date, exact: bool) -> None:
     if not (workdir / "landed.ok").exists():
         shutil.rmtree(bucket, ignore_errors=True)
         source = workdir / "events.parquet"
         extract_load = str(SCRIPTS_BIN / "extract-load")
         quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "check": True}
-        generate = [extract_load, "generate", "--out", str(source), "--events", str(events),
+        size = (
+            ["--users", str(users_for(events, days, start, workdir))] if exact else ["--events", str(events)]
+        )
+        generate = [extract_load, "generate", "--out", str(source), *size,
                     "--days", str(days), "--start", start.isoformat(), "--seed", "11"]  # fmt: skip
         subprocess.run(generate, **quiet)
         landing = [extract_load, "--log-format", "json", "extract-file", "--path", str(source),
