@@ -64,7 +64,7 @@ def bench(events: int, days: int, month_days: int, reps: int, workdir: Path, pre
             emit("P2", full_group, "full build: load every day + dbt build", full.seconds, "s", baseline=True,
                  lower_is_better=True, rep=rep, load_seconds=full.load_seconds, dbt_seconds=full.dbt_seconds,
                  dbt_work_seconds=full.dbt_work_seconds, peak_rss=full.peak_rss)  # fmt: skip
-        for name, label in (("month", f"{month_days} days of history"), ("year", "a year of history")):
+        for name, label in (("month", f"{month_days} days of history"), ("year", f"{days} days of history")):
             warehouse = fresh(workdir / f"day-on-{name}.duckdb")
             shutil.copyfile(built[name], warehouse)
             day = run_platform(landed.bucket, warehouse, new_day, next_day(new_day), workdir)

@@ -160,6 +160,17 @@
     ) as changed_periods
 {%- endmacro %}
 
+{#- The body of a model's `rebuild` CTE: the first period to write, from the
+    CTE of the input's digests. An incremental run starts at the first
+    changed period (none when nothing changed); a full build at the first. -#}
+{% macro rebuild_from_sql(digests_cte) -%}
+    {%- if is_incremental() -%}
+        {{ first_changed_period_sql('select period_start, loads_digest from ' ~ digests_cte) }}
+    {%- else -%}
+        select min(period_start) as rebuild_from from {{ digests_cte }}
+    {%- endif -%}
+{%- endmacro %}
+
 {#- Pre-hook for a table replaced from its first changed period on. -#}
 {% macro delete_from_first_changed_period(input_digests_sql, this_filter=none) -%}
     {%- if is_incremental() -%}

@@ -25,11 +25,7 @@ period_digests as (
 
 rebuild as (
 
-    {% if is_incremental() %}
-        {{ first_changed_period_sql('select period_start, loads_digest from period_digests') }}
-    {% else %}
-        select min(period_start) as rebuild_from from period_digests
-    {% endif %}
+    {{ rebuild_from_sql('period_digests') }}
 
 ),
 

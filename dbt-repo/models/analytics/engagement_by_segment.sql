@@ -15,11 +15,7 @@ week_digests as (
 
 rebuild as (
 
-    {% if is_incremental() %}
-        {{ first_changed_period_sql('select period_start, loads_digest from week_digests') }}
-    {% else %}
-        select min(period_start) as rebuild_from from week_digests
-    {% endif %}
+    {{ rebuild_from_sql('week_digests') }}
 
 ),
 

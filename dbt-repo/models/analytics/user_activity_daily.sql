@@ -15,11 +15,7 @@ day_digests as (
 
 rebuild as (
 
-    {% if is_incremental() %}
-        {{ first_changed_period_sql('select period_start, loads_digest from day_digests') }}
-    {% else %}
-        select min(period_start) as rebuild_from from day_digests
-    {% endif %}
+    {{ rebuild_from_sql('day_digests') }}
 
 ),
 
