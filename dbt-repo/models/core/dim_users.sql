@@ -17,7 +17,7 @@
 -- build would copy every event (three times slower at 10M events).
 {%- set events -%}
     {%- if is_incremental() -%}
-        (select * from {{ ref('fct_events') }} where user_id in (select user_id from users_to_build))
+        user_events
     {%- else -%}
         {{ ref('fct_events') }}
     {%- endif -%}
@@ -35,6 +35,14 @@ user_digests as (
     users_to_build as (
 
         {{ keys_to_build('user_id', 'select * from user_digests') }}
+
+    ),
+
+    user_events as (
+
+        -- Read once for the steps below: the events of the users to rebuild only.
+        select * from {{ ref('fct_events') }}
+        where user_id in (select users_to_build.user_id from users_to_build)
 
     ),
 {% endif %}
