@@ -19,6 +19,21 @@
     missing", so a model that starts before any data exists fills up with
     the first data that arrives. -#}
 
+{#- `as {{ cte_materialized() }} (`: a CTE computed once however many steps
+    read it. DuckDB (1.4) otherwise inlines it into every reader: dim_users'
+    incremental run took 6.5 s at 24M events instead of 1.9 s. PostgreSQL
+    takes the same keyword; BigQuery has none. -#}
+{% macro cte_materialized() -%}
+    {{ return(adapter.dispatch('cte_materialized')()) }}
+{%- endmacro %}
+
+{% macro default__cte_materialized() -%}
+    materialized
+{%- endmacro %}
+
+{% macro bigquery__cte_materialized() -%}
+{%- endmacro %}
+
 {#- The hash of one day's load, combined with xor into a digest. -#}
 {% macro load_hash(day_expr, load_id_expr) -%}
     {{ return(adapter.dispatch('load_hash')(day_expr, load_id_expr)) }}

@@ -17,7 +17,7 @@
 
 with
 
-period_digests as (
+period_digests as {{ cte_materialized() }} (
 
     {{ spine_digests_sql(ref('fct_user_days'), 'activity_date', grain) }}
 

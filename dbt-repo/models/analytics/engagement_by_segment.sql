@@ -7,7 +7,7 @@
 -- acquisition source, country and first week), only weeks at or after it.
 with
 
-week_digests as (
+week_digests as {{ cte_materialized() }} (
 
     {{ period_digests_sql(ref('fct_events'), 'event_date', 'week') }}
 

@@ -5,7 +5,7 @@
 -- recomputed, however old, and no other.
 with
 
-period_digests as (
+period_digests as {{ cte_materialized() }} (
 
     {{ miles_period_digests_sql() }}
 

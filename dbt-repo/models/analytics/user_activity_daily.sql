@@ -7,7 +7,7 @@
 -- before it stay and the rebuild reads 30 days before it onwards.
 with
 
-day_digests as (
+day_digests as {{ cte_materialized() }} (
 
     {{ spine_digests_sql(ref('fct_user_days'), 'activity_date', 'day') }}
 
