@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import subprocess
@@ -27,9 +28,25 @@ EVENTS = [
 ]
 
 
+# Messages that cannot be read or dated: each once made every run fail on its batch, or landed on
+# the day it arrived where its load quarantined it against a real day's share.
+POISON = [
+    "{not json",
+    "[1, 2]",
+    "[" * 100_000 + "]" * 100_000,  # RecursionError in a JSON parser
+    json.dumps({"event_time": "9999-12-31T23:59:59Z", "user_id": "u_x", "event_type": "like"}),  # overflows
+    json.dumps({"event_time": "next tuesday", "user_id": "u_y", "event_type": "like"}),
+    json.dumps({"user_id": "u_z", "event_type": "like"}),
+]
+# Datable, but not JSON any warehouse takes: it lands, and its load quarantines it.
+NON_STANDARD = json.dumps(
+    {"event_time": "2025-03-06 12:00:00", "user_id": "u_nan", "event_type": "miles_earned", "miles_amount": 1}
+).replace("1}", "NaN}")
+
+
 @pytest.fixture
 def kafka(tmp_path: Path) -> Iterator[str]:
-    lines = [json.dumps(e) for e in EVENTS] + ["{not json", "[1, 2]"]
+    lines = [json.dumps(e) for e in EVENTS] + POISON + [NON_STANDARD]
     events_file = tmp_path / "events.jsonl"
     events_file.write_text("\n".join(lines) + "\n")
     cluster = subprocess.Popen(
@@ -100,19 +117,32 @@ def test_stream_lands_every_message_and_loads_by_day(kafka: str, tmp_path: Path)
     done = stream(kafka, tmp_path / "bucket")
     assert done.returncode == 0, done.stderr[-3000:]
     stats = json.loads(done.stdout.splitlines()[-1])
-    assert stats["messages"] == len(EVENTS) + 2 and stats["batches"] >= 7
+    assert stats["messages"] == len(EVENTS) + len(POISON) + 1 and stats["batches"] >= 7
+    # What cannot be read or dated is quarantined by the stream itself, with its offset, and lands nowhere.
+    assert stats["quarantined"] == len(POISON)
+    assert stats["reasons"] == {
+        "broken_line": 2,
+        "not_a_json_object": 1,
+        "unparseable_event_time": 2,
+        "missing_event_time": 1,
+    }
     bucket = LocalBucket(tmp_path / "bucket")
+    kept = [
+        json.loads(line)
+        for key in bucket.list("quarantine/events/undated")
+        for line in gzip.decompress(bucket.read_bytes(key)).splitlines()
+    ]
+    assert len(kept) == len(POISON) and all(isinstance(q["line"], int) for q in kept)
+    assert sorted(stats["days"]) == list(DAYS)
     landed = sum(read_manifest(bucket, "events", Interval.parse(d)).row_count for d in stats["days"])
-    assert landed == len(EVENTS) + 2
+    assert landed + stats["quarantined"] == stats["messages"]
     db = tmp_path / "w.duckdb"
-    # Messages without a usable time land on the day they arrived, and are quarantined there.
-    assert set(DAYS) <= set(stats["days"]) and len(stats["days"]) == len(DAYS) + 1
-    assert load_all(bucket, db, stats["days"]) == (len(EVENTS) + 2, len(EVENTS), 2)
+    assert load_all(bucket, db, stats["days"]) == (len(EVENTS) + 1, len(EVENTS), 1)
     with duckdb.connect(str(db), read_only=True) as con:
         reasons = dict(
             con.execute("select reason, count(*) from raw.events_quarantine group by 1").fetchall()
         )
-    assert reasons == {"broken_line": 1, "missing_event_time": 1}
+    assert reasons == {"non_standard_json": 1}
     # A second consumer run finds nothing new: offsets were committed.
     again = stream(kafka, tmp_path / "bucket")
     assert json.loads(again.stdout.splitlines()[-1])["messages"] == 0
@@ -126,9 +156,8 @@ def test_a_crash_between_landing_and_offset_commit_loses_nothing(kafka: str, tmp
 
     resumed = stream(kafka, tmp_path / "bucket")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert (
-        json.loads(resumed.stdout.splitlines()[-1])["messages"] == len(EVENTS) + 2
-    )  # redelivered from the start
+    total = len(EVENTS) + len(POISON) + 1
+    assert json.loads(resumed.stdout.splitlines()[-1])["messages"] == total  # redelivered from the start
     db = tmp_path / "w.duckdb"
     load_all(bucket, db)
     with duckdb.connect(str(db), read_only=True) as con:
@@ -139,9 +168,8 @@ def test_a_crash_between_landing_and_offset_commit_loses_nothing(kafka: str, tmp
         distinct_events = con.execute(
             "select count(*) from (select distinct event_time, user_id, event_type from raw.events)"
         ).fetchone()[0]
-    assert offsets == len(EVENTS) and distinct_events == len(
-        EVENTS
-    )  # nothing lost; duplicates only by redelivery
+    # Nothing lost (the NaN message is quarantined by its load); duplicates only by redelivery.
+    assert offsets == len(EVENTS) and distinct_events == len(EVENTS)
 
 
 def test_a_bounded_run_stops_at_its_message_budget_and_the_next_run_continues(
@@ -150,12 +178,13 @@ def test_a_bounded_run_stops_at_its_message_budget_and_the_next_run_continues(
     first = stream(kafka, tmp_path / "bucket", "--max-messages", "250")
     assert first.returncode == 0, first.stderr[-3000:]
     taken = json.loads(first.stdout.splitlines()[-1])["messages"]
-    assert 250 <= taken < len(EVENTS) + 2  # stops after the batch that reaches the budget
+    total = len(EVENTS) + len(POISON) + 1
+    assert 250 <= taken < total  # stops after the batch that reaches the budget
     # The consumer reports how far behind it stopped: exactly what the next run takes.
     behind = sum(json.loads(first.stdout.splitlines()[-1])["lag"].values())
-    assert behind == len(EVENTS) + 2 - taken
+    assert behind == total - taken
     rest = stream(kafka, tmp_path / "bucket")
-    assert json.loads(rest.stdout.splitlines()[-1])["messages"] == len(EVENTS) + 2 - taken
+    assert json.loads(rest.stdout.splitlines()[-1])["messages"] == total - taken
     assert sum(json.loads(rest.stdout.splitlines()[-1])["lag"].values()) == 0
     bucket = LocalBucket(tmp_path / "bucket")
     assert load_all(bucket, tmp_path / "w.duckdb")[1] == len(EVENTS)  # every event once, none twice

@@ -76,6 +76,27 @@ def _manifest_result(manifest: Manifest, seconds: float | None = None) -> dict[s
     return result
 
 
+def _name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Click callback: a source or schema name is an identifier and a path segment, checked here."""
+    from extract_load.names import InvalidNameError, checked_name
+
+    if value is None:
+        return None
+    try:
+        return checked_name(value, f"--{param.name}")
+    except InvalidNameError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+def _drive_file_id(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from extract_load.names import InvalidNameError, checked_drive_file_id
+
+    try:
+        return checked_drive_file_id(value)
+    except InvalidNameError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
 def quarantine_policy_options(command: Callable[..., None]) -> Callable[..., None]:
     """`--max-quarantine-ratio` and `--event-types`: one policy for every command that judges records."""
     command = click.option(
@@ -202,7 +223,13 @@ def serve_api(source: Path, host: str, port: int, url_file: Path | None) -> None
 
 
 @main.command()
-@click.option("--source", default="events", show_default=True, help="A REST source from the sources file.")
+@click.option(
+    "--source",
+    default="events",
+    show_default=True,
+    help="A REST source from the sources file.",
+    callback=_name,
+)
 @click.option("--start", required=True, help="Interval start, local date YYYY-MM-DD.")
 @click.option("--end", default=None, help="Interval end (exclusive); default start + 1 day.")
 @click.option("--api-url", default=None, help="Override the source's base URL.")
@@ -383,7 +410,13 @@ def sources_check(names: tuple[str, ...], timeout: float) -> None:
 
 
 @main.command("extract-file")
-@click.option("--source", default="events", show_default=True, help="Source name (bucket prefix, raw table).")
+@click.option(
+    "--source",
+    default="events",
+    show_default=True,
+    help="Source name (bucket prefix, raw table).",
+    callback=_name,
+)
 @click.option(
     "--path", "location", required=True, help="CSV, JSON lines, xlsx or Parquet: a path or an http(s) URL."
 )
@@ -446,7 +479,7 @@ def _emit_file_extract(done: FileExtract) -> None:
 
 
 @main.command("extract-sheet")
-@click.option("--source", required=True, help="Source name (bucket prefix, raw table).")
+@click.option("--source", required=True, help="Source name (bucket prefix, raw table).", callback=_name)
 @click.option("--spreadsheet-id", envvar="SHEET_ID", required=True)
 @click.option(
     "--range", "cell_range", required=True, help="A1 range whose first row is the header, e.g. Events!A:J."
@@ -478,8 +511,8 @@ def extract_sheet_command(
 
 
 @main.command("extract-drive")
-@click.option("--source", required=True, help="Source name (bucket prefix, raw table).")
-@click.option("--file-id", required=True, help="Drive file id of an xlsx file.")
+@click.option("--source", required=True, help="Source name (bucket prefix, raw table).", callback=_name)
+@click.option("--file-id", required=True, callback=_drive_file_id, help="Drive file id of an xlsx file.")
 @click.option("--start", default=None, help="Interval start (local date); default: every day in the file.")
 @click.option("--end", default=None)
 @click.option("--bucket", "bucket_url", envvar="BUCKET_URL", required=True)
@@ -504,7 +537,7 @@ def extract_drive_command(
 
 
 @main.command()
-@click.option("--source", required=True, help="Source name (bucket prefix).")
+@click.option("--source", required=True, help="Source name (bucket prefix).", callback=_name)
 @click.option("--bucket", "bucket_url", envvar="BUCKET_URL", required=True, help="Bucket URL or folder.")
 @click.option(
     "--keep-days",
@@ -526,7 +559,13 @@ def prune(source: str, bucket_url: str, keep_days: int, today: str | None, dry_r
 
 
 @main.command()
-@click.option("--source", default="events", show_default=True, help="Source name (bucket prefix, raw table).")
+@click.option(
+    "--source",
+    default="events",
+    show_default=True,
+    help="Source name (bucket prefix, raw table).",
+    callback=_name,
+)
 @click.option("--topic", envvar="KAFKA_TOPIC", required=True)
 @click.option("--bootstrap-servers", envvar="KAFKA_BOOTSTRAP_SERVERS", required=True)
 @click.option("--group", envvar="KAFKA_GROUP_ID", default="extract-load", show_default=True)
@@ -588,11 +627,12 @@ def stream(
     if metrics is not None:
         for (lag_topic, partition), lag in stats.lag.items():
             metrics.consumer_lag(source, lag_topic, partition, lag)
+        metrics.quarantined_at_extract(source, stats.reasons)
     _emit({"source": source, "topic": topic, **stats.as_dict()})
 
 
 @main.command()
-@click.option("--source", default="events", show_default=True)
+@click.option("--source", default="events", show_default=True, callback=_name)
 @click.option("--start", required=True, help="Interval start, local date YYYY-MM-DD.")
 @click.option("--end", default=None, help="Interval end (exclusive); default start + 1 day.")
 @click.option("--bucket", "bucket_url", envvar="BUCKET_URL", required=True)
@@ -602,7 +642,7 @@ def stream(
     required=True,
     help="duckdb:///path/to/file.duckdb (or a plain path), or bigquery://[project]/dataset.",
 )
-@click.option("--schema", default="raw", show_default=True)
+@click.option("--schema", default="raw", show_default=True, callback=_name)
 @quarantine_policy_options
 def load(
     source: str,

@@ -30,4 +30,8 @@ def connect(database: str = ":memory:") -> duckdb.DuckDBPyConnection:
         # Insertion order is what makes re-loads byte-identical and line numbers right.
         "preserve_insertion_order": True,
     }
-    return duckdb.connect(database, config=config)
+    con = duckdb.connect(database, config=config)
+    # Nothing may depend on where the process runs: times are parsed by one rule (schema.py),
+    # and a session's zone would otherwise be the host's (set once ICU, which owns it, is loaded).
+    con.execute("set TimeZone = 'UTC'")
+    return con

@@ -320,8 +320,12 @@ def classify_staged(con: duckdb.DuckDBPyConnection, origin: str, policy: Quarant
         f"select record as json, '{name}' as filename, _line, "
         "cast(null as date) as _interval_start, cast(null as date) as _interval_end from rows_in"
     )
+    # Only what landing needs is kept: the record, its line, its day and its reason (the
+    # extracted fields would make the table several times wider, and it is read once a day).
     con.execute(
-        "create temp table classified as select *, cast(_event_time_local as date) as day "
+        "create temp table classified as select json, filename, _line, reason, "
+        f"case when reason in {_sql_tuple(UNDATABLE_REASONS)} then null "
+        "else cast(_event_time_local as date) end as day "
         f"from ({classify_sql(records, policy.event_types)})"
     )
     rows, first_day, last_day = con.execute(  # type: ignore[misc]
@@ -333,6 +337,10 @@ def classify_staged(con: duckdb.DuckDBPyConnection, origin: str, policy: Quarant
         ).fetchall()
     )
     return StagedFile(int(rows), first_day, last_day, reasons)
+
+
+def _sql_tuple(values: frozenset[str]) -> str:
+    return "(" + ", ".join("'" + v + "'" for v in sorted(values)) + ")"
 
 
 def describe_file(location: str, policy: QuarantinePolicy = DEFAULT_POLICY) -> StagedFile:

@@ -24,6 +24,7 @@ from typing import Any
 
 from extract_load.bucket import Bucket
 from extract_load.intervals import Interval
+from extract_load.names import checked_name
 
 MANIFEST = "_manifest.json"
 CHECKPOINT = "_checkpoint.json"
@@ -65,7 +66,7 @@ class Manifest:
 
 
 def partition_prefix(source: str, interval: Interval) -> str:
-    return f"raw/{source}/{interval.partition}"
+    return f"raw/{checked_name(source, 'source')}/{interval.partition}"
 
 
 class PartitionWriter:

@@ -7,7 +7,6 @@ with a reason, not a lost row.
 
 from __future__ import annotations
 
-import datetime as _dt
 from dataclasses import dataclass
 
 EVENT_COLUMNS: tuple[str, ...] = (
@@ -60,32 +59,57 @@ NAIVE_TIME_FORMATS: tuple[str, ...] = (
 # Offset used to turn timestamps that carry a zone into the export's local time.
 SOURCE_UTC_OFFSET_HOURS = 8
 
+# A time that names its zone: a clock time followed by Z or an offset. Anything
+# else is a naive local time, whatever the host's time zone (a bare date, a
+# format outside NAIVE_TIME_FORMATS): the zone is never guessed from the machine.
+ZONED_TIME_PATTERN = r"\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*([Zz]|[+-]\d{2}(:?\d{2})?)$"
+
+# Local times outside [EARLIEST, LATEST) are not dates a loyalty event can have
+# (a typo, a sentinel such as 9999-12-31): such a record has no usable day.
+EARLIEST_EVENT_TIME = "1970-01-01"
+LATEST_EVENT_TIME = "9999-01-01"
+
 
 def _sql_list(values: tuple[str, ...]) -> str:
     return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
 
 
 def local_time_sql(column: str) -> str:
-    """SQL that parses an exported timestamp string into naive local time, or NULL."""
+    """SQL that parses an exported timestamp string into naive local time, or NULL.
+
+    The one parsing rule of every source (the loader, a file's extract, the
+    stream's choice of day, the events API): the listed naive formats, then a
+    time with a zone converted to local time, then any other ISO form read as
+    local time. No step depends on the session's or the host's time zone.
+    """
     return (
         f"coalesce(try_strptime({column}, {_sql_list(NAIVE_TIME_FORMATS)}), "
-        f"try_cast(try_cast({column} as timestamptz) at time zone 'UTC' "
-        f"+ interval {SOURCE_UTC_OFFSET_HOURS} hour as timestamp))"
+        f"case when regexp_matches({column}, '{ZONED_TIME_PATTERN}') "
+        f"then try_cast(timezone('UTC', try_cast({column} as timestamptz)) "
+        f"+ interval {SOURCE_UTC_OFFSET_HOURS} hour as timestamp) "
+        f"else try_cast({column} as timestamp) end)"
     )
 
 
-def parse_local_time(value: str) -> _dt.datetime | None:
-    """Python twin of local_time_sql, for sources parsed outside the warehouse."""
-    text = value.strip()
-    for fmt in NAIVE_TIME_FORMATS:
-        try:
-            return _dt.datetime.strptime(text, fmt)  # noqa: DTZ007 - naive local time is the contract
-        except ValueError:
-            continue
+def local_days(values: list[object]) -> list[str | None]:
+    """The local day (YYYY-MM-DD) of each value by local_time_sql, or None when it has none usable.
+
+    Sources parsed outside the warehouse (the stream choosing a day to land a
+    message in) ask DuckDB, so they follow exactly the loader's rule.
+    """
+    from extract_load import engine
+
+    texts = [v.strip() if isinstance(v, str) else None for v in values]
+    con = engine.connect()
     try:
-        parsed = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        return None
-    return (parsed.astimezone(_dt.UTC) + _dt.timedelta(hours=SOURCE_UTC_OFFSET_HOURS)).replace(tzinfo=None)
+        con.execute("create temp table times (i bigint, t varchar)")
+        con.executemany("insert into times values (?, ?)", list(enumerate(texts)))
+        local = local_time_sql("nullif(t, '')")
+        rows = con.execute(
+            f"select i, case when l >= timestamp '{EARLIEST_EVENT_TIME}' and l < timestamp "
+            f"'{LATEST_EVENT_TIME}' then strftime(l, '%Y-%m-%d') end "
+            f"from (select i, {local} as l from times) order by i"
+        ).fetchall()
+    finally:
+        con.close()
+    return [day for _, day in rows]

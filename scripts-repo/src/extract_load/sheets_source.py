@@ -22,6 +22,7 @@ from extract_load import engine
 from extract_load.bucket import Bucket
 from extract_load.file_source import FileExtract, land_staged, require_columns, stage_file
 from extract_load.intervals import Interval
+from extract_load.names import checked_drive_file_id
 from extract_load.schema import DEFAULT_POLICY, QuarantinePolicy
 
 SCOPES = [
@@ -119,7 +120,7 @@ def extract_drive_xlsx(
 
     service = service or google_service("drive", "v3")
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"{file_id}.xlsx"
+        path = Path(tmp) / f"{checked_drive_file_id(file_id)}.xlsx"
         with io.FileIO(path, "wb") as handle:
             downloader = MediaIoBaseDownload(handle, service.files().get_media(fileId=file_id))
             done = False

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from extract_load.http_source import Auth, Pagination
+from extract_load.names import InvalidNameError, checked_name
 
 
 class SourceConfigError(ValueError):
@@ -63,6 +64,10 @@ def load_sources(path: Path | None = None) -> dict[str, Source]:
     document = yaml.safe_load(text) or {}
     sources = {}
     for name, spec in (document.get("sources") or {}).items():
+        try:
+            checked_name(str(name), "source")
+        except InvalidNameError as exc:
+            raise SourceConfigError(f"{location or 'sources.yaml'}: {exc}") from exc
         spec = dict(spec)
         kind = spec.pop("kind", None)
         if kind not in {"rest", "file", "kafka", "sheets"}:

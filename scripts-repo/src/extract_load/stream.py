@@ -8,6 +8,12 @@ manifest and the commit redelivers the batch: a batch with the same offsets
 lands under the same name and replaces itself, and any overlap left by
 different batch boundaries is removed downstream by `event_id`.
 
+A message that cannot be read (not UTF-8, not JSON, nested too deep) or has
+no usable day (no or an unparseable event_time, out of range) never blocks
+the stream: it is quarantined, with its reason, topic, partition and offset,
+under `quarantine/<source>/undated/` before the offsets move, as a file's
+extract quarantines records without a day.
+
 One stream worker per source and consumer group writes a day's manifest;
 Airflow runs it with `max_active_runs=1`.
 """
@@ -28,7 +34,7 @@ from typing import Any
 from extract_load.bucket import Bucket
 from extract_load.intervals import Interval
 from extract_load.landing import MANIFEST, Manifest, Part, partition_prefix
-from extract_load.schema import BROKEN_LINE_KEY, parse_local_time
+from extract_load.schema import BROKEN_LINE_KEY, local_days
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +46,8 @@ class StreamStats:
     batches: int = 0
     messages: int = 0
     days: set[str] = field(default_factory=set)
+    # Messages quarantined because they could not be read or dated, by reason.
+    reasons: dict[str, int] = field(default_factory=dict)
     # Messages still behind the committed offset per (topic, partition) when the run ended.
     lag: dict[tuple[str, int], int] = field(default_factory=dict)
 
@@ -48,34 +56,58 @@ class StreamStats:
             "batches": self.batches,
             "messages": self.messages,
             "days": sorted(self.days),
+            "quarantined": sum(self.reasons.values()),
+            "reasons": dict(sorted(self.reasons.items())),
             "lag": {f"{topic}/{partition}": lag for (topic, partition), lag in sorted(self.lag.items())},
         }
 
 
 def _record(message: Any) -> tuple[dict[str, Any], str | None]:
-    """The event as sent plus where it came from; the local day it belongs to (or None)."""
+    """The event as sent plus where it came from, and why it cannot be used (None when it can).
+
+    Whatever the bytes (invalid UTF-8, broken or deeply nested JSON), this
+    returns: one bad message must not fail every run on its batch.
+    """
     raw = message.value() or b""
+    reason = None
     try:
         value = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        value = {BROKEN_LINE_KEY: raw.decode("utf-8", errors="replace")}
-    record = value if isinstance(value, dict) else {"_value": value}
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        value = {
+            BROKEN_LINE_KEY: raw.decode("utf-8", errors="replace"),
+            "error": f"{type(exc).__name__}: {exc}",
+        }
+        reason = "broken_line"
+    if isinstance(value, dict):
+        record = value
+    else:
+        record, reason = {"_value": value}, reason or "not_a_json_object"
     record["_kafka"] = {
         "topic": message.topic(),
         "partition": message.partition(),
         "offset": message.offset(),
     }
-    when = parse_local_time(record.get("event_time")) if isinstance(record.get("event_time"), str) else None
-    return record, when.date().isoformat() if when else None
+    return record, reason
 
 
-def land_batch(bucket: Bucket, source: str, messages: list[Any], fallback_day: str) -> set[str]:
-    """Land one batch; returns the days whose manifests now list it."""
+def land_batch(bucket: Bucket, source: str, messages: list[Any]) -> tuple[set[str], dict[str, int]]:
+    """Land one batch; returns the days whose manifests now list it and what was quarantined, by reason."""
+    records = [_record(message) for message in messages]
+    times = [r.get("event_time") if reason is None else None for r, reason in records]
+    days = local_days(times)
     groups: dict[tuple[str, int], list[tuple[int, dict[str, Any]]]] = defaultdict(list)
-    for message in messages:
-        record, day = _record(message)
-        # Records without a usable time are landed on the day they arrived; the load quarantines them.
-        groups[(day or fallback_day, message.partition())].append((message.offset(), record))
+    quarantined: dict[int, list[tuple[int, str, dict[str, Any]]]] = defaultdict(list)
+    for message, (record, reason), when, day in zip(messages, records, times, days, strict=True):
+        if reason is None and day is None:
+            reason = (
+                "missing_event_time"
+                if not (isinstance(when, str) and when.strip())
+                else "unparseable_event_time"
+            )
+        if reason is None:
+            groups[(day, message.partition())].append((message.offset(), record))  # type: ignore[index]
+        else:
+            quarantined[message.partition()].append((message.offset(), reason, record))
     by_day: dict[str, list[Part]] = defaultdict(list)
     for (day, partition), rows in sorted(groups.items()):
         rows.sort(key=lambda r: r[0])
@@ -87,9 +119,24 @@ def land_batch(bucket: Bucket, source: str, messages: list[Any], fallback_day: s
         by_day[day].append(
             Part(name=name, rows=len(rows), bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
         )
+    reasons: dict[str, int] = defaultdict(int)
+    for partition, bad in sorted(quarantined.items()):
+        bad.sort(key=lambda r: r[0])
+        body = "".join(
+            json.dumps(
+                {"reason": reason, "record": json.dumps(record, ensure_ascii=False), "source_file":
+                 f"{record['_kafka']['topic']}/{partition}", "line": offset},
+                separators=(",", ":"), ensure_ascii=False,
+            ) + "\n"
+            for offset, reason, record in bad
+        )  # fmt: skip
+        name = f"stream-p{partition}-o{bad[0][0]}-{bad[-1][0]}.jsonl.gz"
+        bucket.write_bytes(f"quarantine/{source}/undated/{name}", gzip.compress(body.encode(), mtime=0))
+        for _, reason, _ in bad:
+            reasons[reason] += 1
     for day, parts in by_day.items():
         _add_to_manifest(bucket, source, Interval.parse(day), parts)
-    return set(by_day)
+    return set(by_day), dict(reasons)
 
 
 def _add_to_manifest(bucket: Bucket, source: str, interval: Interval, parts: list[Part]) -> None:
@@ -148,8 +195,10 @@ def consume(
                     break
                 continue
             idle_since = time.monotonic()
-            today = dt.datetime.now(dt.UTC).date().isoformat()
-            stats.days |= land_batch(bucket, source, messages, fallback_day=today)
+            days, reasons = land_batch(bucket, source, messages)
+            stats.days |= days
+            for reason, count in reasons.items():
+                stats.reasons[reason] = stats.reasons.get(reason, 0) + count
             if os.environ.get(CRASH_BEFORE_COMMIT):
                 log.error("failpoint %s: exiting between landing and offset commit", CRASH_BEFORE_COMMIT)
                 os._exit(70)

@@ -33,7 +33,15 @@ from extract_load import engine
 from extract_load.bucket import Bucket
 from extract_load.intervals import Interval
 from extract_load.landing import Manifest, ManifestError, partition_prefix, read_manifest
-from extract_load.schema import BROKEN_LINE_KEY, EVENT_COLUMNS, KNOWN_EVENT_TYPES, local_time_sql
+from extract_load.names import checked_name, quoted
+from extract_load.schema import (
+    BROKEN_LINE_KEY,
+    EARLIEST_EVENT_TIME,
+    EVENT_COLUMNS,
+    KNOWN_EVENT_TYPES,
+    LATEST_EVENT_TIME,
+    local_time_sql,
+)
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +83,10 @@ class LoadResult:
 
 def _ddl(schema: str, table: str) -> list[str]:
     fields = ",\n".join(f"    {c} varchar" for c in EVENT_COLUMNS)
+    raw, quarantine, loads = _tables(schema, table)
     return [
-        f"create schema if not exists {schema}",
-        f"""create table if not exists {schema}.{table} (
+        f"create schema if not exists {quoted(schema)}",
+        f"""create table if not exists {raw} (
 {fields},
     _event_time_local timestamp not null,
     _record json not null,
@@ -86,7 +95,7 @@ def _ddl(schema: str, table: str) -> list[str]:
     _load_id varchar not null,
     _loaded_at timestamp not null
 )""",
-        f"""create table if not exists {schema}.{table}_quarantine (
+        f"""create table if not exists {quarantine} (
     _record varchar not null,
     reason varchar not null,
     _interval_start date not null,
@@ -94,7 +103,7 @@ def _ddl(schema: str, table: str) -> list[str]:
     _load_id varchar not null,
     _loaded_at timestamp not null
 )""",
-        f"""create table if not exists {schema}._loads (
+        f"""create table if not exists {loads} (
     source varchar not null,
     interval_start date not null,
     interval_end date not null,
@@ -107,6 +116,15 @@ def _ddl(schema: str, table: str) -> list[str]:
     primary key (source, interval_start)
 )""",
     ]
+
+
+def _tables(schema: str, source: str) -> tuple[str, str, str]:
+    """The raw, quarantine and loads tables of a source, as quoted identifiers (names checked)."""
+    return (
+        f"{quoted(schema)}.{quoted(source)}",
+        f"{quoted(schema)}.{quoted(source + '_quarantine')}",
+        f'{quoted(schema)}."_loads"',
+    )
 
 
 def _sql_strings(values: list[str] | frozenset[str]) -> str:
@@ -185,7 +203,14 @@ def classified_days_sql(
 
 # The reasons a record has no day: a file's extract quarantines these itself.
 UNDATABLE_REASONS = frozenset(
-    {"not_a_json_object", "broken_line", "missing_event_time", "unparseable_event_time"}
+    {
+        "not_a_json_object",
+        "broken_line",
+        "non_standard_json",
+        "missing_event_time",
+        "unparseable_event_time",
+        "event_time_out_of_range",
+    }
 )
 
 
@@ -213,7 +238,12 @@ def classify_sql(landed: str, event_types: frozenset[str]) -> str:
             *,
             json_type(json) as _kind,
             json_extract_string(json, {paths}) as _values,
-            json_extract_string(json, '$.{BROKEN_LINE_KEY}') as _broken
+            json_extract_string(json, '$.{BROKEN_LINE_KEY}') as _broken,
+            -- NaN and Infinity are not JSON, though DuckDB's reader takes them: no warehouse's
+            -- JSON type would. A cheap test first, then the token outside any string.
+            (contains(json::varchar, 'NaN') or contains(json::varchar, 'Infinity'))
+                and regexp_matches(regexp_replace(json::varchar, '"(?:[^"\\\\]|\\\\.)*"', '', 'g'),
+                                   '(NaN|Infinity)') as _non_standard
         from landed
     ),
     typed as (
@@ -225,17 +255,21 @@ def classify_sql(landed: str, event_types: frozenset[str]) -> str:
             _interval_end,
             _kind,
             _broken,
+            _non_standard,
 {fields},
             {local_time_sql(event_time)} as _event_time_local
         from parsed
     )
     select
-        * exclude (_kind, _broken, _interval_end),
+        * exclude (_kind, _broken, _non_standard, _interval_end),
         case
             when _kind <> 'OBJECT' then 'not_a_json_object'
             when _broken is not null then 'broken_line'
+            when _non_standard then 'non_standard_json'
             when event_time is null then 'missing_event_time'
             when _event_time_local is null then 'unparseable_event_time'
+            when _event_time_local < timestamp '{EARLIEST_EVENT_TIME}'
+                or _event_time_local >= timestamp '{LATEST_EVENT_TIME}' then 'event_time_out_of_range'
             when _event_time_local < _interval_start or _event_time_local >= _interval_end
                 then 'event_time_outside_interval'
             when user_id is null then 'missing_user_id'
@@ -243,6 +277,7 @@ def classify_sql(landed: str, event_types: frozenset[str]) -> str:
             when not list_contains({_sql_strings(event_types)}, lower(event_type)) then 'unknown_event_type'
             when miles_amount is not null and try_cast(miles_amount as double) is null
                 then 'non_numeric_miles_amount'
+            when not isfinite(try_cast(miles_amount as double)) then 'non_finite_miles_amount'
             when try_cast(miles_amount as double) < 0 then 'negative_miles_amount'
         end as reason
     from typed
@@ -365,7 +400,7 @@ def _load_batch(
     before it are loaded again on their own.
     """
     started = time.monotonic()
-    table = source
+    raw, quarantine, loads = _tables(schema, source)
     files: dict[str, Interval] = {}
     for day, manifest in batch:
         prefix = partition_prefix(source, day)
@@ -388,12 +423,9 @@ def _load_batch(
     results: list[LoadResult] = []
     try:
         con.execute("begin transaction")
+        con.execute(f"delete from {raw} where _interval_start in (select _interval_start from batch_loads)")
         con.execute(
-            f"delete from {schema}.{table} where _interval_start in (select _interval_start from batch_loads)"
-        )
-        con.execute(
-            f"delete from {schema}.{table}_quarantine"
-            " where _interval_start in (select _interval_start from batch_loads)"
+            f"delete from {quarantine} where _interval_start in (select _interval_start from batch_loads)"
         )
         loaded: dict[dt.date, int] = {}
         if files:
@@ -402,7 +434,7 @@ def _load_batch(
             # sort of every row.
             con.execute(
                 f"""
-                insert into {schema}.{table}
+                insert into {raw}
                 select {columns}, _event_time_local, json, _interval_start, filename, load_id, landed_at
                 from ({classified_days_sql(files, event_types, line_numbers=False)}) as classified
                 inner join batch_loads using (_interval_start)
@@ -411,7 +443,7 @@ def _load_batch(
             )
             loaded = dict(
                 con.execute(
-                    f"select _interval_start, count(*) from {schema}.{table}"
+                    f"select _interval_start, count(*) from {raw}"
                     " where _interval_start in (select _interval_start from batch_loads) group by all"
                 ).fetchall()
             )
@@ -435,7 +467,7 @@ def _load_batch(
                 stats[start] = (rows_in + count, reasons)
             con.execute(
                 f"""
-                insert into {schema}.{table}_quarantine
+                insert into {quarantine}
                 select cast(json as varchar), reason, _interval_start, filename, load_id, landed_at
                 from quarantined inner join batch_loads using (_interval_start)
                 where reason is not null
@@ -464,7 +496,7 @@ def _load_batch(
             else:
                 bucket.delete(f"{quarantine_prefix(source, day)}/{QUARANTINE_FILE}")
             con.execute(
-                f"insert or replace into {schema}._loads values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"insert or replace into {loads} values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [source, day.start, day.end, load_id, manifest.run_id, rows_in, rows_in - quarantined,
                  quarantined, landed_at],
             )  # fmt: skip
@@ -486,7 +518,7 @@ QUARANTINE_FILE = "quarantine.jsonl.gz"
 
 
 def quarantine_prefix(source: str, interval: Interval) -> str:
-    return f"quarantine/{source}/{interval.partition}"
+    return f"quarantine/{checked_name(source, 'source')}/{interval.partition}"
 
 
 def write_quarantine(
