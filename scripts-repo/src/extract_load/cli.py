@@ -51,6 +51,9 @@ def _emit(result: dict[str, object]) -> None:
     also written there as one JSON list: the task's XCom is then the same list
     the local runner parses from stdout.
     """
+    from extract_load.redaction import redact
+
+    result = json.loads(redact(json.dumps(result)))
     click.echo(json.dumps(result, sort_keys=True))
     results_file = os.environ.get("RESULTS_FILE")
     if results_file:
@@ -154,8 +157,10 @@ def _interval(start: str, end: str | None) -> Interval:
 @click.pass_context
 def main(ctx: click.Context, log_level: str, log_format: str, metrics_file: Path | None) -> None:
     """Extract sources into the bucket and load the bucket into the warehouse."""
+    from extract_load import redaction
     from extract_load.observability import RunMetrics, configure_logging
 
+    redaction.install()  # before logging, whose handler writes to the redacted stderr
     configure_logging(log_level, log_format)
     metrics = RunMetrics()
     ctx.obj = metrics

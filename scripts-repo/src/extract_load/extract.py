@@ -13,6 +13,7 @@ from extract_load.bucket import Bucket
 from extract_load.http_source import Pagination, RestClient
 from extract_load.intervals import Interval
 from extract_load.landing import Manifest, PartitionWriter
+from extract_load.redaction import public_location
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +43,9 @@ def extract_rest(
     # The host may differ between attempts (another pod, another port); the request may not.
     request = {"path": path, "params": params, "pagination": asdict(pagination)}
     fingerprint = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()[:16]
+    # The origin is kept 400 days in every manifest: no credentials or query string in it.
     writer = PartitionWriter.resume_or_start(
-        bucket, source, interval, client.base_url, part_rows, fingerprint
+        bucket, source, interval, public_location(client.base_url), part_rows, fingerprint
     )
     if writer.resumed:
         log.info(

@@ -40,6 +40,7 @@ from extract_load import engine
 from extract_load.bucket import Bucket
 from extract_load.intervals import Interval
 from extract_load.landing import Manifest, PartitionWriter
+from extract_load.redaction import public_location
 from extract_load.schema import BROKEN_LINE_KEY, DEFAULT_POLICY, QuarantinePolicy
 from extract_load.warehouse import (
     QUARANTINE_FILE,
@@ -280,16 +281,6 @@ def extract_file(
         )
     finally:
         con.close()
-
-
-def public_location(location: str) -> str:
-    """Where a file came from, without what a URL may carry that is not for logs (user info, query)."""
-    url = urlparse(location)
-    if url.scheme not in ("http", "https"):
-        return location
-    host = url.hostname or ""
-    netloc = f"{host}:{url.port}" if url.port else host
-    return url._replace(netloc=netloc, query="", fragment="", params="").geturl()
 
 
 @dataclass(frozen=True)
