@@ -97,7 +97,7 @@ test-airflow: airflow-repo/.venv/.synced ## airflow-repo tests (DagBag integrity
 	cd airflow-repo && .venv/bin/python -m pytest --junitxml=$(RESULTS)/airflow.xml
 
 PLATFORM_TESTS := tests/test_platform_chart.py tests/test_argocd.py tests/test_monitoring.py tests/test_dashboards.py \
-	tests/test_promote.py \
+	tests/test_promote.py tests/test_viewer_edges.py \
 	tests/test_release_tag.py tests/test_repository_config.py \
 	tests/test_public_viewer.py::test_nginx_t_passes_for_every_environments_render \
 	tests/test_public_viewer.py::test_the_renderer_refuses_a_placeholder_without_a_value

@@ -54,7 +54,8 @@ from test_monitoring_live import used_metric_names  # noqa: E402
 # What the public site refuses whatever the method (nginx/templates: the
 # endpoints a Viewer might read but the public must not).
 REFUSED_READS = re.compile(
-    r"^/api/v2/(connections|variables|config|pools|providers|plugins|jobs)(/|$)|^/ui/(connections|auth/token)(/|$)"
+    r"^/api/v2/(connections|variables|config|pools|providers|plugins|jobs|eventLogs|version|importErrors)(/|$)"
+    r"|^/api/v2/dags/[^/]+/dagRuns/[^/]+/wait$|^/ui/(connections|auth/token)(/|$)"
 )
 SECURITY_HEADERS = {
     "strict-transport-security": "max-age=63072000; includeSubDomains",

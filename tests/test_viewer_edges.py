@@ -1,0 +1,227 @@
+"""The public viewer's edges, with real nginx in front of an upstream that records what reaches it.
+
+`test_public_viewer.py` drives the whole stack (Airflow behind nginx); these
+cases need to see what nginx forwards, so the upstream here is a recorder:
+the same template, rendered as `make up` renders it, in front of a Python
+HTTP server. Each case was reproduced against the template before it was
+hardened (issue 20, item 10).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "nginx"))
+import render as nginx_render  # noqa: E402
+
+BIG = 8 * 1024 * 1024
+
+
+@dataclass
+class Recorder:
+    seen: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+
+    def paths(self) -> list[str]:
+        return [path for path, _ in self.seen]
+
+
+@dataclass
+class Viewer:
+    port: int
+    prefix: Path
+    upstream: Recorder
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        connection = http.client.HTTPSConnection("127.0.0.1", self.port, context=context, timeout=30)
+        try:
+            connection.putrequest("GET", path, skip_host=True, skip_accept_encoding=True)
+            connection.putheader("Host", "localhost")
+            for key, value in (headers or {}).items():
+                connection.putheader(key, value)
+            connection.endheaders()
+            response = connection.getresponse()
+            return response.status, response.read()
+        finally:
+            connection.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def viewer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Viewer]:
+    if not shutil.which("nginx"):
+        pytest.fail("nginx is not installed: `make system-packages` installs it")
+    recorder = Recorder()
+
+    class Upstream(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            recorder.seen.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
+            body = b"x" * BIG if self.path.startswith("/api/v2/dags/big") else b'{"ok": true}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self.wfile.write(body)
+
+    upstream = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+
+    prefix = tmp_path_factory.mktemp("viewer-edges")
+    for folder in ("conf.d", "tls", "logs", "tmp", "dashboard"):
+        (prefix / folder).mkdir()
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+         "-keyout", prefix / "tls" / "tls.key", "-out", prefix / "tls" / "tls.crt"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    port = _free_port()
+    values = {
+        "NGINX_PUBLIC_LISTEN": f"127.0.0.1:{port}",
+        "NGINX_ADMIN_LISTEN": f"127.0.0.1:{_free_port()}",
+        "NGINX_PUBLIC_SERVER_NAME": "localhost",
+        "NGINX_ADMIN_SERVER_NAME": "localhost",
+        "NGINX_ADMIN_NETWORKS": "127.0.0.1 1;",
+        "NGINX_AIRFLOW_UPSTREAM": f"http://127.0.0.1:{upstream.server_port}",
+        "NGINX_TLS_CERT": "tls/tls.crt",
+        "NGINX_TLS_KEY": "tls/tls.key",
+        "NGINX_TLS_CHAIN": "tls/tls.crt",
+        "NGINX_OCSP_STAPLING": "off",
+        "NGINX_LOCAL_RESOLVERS": nginx_render.local_resolvers(),
+        "NGINX_DASHBOARD_DIR": str(prefix / "dashboard"),
+        "NGINX_PUBLIC_RATE": "1000r/s",
+        "NGINX_PUBLIC_BURST": "1000",
+        "NGINX_PUBLIC_ASSET_RATE": "1000r/s",
+        "NGINX_PUBLIC_ASSET_BURST": "1000",
+        "NGINX_PUBLIC_CONNECTIONS": "64",
+    }
+    template = (ROOT / "nginx" / "templates" / "airflow-viewer.conf.template").read_text()
+    (prefix / "conf.d" / "airflow-viewer.conf").write_text(nginx_render.render(template, values))
+    shutil.copy(ROOT / "nginx" / "local" / "nginx.conf", prefix / "nginx.conf")
+    command = ["nginx", "-p", str(prefix), "-c", str(prefix / "nginx.conf")]
+    if os.geteuid() == 0:
+        command += ["-g", "user root;"]
+    nginx = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert nginx.poll() is None, nginx.stderr.read().decode()  # type: ignore[union-attr]
+            assert time.monotonic() < deadline, "nginx did not start"
+            time.sleep(0.2)
+    try:
+        yield Viewer(port, prefix, recorder)
+    finally:
+        nginx.terminate()
+        nginx.wait(timeout=10)
+        upstream.shutdown()
+        upstream.server_close()
+
+
+def test_a_runs_wait_stream_and_admin_reads_are_refused_publicly(viewer: Viewer) -> None:
+    refused = [
+        "/api/v2/dags/events_ingest/dagRuns/manual__1/wait?interval=0.0001",
+        "/api/v2/eventLogs",
+        "/api/v2/eventLogs/1",
+        "/api/v2/version",
+        "/api/v2/importErrors",
+    ]
+    for path in refused:
+        assert viewer.get(path)[0] == 403, path
+    assert viewer.get("/api/v2/dags")[0] == 200  # the viewer still reads
+    assert not set(viewer.upstream.paths()) & set(refused)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v2/dags/../variables",
+        "/api/v2/dags/%2e%2e/variables",
+        "/api/v2/dags/%2E%2E/connections",
+        "/api/v2/dags/..%2fvariables/key",
+        "/api/v2/dags/..%252fpools",
+        "/api/v2/dags/%252e%252e/variables",
+        "/api/v2/dags/x/..",
+        "/api/v2/dags/..;/variables",
+    ],
+)
+def test_dot_dot_segments_never_reach_the_upstream(viewer: Viewer, path: str) -> None:
+    before = len(viewer.upstream.seen)
+    status, _ = viewer.get(path)
+    assert status in (400, 403), (path, status)
+    assert len(viewer.upstream.seen) == before, (
+        f"{path} reached the upstream as {viewer.upstream.seen[-1][0]}"
+    )
+
+
+def test_what_a_client_says_about_itself_is_not_forwarded(viewer: Viewer) -> None:
+    status, _ = viewer.get(
+        "/api/v2/dags?limit=1",
+        {
+            "X-Forwarded-For": "6.6.6.6",
+            "Upgrade": "websocket",
+            "Connection": "Upgrade",
+            "X-Real-IP": "6.6.6.6",
+        },
+    )
+    assert status == 200
+    path, headers = viewer.upstream.seen[-1]
+    assert path == "/api/v2/dags?limit=1"
+    assert headers.get("x-forwarded-for") == "127.0.0.1" and headers.get("x-real-ip") == "127.0.0.1"
+    assert "upgrade" not in headers and "upgrade" not in headers.get("connection", "").lower()
+    assert "authorization" not in headers and "cookie" not in headers
+
+
+def test_an_unread_public_response_is_not_spooled_to_disk(viewer: Viewer) -> None:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    raw = context.wrap_socket(
+        socket.create_connection(("127.0.0.1", viewer.port)), server_hostname="localhost"
+    )
+    try:
+        raw.sendall(b"GET /api/v2/dags/big HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        raw.recv(1024)  # the headers and a little body; the rest stays unread
+        time.sleep(2)
+        # nginx unlinks a buffer file as soon as it opens it: look for it among open files.
+        spooled = []
+        for fd in Path("/proc").glob("[0-9]*/fd/*"):
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith(str(viewer.prefix / "tmp")):
+                spooled.append(target)
+        assert not spooled, spooled
+    finally:
+        raw.close()
