@@ -250,3 +250,44 @@ def test_an_airflow_promotion_also_pins_the_official_charts_image(repo: Path) ->
     assert changed == {"environments/sandbox/release.yaml", "environments/sandbox/airflow-image.yaml"}
     image = yaml.safe_load((repo / "environments" / "sandbox" / "airflow-image.yaml").read_text())
     assert image == {"images": {"airflow": {"digest": digest}}}
+
+
+def test_a_second_rollback_goes_further_back_never_to_the_release_it_fled(repo: Path) -> None:
+    for version in ("1.0.0", "1.1.0-rc.1", "1.1.0"):
+        done = promote(
+            repo, "promote", "--component", "dbt", "--version", version, "--to", "staging", "--commit"
+        )
+        assert done.returncode == 0, done.stderr
+    first = promote(repo, "rollback", "--component", "dbt", "--env", "staging", "--commit")
+    assert first.returncode == 0, first.stderr
+    assert release(repo, "staging")["dbt"]["version"] == "1.1.0-rc.1"
+    second = promote(repo, "rollback", "--component", "dbt", "--env", "staging", "--commit")
+    assert second.returncode == 0, second.stderr
+    assert release(repo, "staging")["dbt"]["version"] == "1.0.0"  # not 1.1.0 again
+    third = promote(repo, "rollback", "--component", "dbt", "--env", "staging")
+    assert third.returncode == 1 and "older than 1.0.0" in third.stderr
+
+
+def test_finalize_takes_the_candidate_built_from_the_tagged_commit(repo: Path) -> None:
+    tagged, later = "a" * 40, "b" * 40
+    rc1, rc2 = "sha256:" + "7" * 64, "sha256:" + "8" * 64
+    for version, digest, commit in (("1.3.0-rc.1", rc1, tagged), ("1.3.0-rc.2", rc2, later)):
+        done = promote(repo, "record-build", "--component", "dbt", "--version", version, "--digest", digest,
+                       "--source-commit", commit, "--commit")  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    for version in ("1.3.0-rc.1", "1.3.0-rc.2"):  # staging ran rc.1, then moved on to rc.2
+        done = promote(
+            repo, "promote", "--component", "dbt", "--version", version, "--to", "staging", "--commit"
+        )
+        assert done.returncode == 0, done.stderr
+    # The final tag is on rc.1's commit: 1.3.0 is rc.1's image, although staging runs rc.2 now.
+    final = promote(repo, "finalize", "--component", "dbt", "--version", "1.3.0", "--source-commit", tagged,
+                    "--commit")  # fmt: skip
+    assert final.returncode == 0, final.stderr
+    built = yaml.safe_load((repo / "environments" / "builds.yaml").read_text())["builds"]
+    assert {"component": "dbt", "version": "1.3.0", "digest": rc1, "source_commit": tagged} in built
+    # A commit no candidate was built from cannot be finalized.
+    unknown = promote(
+        repo, "finalize", "--component", "dbt", "--version", "1.3.0", "--source-commit", "c" * 40
+    )
+    assert unknown.returncode == 1 and "no release candidate" in unknown.stderr

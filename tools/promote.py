@@ -147,7 +147,9 @@ def read_builds(root: Path) -> list[dict[str, str]]:
     return list((yaml.safe_load(path.read_text()) or {}).get("builds") or [])
 
 
-def record_build(root: Path, component: str, version: str, digest: str) -> Change:
+def record_build(
+    root: Path, component: str, version: str, digest: str, source_commit: str | None = None
+) -> Change:
     if component not in COMPONENTS:
         raise PromotionError(f"unknown component {component!r}")
     version_key(version)
@@ -163,7 +165,12 @@ def record_build(root: Path, component: str, version: str, digest: str) -> Chang
             raise PromotionError(
                 f"{component} {version} was already built as {build['digest']}: a version is built once"
             )
-    builds.append({"component": component, "version": version, "digest": digest})
+    if source_commit is not None and not re.fullmatch(r"[0-9a-f]{40}", source_commit):
+        raise PromotionError(f"source commit {source_commit!r} is not a full git commit id")
+    entry = {"component": component, "version": version, "digest": digest}
+    if source_commit:
+        entry["source_commit"] = source_commit
+    builds.append(entry)
     after = BUILDS_HEADER + yaml.safe_dump({"builds": builds}, sort_keys=False)
     return Change(path, before, after, f"chore(release): record {component} {version} build {digest[:19]}")
 
@@ -229,39 +236,71 @@ def promote(
     return Change(path, before, after, f"chore({env}): {verb} {component} to {version} ({digest[:19]})", also)
 
 
-def finalize(root: Path, component: str, version: str) -> Change:
-    """Record final `version` as the very image of its release candidate that staging runs: no rebuild.
+def finalize(root: Path, component: str, version: str, source_commit: str | None = None) -> Change:
+    """Record final `version` as the very image of its release candidate on the tagged commit: no rebuild.
 
     A final tag marks the commit of a release candidate that passed staging;
-    rebuilding it would give a digest staging never ran.
+    rebuilding it would give a digest staging never ran. The candidate is the
+    one built from `source_commit` (the commit the final tag points at), and
+    staging must have run exactly it: not whichever candidate staging happens
+    to run now, which may come from another commit.
     """
-    staging = (read_release(release_path(root, "staging").read_text())["components"].get(component)) or {}
-    candidates = {
-        b["digest"]: b["version"]
+    candidates = [
+        b
         for b in read_builds(root)
         if b["component"] == component and b["version"].startswith(f"{version}-rc.")
-    }
-    if staging.get("digest") not in candidates:
-        raise PromotionError(
-            f"staging does not run a release candidate of {component} {version} "
-            f"(it runs {staging.get('version')}): promote the candidate to staging first"
-        )
-    change = record_build(root, component, version, staging["digest"])
-    rc = candidates[staging["digest"]]
-    return Change(change.path, change.before, change.after, f"chore(release): {component} {version} is {rc}")
+    ]
+    if source_commit is not None:
+        candidates = [b for b in candidates if b.get("source_commit") == source_commit]
+        if not candidates:
+            raise PromotionError(
+                f"no release candidate of {component} {version} was built from {source_commit[:12]}: "
+                "tag the commit of a candidate that was built"
+            )
+        candidate = candidates[-1]
+        if not _ran_in(root, "staging", component, candidate["digest"]):
+            raise PromotionError(
+                f"{component} {candidate['version']} (built from {source_commit[:12]}) never ran in staging: "
+                "promote it there first"
+            )
+    else:
+        staging = (read_release(release_path(root, "staging").read_text())["components"].get(component)) or {}
+        candidate = next((b for b in candidates if b["digest"] == staging.get("digest")), None)
+        if candidate is None:
+            raise PromotionError(
+                f"staging does not run a release candidate of {component} {version} "
+                f"(it runs {staging.get('version')}): promote the candidate to staging first"
+            )
+    change = record_build(root, component, version, candidate["digest"], candidate.get("source_commit"))
+    return Change(
+        change.path,
+        change.before,
+        change.after,
+        f"chore(release): {component} {version} is {candidate['version']}",
+    )
 
 
 def previous_version(root: Path, component: str, env: str) -> str:
-    """The version `env` ran for `component` before its current one, from git history."""
+    """The newest version `env` ran for `component` that is older than its current one, from git history.
+
+    Older, not merely different: after a rollback from 1.3.0 to 1.2.0, the
+    version 1.2.0 replaced was 1.3.0 itself, and a second rollback must go on
+    to 1.1.0, never back to the release it fled.
+    """
     relative = f"environments/{env}/release.yaml"
     current = (read_release(release_path(root, env).read_text())["components"].get(component) or {}).get(
         "version"
     )
     for commit in git(root, "log", "--format=%H", "--", relative).split():
         entry = (read_release(git(root, "show", f"{commit}:{relative}"))["components"].get(component)) or {}
-        if entry.get("digest") and entry.get("version") != current:
-            return str(entry["version"])
-    raise PromotionError(f"{env} has no earlier {component} version to roll back to")
+        version = entry.get("version")
+        if (
+            entry.get("digest")
+            and version
+            and (current is None or version_key(str(version)) < version_key(str(current)))
+        ):
+            return str(version)
+    raise PromotionError(f"{env} has no version of {component} older than {current} to roll back to")
 
 
 def apply(root: Path, change: Change, commit: bool, branch: str | None) -> str | None:
@@ -318,6 +357,10 @@ def main(argv: list[str] | None = None) -> int:
         )
     record.add_argument("--version", required=True)
     record.add_argument("--digest", required=True)
+    record.add_argument("--source-commit", help="the git commit the image was built from (full id)")
+    finalize_cmd.add_argument(
+        "--source-commit", help="the commit the final tag points at: its candidate is the one finalized"
+    )
     promote_cmd.add_argument("--version", required=True)
     promote_cmd.add_argument("--to", dest="env", required=True, choices=ENVIRONMENTS)
     promote_cmd.add_argument("--digest", help="refuse unless the build of --version has this digest")
@@ -328,9 +371,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def make_change() -> Change:
         if args.command == "record-build":
-            return record_build(root, args.component, args.version, args.digest)
+            return record_build(root, args.component, args.version, args.digest, args.source_commit)
         if args.command == "finalize":
-            return finalize(root, args.component, args.version)
+            return finalize(root, args.component, args.version, args.source_commit)
         if args.command == "rollback":
             version = previous_version(root, args.component, args.env)
             return promote(root, args.component, args.env, version, rollback=True)
