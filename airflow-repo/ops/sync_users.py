@@ -3,8 +3,11 @@
 `airflow users create` takes the password on its command line (visible in
 `ps` and in the official chart's values), or prompts for it. This reads a JSON
 file instead, so passwords live only in the Secret the file comes from, and
-running it again converges: a changed password or role is applied, nothing
-else is touched. The Helm chart's create-user job and `make up` both run it.
+running it again converges: a changed password or role is applied, and a
+user the file no longer lists is deactivated (never deleted: their audit
+trail stays), unless named in the break-glass list (`--keep`, or
+`SYNC_USERS_KEEP`, comma-separated), kept for a lockout. The Helm chart's
+create-user job and `make up` both run it.
 
 File format: {"admin": {"role": "Admin", "password": "...", "email": "..."}, ...}
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -37,7 +41,7 @@ def read_users(path: Path) -> dict[str, dict[str, str]]:
     return users
 
 
-def sync(users: dict[str, dict[str, str]]) -> list[str]:
+def sync(users: dict[str, dict[str, str]], keep: frozenset[str] = frozenset()) -> list[str]:
     """Apply the users; returns one line per user saying what changed (never a password)."""
     from airflow.providers.fab.auth_manager.cli_commands.utils import get_application_builder
     from werkzeug.security import check_password_hash
@@ -55,6 +59,9 @@ def sync(users: dict[str, dict[str, str]]) -> list[str]:
                 report.append(f"{name}: created ({spec['role']})")
                 continue
             changes = []
+            if not user.active:
+                user.active = True
+                changes.append("reactivated")
             if [r.name for r in user.roles] != [role.name]:
                 user.roles = [role]
                 changes.append(f"role {role.name}")
@@ -67,14 +74,30 @@ def sync(users: dict[str, dict[str, str]]) -> list[str]:
                 sm.reset_password(user.id, spec["password"])
                 changes.append("password")
             report.append(f"{name}: {'updated ' + ', '.join(changes) if changes else 'unchanged'}")
+        # Whoever the Secret no longer lists can no longer sign in, break-glass accounts aside.
+        for user in sorted(sm.get_all_users(), key=lambda u: u.username):
+            if user.username in users or user.username in keep:
+                continue
+            if user.active:
+                user.active = False
+                sm.update_user(user)
+                report.append(f"{user.username}: deactivated (not in the users file)")
+            else:
+                report.append(f"{user.username}: unchanged (inactive)")
     return report
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("users_file", type=Path, help="JSON file of users (mounted from a Secret)")
+    parser.add_argument(
+        "--keep",
+        action="append",
+        default=[name for name in os.environ.get("SYNC_USERS_KEEP", "").split(",") if name.strip()],
+        help="break-glass user left as it is although the file does not list it (repeatable)",
+    )
     args = parser.parse_args(argv)
-    for line in sync(read_users(args.users_file)):
+    for line in sync(read_users(args.users_file), frozenset(name.strip() for name in args.keep)):
         print(line)
     sys.stdout.flush()
 
