@@ -9,6 +9,8 @@ its documented mapping rules to the lines Airflow really sends:
 - the first mapping that matches wins (`action: drop` discards the line); an
   unmatched name has every character
   that is not `[a-zA-Z0-9_]` replaced by `_`;
+- `ttl` (a mapping's, else `defaults.ttl`; `0s`: never) is how long a series
+  lives after its last line;
 - a timer (`|ms`, `|h`, `|d`) becomes a summary: `<name>_sum` and
   `<name>_count` (plus quantile series under `<name>`); counters (`|c`) and
   gauges (`|g`) keep the name. InfluxDB-style tags (`name,key=value:1|c`, what
@@ -38,6 +40,7 @@ class Mapped:
     name: str
     labels: tuple[tuple[str, str], ...]
     kind: str  # counter, gauge or summary
+    ttl_seconds: float = 0.0  # 0: the series never expires
 
     @property
     def series_names(self) -> set[str]:
@@ -53,6 +56,15 @@ def _compile(mapping: dict[str, Any]) -> re.Pattern[str]:
     return re.compile("^" + r"\.".join(parts) + "$")
 
 
+def _seconds(duration: str) -> float:
+    """A Go duration as the exporter reads `ttl` (`0s`, `90m`, `72h`)."""
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    total = 0.0
+    for amount, unit in re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", str(duration)):
+        total += float(amount) * units[unit]
+    return total
+
+
 def _expand(template: str, groups: tuple[str, ...]) -> str:
     return re.sub(r"\$\{?(\d+)\}?", lambda m: groups[int(m[1]) - 1], str(template))
 
@@ -61,6 +73,7 @@ class StatsdMapper:
     def __init__(self, path: Path = MAPPING) -> None:
         config = yaml.safe_load(path.read_text())
         self.mappings = [(_compile(m), m) for m in config.get("mappings", [])]
+        self.default_ttl = _seconds((config.get("defaults") or {}).get("ttl", "0s"))
 
     def map_line(self, line: str) -> Mapped | None:
         """One StatsD line, e.g. `airflow.ti.finish.d.t.success:1|c`, as the exporter stores it."""
@@ -90,8 +103,9 @@ class StatsdMapper:
                     _expand(mapping["name"], found.groups()),
                     tuple(sorted({**dict(tags), **labels}.items())),
                     kind,
+                    _seconds(mapping["ttl"]) if "ttl" in mapping else self.default_ttl,
                 )
-        return Mapped(re.sub(r"[^a-zA-Z0-9_]", "_", name), tags, kind)
+        return Mapped(re.sub(r"[^a-zA-Z0-9_]", "_", name), tags, kind, self.default_ttl)
 
     def series_names(self, lines: list[str]) -> set[str]:
         return {series for line in lines if (mapped := self.map_line(line)) for series in mapped.series_names}

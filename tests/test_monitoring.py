@@ -128,3 +128,26 @@ def test_the_statsd_mapping_turns_airflows_tags_into_labels() -> None:
     tagged = mapper.map_line("extract_load_rows:10|g|#kind:loaded,source:events")
     assert tagged is not None and tagged.name == "extract_load_rows"
     assert dict(tagged.labels) == {"kind": "loaded", "source": "events"}
+
+
+def test_series_labelled_by_data_interval_expire_and_the_ones_alerts_measure_do_not() -> None:
+    """Every day ever loaded was a StatsD series for ever (`ttl: 0s`)."""
+    from statsd_mapping import StatsdMapper
+
+    mapper = StatsdMapper()
+    tags = "|#source:events,stage:load,interval:2025-03-05"
+    for line in (
+        f"extract_load_rows:10|g{tags},kind:loaded",
+        f"extract_load_bytes:100|g{tags}",
+        f"extract_load_seconds:1.5|g{tags}",
+        "extract_load_quarantined_rows:1|g|#source:events,interval:2025-03-05,reason:missing_user_id",
+    ):
+        mapped = mapper.map_line(line)
+        assert mapped is not None and 3600 <= mapped.ttl_seconds <= 7 * 86400, line
+    for line in (
+        "extract_load_last_success_timestamp_seconds:1.7e9|g|#source:events,stage:load",
+        "extract_load_kafka_consumer_lag:3|g|#source:events,topic:events,partition:0",
+        "airflow.scheduler_heartbeat:1|c",
+    ):
+        mapped = mapper.map_line(line)
+        assert mapped is not None and mapped.ttl_seconds == 0, line

@@ -1,10 +1,15 @@
 """dbt's run_results.json files, wherever the runs left them (DBT_ARTIFACTS_URL).
 
 Locally Airflow's dbt tasks copy them to a folder (`file://...`); in clusters
-each dbt pod uploads its own through `dbt-keep-artifacts` (`gs://...`). Only
-files from the last `max_age` are read, and each file is read once (files
-never change once written), so a scrape costs a listing, not a download of
-every run there ever was.
+each dbt pod uploads its own through `dbt-keep-artifacts` (`gs://...`), under
+a folder per UTC day (`<prefix>/YYYY-MM-DD/...`). Only files from the last
+`max_age` are read, and each file is read once (files never change once
+written), so a scrape costs a listing, not a download of every run there
+ever was. Both stay bounded as runs accumulate (about 5,800 results a day in
+production): on GCS only the folders of the days within `max_age` are
+listed, and a file that left the listing (aged out or removed by the
+bucket's lifecycle rule, `environments/bucket-lifecycle.json`)
+leaves the cache.
 """
 
 from __future__ import annotations
@@ -32,7 +37,9 @@ class ArtifactStore:
     def documents(self) -> Iterator[dict[str, Any]]:
         """Every readable run_results.json younger than max_age (unreadable ones are logged and skipped)."""
         since = dt.datetime.now(dt.UTC) - self.max_age
+        listed: set[tuple[str, str]] = set()
         for key, read in self._listing(since):
+            listed.add(key)
             if key not in self._documents:
                 try:
                     self._documents[key] = json.loads(read())
@@ -41,6 +48,13 @@ class ArtifactStore:
                     self._documents[key] = None
             if (document := self._documents[key]) is not None:
                 yield document
+        # What aged out of the window, or was removed, is not kept for ever.
+        for key in self._documents.keys() - listed:
+            del self._documents[key]
+
+    @property
+    def cached(self) -> int:
+        return len(self._documents)
 
     def _listing(self, since: dt.datetime) -> Iterator[tuple[tuple[str, str], Any]]:
         parsed = urlparse(self.url)
@@ -56,13 +70,20 @@ class ArtifactStore:
                 yield (str(path), str(stat.st_mtime_ns)), path.read_bytes
 
     def _gcs_listing(self, bucket: str, prefix: str, since: dt.datetime) -> Iterator[Any]:
+        """The blobs of the day folders within the window only: a listing of the whole prefix
+        would grow with every run ever kept."""
         if self._client is None:
             from google.cloud import storage
 
             self._client = storage.Client()
-        for blob in self._client.list_blobs(bucket, prefix=prefix):
-            if blob.name.endswith(RESULTS) and blob.updated is not None and blob.updated >= since:
-                yield (f"gs://{bucket}/{blob.name}", str(blob.generation)), blob.download_as_bytes
+        base = prefix.strip("/")
+        today = dt.datetime.now(dt.UTC).date()
+        for offset in range((today - since.date()).days + 1):
+            day = (today - dt.timedelta(days=offset)).isoformat()
+            folder = f"{base}/{day}/" if base else f"{day}/"
+            for blob in self._client.list_blobs(bucket, prefix=folder):
+                if blob.name.endswith(RESULTS) and blob.updated is not None and blob.updated >= since:
+                    yield (f"gs://{bucket}/{blob.name}", str(blob.generation)), blob.download_as_bytes
 
 
 def upload(target: Path, url: str, folder: str, names: tuple[str, ...] = (RESULTS, "sources.json")) -> int:

@@ -186,3 +186,43 @@ class UnreachableWarehouse:
 
     def read(self, now: dt.datetime) -> None:
         raise ConnectionError("warehouse unreachable in this test")
+
+
+def test_the_artifact_listing_and_cache_stay_bounded_as_runs_accumulate(gcs: str) -> None:
+    """Only the day folders within the window are listed, and what leaves the window leaves the cache."""
+    from google.cloud import storage
+
+    bucket = storage.Client().bucket("artifacts")
+    today = dt.datetime.now(dt.UTC).date()
+    document = '{"metadata": {"generated_at": "2025-03-01T00:00:00Z"}, "results": []}'
+    folders = {"today": today, "three days ago": today - dt.timedelta(days=3),
+               "a month ago": today - dt.timedelta(days=30)}  # fmt: skip
+    for label, day in folders.items():
+        for n in range(3):
+            blob = bucket.blob(f"dbt/{day.isoformat()}/{label.replace(' ', '-')}-{n}/run_results.json")
+            blob.upload_from_string(document, content_type="application/json")
+    listed: list[str] = []
+    store = ArtifactStore("gs://artifacts/dbt", max_age=dt.timedelta(days=8))
+    client = storage.Client()
+    original = client.list_blobs
+
+    def recording_list_blobs(bucket_name: str, prefix: str = "", **kwargs: object) -> Iterator[object]:
+        listed.append(prefix)
+        return original(bucket_name, prefix=prefix, **kwargs)
+
+    client.list_blobs = recording_list_blobs  # type: ignore[method-assign]
+    store._client = client
+    assert len(list(store.documents())) == 6 and store.cached == 6  # the month-old folder is not read
+    assert all(prefix.startswith("dbt/") and prefix.count("-") == 2 for prefix in listed)  # dbt/YYYY-MM-DD/
+    assert len(listed) == 9  # one listing per day of the window, never the whole prefix
+    store.max_age = dt.timedelta(days=1)
+    assert len(list(store.documents())) == 3 and store.cached == 3  # older runs leave the cache
+
+
+def test_the_artifacts_prefix_has_a_lifecycle_rule() -> None:
+    import json
+
+    rule = json.loads((PROJECT_DIR.parent / "environments" / "bucket-lifecycle.json").read_text())
+    (delete,) = [r for r in rule["rule"] if r["condition"].get("matchesPrefix") == ["dbt-artifacts/"]]
+    assert delete["action"]["type"] == "Delete"
+    assert 8 < delete["condition"]["age"] <= 90  # longer than data-health's window, bounded
