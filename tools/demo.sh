@@ -54,9 +54,11 @@ if [[ -n "$EVENTS_CSV" ]]; then
   # quarantined by the extract (an API filtered by time cannot serve them). Only
   # configuration differs from the generated run: `events` is a file source here.
   step 2 "serving the export over HTTP as a file drop"
-  read -r FIRST_DAY END_DAY ROWS UNDATABLE < <("$SCRIPTS/extract-load" describe-file --path "$SOURCE_FILE" \
+  # Its range and what it holds; refused (with the reason) when a stray date would span years.
+  described=$("$SCRIPTS/extract-load" describe-file --path "$SOURCE_FILE")
+  read -r FIRST_DAY END_DAY ROWS UNDATABLE < <(printf '%s' "$described" \
     | "$TOOLS/python" -c 'import json, sys; d = json.load(sys.stdin); print(d["first_day"], d["end_day"], d["rows"], d["undatable"])')
-  [[ "$FIRST_DAY" != None ]] || { echo "EVENTS_CSV=$EVENTS_CSV: no record has a usable event_time" >&2; exit 2; }
+  [[ -n "$FIRST_DAY" && "$FIRST_DAY" != None ]] || { echo "EVENTS_CSV=$EVENTS_CSV: no record has a usable event_time" >&2; exit 2; }
   mkdir -p "$DEMO_DIR/export" && ln -sf "$SOURCE_FILE" "$DEMO_DIR/export/$(basename "$SOURCE_FILE")"
   "$TOOLS/python" -u -m http.server 0 --bind 127.0.0.1 --directory "$DEMO_DIR/export" \
     >"$DEMO_DIR/logs/export-server.log" 2>&1 &

@@ -180,3 +180,23 @@ def test_a_drive_file_id_cannot_write_outside_its_folder(tmp_path: Path) -> None
         "extract-drive", "--source", "events", "--file-id", "../../escape", "--bucket", str(tmp_path)
     )
     assert refused.returncode == 2 and "Drive file id" in refused.stderr
+
+
+def test_a_stray_date_in_a_file_is_refused_not_landed_as_years_of_empty_days(tmp_path: Path) -> None:
+    export = tmp_path / "export.csv"
+    rows = [f"2025-03-0{5 + i % 3} 10:00:00,u_{i},like" for i in range(30)] + [
+        "2015-03-05 10:00:00,u_typo,like"
+    ]
+    export.write_text("event_time,user_id,event_type\n" + "\n".join(rows) + "\n")
+    bucket = tmp_path / "bucket"
+    refused = run_cli("extract-file", "--path", str(export), "--bucket", str(bucket))
+    assert refused.returncode == 1
+    assert "span 2015-03-05 to 2025-03-07, 3,656 days, more than --max-days 400" in refused.stderr
+    assert "2015-03: 1" in refused.stderr and "2025-03: 30" in refused.stderr
+    assert not bucket.exists() or not list(bucket.rglob("_manifest.json"))
+    described = run_cli("describe-file", "--path", str(export))
+    assert described.returncode == 1 and "--max-days 400" in described.stderr
+    # With the days asked for, the stray record is counted as outside them, not lost.
+    *days, file = cli("extract-file", "--path", str(export), "--bucket", str(bucket),
+                      "--start", "2025-03-05", "--end", "2025-03-08")  # fmt: skip
+    assert len(days) == 3 and (file["landed"], file["outside_interval"]) == (30, 1)

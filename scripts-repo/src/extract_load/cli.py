@@ -431,6 +431,14 @@ def sources_check(names: tuple[str, ...], timeout: float) -> None:
 )
 @click.option("--bucket", "bucket_url", envvar="BUCKET_URL", required=True, help="Bucket URL or folder.")
 @click.option("--part-rows", type=int, default=250_000, show_default=True)
+@click.option(
+    "--max-days",
+    type=click.IntRange(1),
+    envvar="EXTRACT_MAX_DAYS",
+    default=400,
+    show_default=True,
+    help="Without --start, refuse a file whose records span more days than this (a stray date).",
+)
 @quarantine_policy_options
 def extract_file_command(
     source: str,
@@ -439,6 +447,7 @@ def extract_file_command(
     end: str | None,
     bucket_url: str,
     part_rows: int,
+    max_days: int,
     max_quarantine_ratio: float,
     event_types: str | None,
 ) -> None:
@@ -453,19 +462,22 @@ def extract_file_command(
     interval = _interval(start, end) if start else None
     policy = _policy(max_quarantine_ratio, event_types)
     with _file_failures():
-        done = extract_file(location, open_bucket(bucket_url), interval, source, part_rows, policy)
+        done = extract_file(location, open_bucket(bucket_url), interval, source, part_rows, policy, max_days)
     _emit_file_extract(done)
 
 
 @main.command("describe-file")
 @click.option("--path", "location", required=True, help="CSV, JSON lines, xlsx or Parquet: a path or a URL.")
+@click.option("--max-days", type=click.IntRange(1), envvar="EXTRACT_MAX_DAYS", default=400, show_default=True)
 @quarantine_policy_options
-def describe_file_command(location: str, max_quarantine_ratio: float, event_types: str | None) -> None:
+def describe_file_command(
+    location: str, max_days: int, max_quarantine_ratio: float, event_types: str | None
+) -> None:
     """What a file drop holds, landing nothing: records, its days (first, end), what would be quarantined."""
     from extract_load.file_source import describe_file
 
     with _file_failures():
-        described = describe_file(location, _policy(max_quarantine_ratio, event_types))
+        described = describe_file(location, _policy(max_quarantine_ratio, event_types), max_days)
     _emit(described.as_dict())
 
 

@@ -55,6 +55,12 @@ log = logging.getLogger(__name__)
 
 REQUIRED_COLUMNS = ("event_time", "user_id", "event_type")
 
+# A file's range, when not given, is every day from its first record to its
+# last, each landed (an empty day replaces what an earlier drop held). One
+# record dated 2015 in a 2025 file made 3,654 empty partitions: past this many
+# days, an extract asks for --start/--end (or a larger --max-days) instead.
+MAX_FILE_DAYS = 400
+
 
 class FileSourceError(ValueError):
     """The file cannot be read as a source (format, or a required column missing)."""
@@ -269,6 +275,7 @@ def extract_file(
     source: str,
     part_rows: int = 250_000,
     policy: QuarantinePolicy = DEFAULT_POLICY,
+    max_days: int = MAX_FILE_DAYS,
 ) -> FileExtract:
     """Land each day of `interval` (default: every day the file covers); one manifest per day."""
     con = engine.connect()
@@ -276,9 +283,8 @@ def extract_file(
         digest = verify_and_digest(path, location)
         stage_file(con, path, location)
     try:
-        return land_staged(
-            con, bucket, interval, source, f"{public_location(location)}#sha256={digest}", part_rows, policy
-        )
+        origin = f"{public_location(location)}#sha256={digest}"
+        return land_staged(con, bucket, interval, source, origin, part_rows, policy, max_days)
     finally:
         con.close()
 
@@ -291,6 +297,24 @@ class StagedFile:
     first_day: dt.date | None
     last_day: dt.date | None
     reasons: dict[str, int]
+    months: dict[str, int] = field(default_factory=dict)  # datable records per YYYY-MM
+
+    def interval(self, origin: str, max_days: int = MAX_FILE_DAYS) -> Interval | None:
+        """Every day from the first record to the last, refused past `max_days` with where the records are."""
+        if self.first_day is None or self.last_day is None:
+            return None
+        span = (self.last_day - self.first_day).days + 1
+        if span > max_days:
+            months = list(self.months.items())
+            edges = months if len(months) <= 6 else [*months[:3], ("...", 0), *months[-3:]]
+            shown = ", ".join(f"{m}: {n:,}" if m != "..." else m for m, n in edges)
+            raise FileSourceError(
+                f"{origin}: its records span {self.first_day} to {self.last_day}, {span:,} days, more than "
+                f"--max-days {max_days} (records per month: {shown}). A stray date would land every day "
+                "between as an empty partition: give --start/--end for the days to land (the others are "
+                "counted as outside the interval), or a larger --max-days"
+            )
+        return Interval(self.first_day, self.last_day + dt.timedelta(days=1))
 
     def as_dict(self) -> dict[str, object]:
         end = self.last_day + dt.timedelta(days=1) if self.last_day else None
@@ -327,23 +351,33 @@ def classify_staged(con: duckdb.DuckDBPyConnection, origin: str, policy: Quarant
             "select reason, count(*) from classified where reason is not null group by 1 order by 1"
         ).fetchall()
     )
-    return StagedFile(int(rows), first_day, last_day, reasons)
+    months = dict(
+        con.execute(
+            "select strftime(day, '%Y-%m'), count(*) from classified "
+            "where day is not null group by 1 order by 1"
+        ).fetchall()
+    )
+    return StagedFile(int(rows), first_day, last_day, reasons, months)
 
 
 def _sql_tuple(values: frozenset[str]) -> str:
     return "(" + ", ".join("'" + v + "'" for v in sorted(values)) + ")"
 
 
-def describe_file(location: str, policy: QuarantinePolicy = DEFAULT_POLICY) -> StagedFile:
+def describe_file(
+    location: str, policy: QuarantinePolicy = DEFAULT_POLICY, max_days: int = MAX_FILE_DAYS
+) -> StagedFile:
     """What a file drop holds, without landing anything: a run's range, and what it would quarantine."""
     con = engine.connect()
     try:
         with local_copy(location) as path:
             verify_and_digest(path, location)
             stage_file(con, path, location)
-        return classify_staged(con, public_location(location), policy)
+        staged = classify_staged(con, public_location(location), policy)
     finally:
         con.close()
+    staged.interval(public_location(location), max_days)  # the range a run would land, or why not
+    return staged
 
 
 class ExportThresholdError(QuarantineThresholdError):
@@ -358,13 +392,14 @@ def land_staged(
     origin: str,
     part_rows: int = 250_000,
     policy: QuarantinePolicy = DEFAULT_POLICY,
+    max_days: int = MAX_FILE_DAYS,
 ) -> FileExtract:
     """Land the staged `rows_in(_line, record)` table, a partition per local day (see the module)."""
     staged = classify_staged(con, origin, policy)
-    rows_in, first_day, last_day, reasons = staged.rows, staged.first_day, staged.last_day, staged.reasons
+    rows_in, first_day, reasons = staged.rows, staged.first_day, staged.reasons
     undated = {r: n for r, n in reasons.items() if r in UNDATABLE_REASONS}
-    if interval is None and first_day is not None:
-        interval = Interval(first_day, last_day + dt.timedelta(days=1))
+    if interval is None:
+        interval = staged.interval(origin, max_days)
     # Undatable records belong to the extract whose interval holds the file's first day
     # (with no day at all and no interval asked for, to this one).
     home = first_day or (interval.start if interval else None)
