@@ -53,3 +53,31 @@ def test_a_tag_ahead_of_the_version_or_changelog_is_refused(root: Path) -> None:
 def test_malformed_tags_are_refused(root: Path, tag: str) -> None:
     result = run(tag, root)
     assert result.returncode == 1 and "is not" in result.stderr
+
+
+def test_a_tag_on_a_commit_off_main_is_refused(root: Path) -> None:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout
+
+    git("init", "-q", "-b", "main")
+    git("-c", "user.email=ci@example.com", "-c", "user.name=ci", "add", ".")
+    git("-c", "user.email=ci@example.com", "-c", "user.name=ci", "commit", "-qm", "main")
+    version = __import__("tomllib").loads((root / "dbt-repo" / "pyproject.toml").read_text())["project"][
+        "version"
+    ]
+    git("tag", f"dbt/v{version}-rc.1")
+    on_main = subprocess.run(
+        [sys.executable, str(CHECK), f"dbt/v{version}-rc.1", str(root), "--reachable-from", "main"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert on_main.returncode == 0, on_main.stderr
+    git("checkout", "-qb", "unreviewed")
+    (root / "dbt-repo" / "extra.txt").write_text("not merged")
+    git("add", ".")
+    git("-c", "user.email=ci@example.com", "-c", "user.name=ci", "commit", "-qm", "unreviewed")
+    git("tag", f"dbt/v{version}-rc.2")
+    off_main = subprocess.run(
+        [sys.executable, str(CHECK), f"dbt/v{version}-rc.2", str(root), "--reachable-from", "main"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert off_main.returncode == 1 and "not on main" in off_main.stderr
