@@ -154,5 +154,5 @@ run_dag dbt_transform 0
 # --- 6. summary ---------------------------------------------------------------------
 step 6 "summary"
 "$DBT/demo-summary" --run-results "$DEMO_DIR/dbt-artifacts/dbt_transform" --dashboard "$DASHBOARD_DIR/index.html" \
-  --bucket "$BUCKET_URL" --source-records "$ROWS"
+  --source-records "$ROWS"
 echo "Finished in $(( $(date +%s) - started ))s."

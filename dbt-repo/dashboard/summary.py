@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 from collections import Counter
@@ -35,27 +34,16 @@ def dbt_outcomes(run_results: Path | list[Path]) -> Counter[str]:
     return Counter(f"{unique_id.split('.')[0]}:{status}" for unique_id, status in latest.items())
 
 
-def quarantine_reasons(
-    warehouse: Path, bucket: Path | None, source: str = "events"
-) -> dict[str, Counter[str]]:
-    """Quarantined records by stage and reason: the load's (in the warehouse) and the extract's.
+def quarantine_reasons(warehouse: Path, source: str = "events") -> Counter[str]:
+    """Quarantined records by reason, from `raw.<source>_quarantine`.
 
-    A file's extract quarantines the records that have no day (no or an
-    unparseable event time, a broken line) under
-    `quarantine/<source>/undated/` in the bucket; the load quarantines the
-    rest, day by day, into `raw.<source>_quarantine`.
+    Every stage's quarantine ends there: the load's own, and what an extract
+    refused for having no day (copied in by the load of the day that owns it).
     """
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        at_load = Counter(
+        return Counter(
             dict(con.execute(f"select reason, count(*) from raw.{source}_quarantine group by 1").fetchall())
         )
-    at_extract: Counter[str] = Counter()
-    if bucket is not None and bucket.is_dir():
-        for path in sorted((bucket / "quarantine" / source / "undated").glob("*/quarantine.jsonl.gz")):
-            at_extract.update(
-                json.loads(line)["reason"] for line in gzip.decompress(path.read_bytes()).splitlines()
-            )
-    return {"extract": at_extract, "load": at_load}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -69,9 +57,6 @@ def main(argv: list[str] | None = None) -> None:
         help="run_results.json files, or folders holding one per dbt task",
     )
     parser.add_argument("--dashboard", type=Path, default=None)
-    parser.add_argument(
-        "--bucket", type=Path, default=None, help="the local bucket folder (for what extracts quarantined)"
-    )
     parser.add_argument(
         "--source-records", type=int, default=None, help="records the source held: checked against the layers"
     )
@@ -104,12 +89,11 @@ def main(argv: list[str] | None = None) -> None:
         ]
         cells.append(f"{ratio:.2f}" if ratio is not None else "-")
         print("  " + "".join(f"{c:>12}" for c in cells))
-    quarantined = quarantine_reasons(path, args.bucket)
-    total_quarantined = sum(sum(c.values()) for c in quarantined.values())
+    quarantined = quarantine_reasons(path)
+    total_quarantined = sum(quarantined.values())
     print(f"\nQuarantined: {total_quarantined:,}")
-    for stage, reasons in quarantined.items():
-        for reason, count in sorted(reasons.items()):
-            print(f"  at {stage:<8} {reason:<30} {count:>8,}")
+    for reason, count in sorted(quarantined.items()):
+        print(f"  {reason:<30} {count:>8,}")
     if args.source_records is not None:
         accounted = snapshot.layer_rows["raw"] + total_quarantined
         verdict = "reconciled" if accounted == args.source_records else "DOES NOT RECONCILE"

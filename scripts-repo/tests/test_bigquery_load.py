@@ -114,3 +114,37 @@ def test_bigquery_refuses_a_local_bucket(tmp_path) -> None:
         load_bigquery(
             LocalBucket(tmp_path), "events", DAY, BigQueryTarget.parse("bigquery://p/raw"), object()
         )
+
+
+def test_undatable_records_an_extract_quarantined_join_their_days_quarantine(gcs_emulator: str) -> None:
+    bucket = open_bucket("gs://landing/bq-undated")
+    good = {"event_time": "2025-03-05 10:00:00", "user_id": "u_1", "event_type": "like"}
+    writer = PartitionWriter(bucket, "events", DAY, origin="test")
+    writer.write([good, {**good, "user_id": "u_2"}])
+    writer.commit()
+    undated = [
+        {"reason": "missing_event_time", "record": json.dumps({"user_id": "u_3"}), "source_file": "drop.csv",
+         "line": 7},
+        {"reason": "broken_line", "record": json.dumps({"_broken_line": "{x"}), "source_file": "events/0",
+         "line": 41},
+    ]  # fmt: skip
+    body = "".join(json.dumps(u) + "\n" for u in undated).encode()
+    bucket.write_bytes("quarantine/events/undated/dt=2025-03-05/drop.jsonl.gz", gzip.compress(body))
+    with bigquery_endpoint() as (url, _):
+        client = bigquery.Client(
+            project="test-project", credentials=AnonymousCredentials(), client_options={"api_endpoint": url}
+        )
+        # Not held to the day's threshold: they were held to their extract's.
+        result = load_bigquery(bucket, "events", DAY, BigQueryTarget.parse("bigquery:///raw"), client)
+    assert (result.rows_in, result.loaded, result.quarantined) == (4, 2, 2)
+    assert result.reasons == {"missing_event_time": 1, "broken_line": 1}
+    quarantined = [
+        json.loads(line)
+        for line in gzip.decompress(
+            bucket.read_bytes("loadready/events/dt=2025-03-05/quarantine.jsonl.gz")
+        ).splitlines()
+    ]
+    assert [(q["reason"], q["_source_file"], q["_interval_start"]) for q in quarantined] == [
+        ("missing_event_time", "drop.csv", "2025-03-05"),
+        ("broken_line", "events/0", "2025-03-05"),
+    ]

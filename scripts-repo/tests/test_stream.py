@@ -16,6 +16,7 @@ import pytest
 from extract_load.bucket import LocalBucket
 from extract_load.intervals import Interval
 from extract_load.landing import read_manifest
+from extract_load.schema import local_today
 from extract_load.stream import CRASH_BEFORE_COMMIT
 from extract_load.warehouse import load_duckdb
 
@@ -118,14 +119,15 @@ def test_stream_lands_every_message_and_loads_by_day(kafka: str, tmp_path: Path)
     assert done.returncode == 0, done.stderr[-3000:]
     stats = json.loads(done.stdout.splitlines()[-1])
     assert stats["messages"] == len(EVENTS) + len(POISON) + 1 and stats["batches"] >= 7
-    # What cannot be read or dated is quarantined by the stream itself, with its offset, and lands nowhere.
-    assert stats["quarantined"] == len(POISON)
-    assert stats["reasons"] == {
+    # What cannot be read or dated is quarantined by the stream itself, with its offset, under the day it
+    # arrived; that day's load copies it into the quarantine table beside the load's own.
+    poison_reasons = {
         "broken_line": 2,
         "not_a_json_object": 1,
         "unparseable_event_time": 2,
         "missing_event_time": 1,
     }
+    assert stats["quarantined"] == len(POISON) and stats["reasons"] == poison_reasons
     bucket = LocalBucket(tmp_path / "bucket")
     kept = [
         json.loads(line)
@@ -133,16 +135,29 @@ def test_stream_lands_every_message_and_loads_by_day(kafka: str, tmp_path: Path)
         for line in gzip.decompress(bucket.read_bytes(key)).splitlines()
     ]
     assert len(kept) == len(POISON) and all(isinstance(q["line"], int) for q in kept)
-    assert sorted(stats["days"]) == list(DAYS)
+    arrived = local_today()
+    assert sorted(stats["days"]) == sorted({*DAYS, arrived})
+    assert bucket.list(f"quarantine/events/undated/dt={arrived}")
     landed = sum(read_manifest(bucket, "events", Interval.parse(d)).row_count for d in stats["days"])
     assert landed + stats["quarantined"] == stats["messages"]
     db = tmp_path / "w.duckdb"
-    assert load_all(bucket, db, stats["days"]) == (len(EVENTS) + 1, len(EVENTS), 1)
+    # in = loaded + quarantined, every message once.
+    assert load_all(bucket, db, stats["days"]) == (stats["messages"], len(EVENTS), 1 + len(POISON))
     with duckdb.connect(str(db), read_only=True) as con:
         reasons = dict(
             con.execute("select reason, count(*) from raw.events_quarantine group by 1").fetchall()
         )
-    assert reasons == {"non_standard_json": 1}
+        offsets = con.execute(
+            "select count(*) from raw.events_quarantine"
+            " where _interval_start = ? and _source_file like 'events/%'",
+            [arrived],
+        ).fetchone()[0]
+    assert reasons == {"non_standard_json": 1, **poison_reasons}
+    assert offsets == len(POISON)  # where each came from: topic/partition, and its offset as the line
+    # Loading the arrival day again replaces its quarantine: nothing twice.
+    load_all(bucket, db, [arrived])
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("select count(*) from raw.events_quarantine").fetchone()[0] == 1 + len(POISON)
     # A second consumer run finds nothing new: offsets were committed.
     again = stream(kafka, tmp_path / "bucket")
     assert json.loads(again.stdout.splitlines()[-1])["messages"] == 0

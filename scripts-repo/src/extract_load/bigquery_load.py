@@ -29,7 +29,14 @@ from extract_load.bucket import Bucket
 from extract_load.intervals import Interval
 from extract_load.landing import partition_prefix, read_manifest
 from extract_load.schema import EVENT_COLUMNS, KNOWN_EVENT_TYPES
-from extract_load.warehouse import LoadResult, check_counts, classified_sql, write_quarantine
+from extract_load.warehouse import (
+    LoadResult,
+    check_counts,
+    classified_sql,
+    read_undated,
+    undated_counts,
+    write_quarantine,
+)
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +122,7 @@ def load_bigquery(
     ready = f"loadready/{source}/{interval.partition}"
     reasons: dict[str, int] = {}
     rows_in = 0
+    params = [interval.start.isoformat(), load_id, landed_at]
     with tempfile.TemporaryDirectory() as tmp:
         con = engine.connect()
         clean, rejected = Path(tmp) / "rows.jsonl.gz", Path(tmp) / "quarantine.jsonl.gz"
@@ -127,7 +135,6 @@ def load_bigquery(
                 ).fetchall()
             )
             columns = ", ".join(EVENT_COLUMNS)
-            params = [interval.start.isoformat(), load_id, landed_at]
             con.execute(
                 f"""
                 copy (
@@ -141,24 +148,38 @@ def load_bigquery(
                 """,
                 params,
             )
-            con.execute(
-                f"""
-                copy (
-                    select cast(json as varchar) as _record, reason, ?::varchar as _interval_start,
-                           parse_filename(filename) as _source_file, ?::varchar as _load_id,
-                           ?::varchar as _loaded_at
-                    from classified where reason is not null order by filename, _line
-                ) to '{rejected}' (format json, compression gzip)
-                """,
-                params,
-            )
             write_quarantine(con, bucket, source, interval)
         else:
-            for path in (clean, rejected):
-                path.write_bytes(b"")
+            con.execute(
+                "create temp table classified (json json, reason varchar, filename varchar, _line bigint)"
+            )
+        check_counts(source, interval, manifest.row_count, rows_in, reasons, max_quarantine_ratio, bucket)
+        # What an extract quarantined for having no day joins this day's quarantine (see undated_prefix).
+        read_undated(con, bucket, source, [interval])
+        con.execute(
+            f"""
+            copy (
+                select _record, reason, ?::varchar as _interval_start, _source_file,
+                       ?::varchar as _load_id, ?::varchar as _loaded_at
+                from (
+                    select cast(json as varchar) as _record, reason, parse_filename(filename) as _source_file,
+                           _line, 0 as stage
+                    from classified where reason is not null
+                    union all
+                    select record, reason, source_file, line, 1 from undated
+                )
+                order by stage, _source_file, _line
+            ) to '{rejected}' (format json, compression gzip)
+            """,
+            params,
+        )
+        for reason, count in undated_counts(con).get(interval.start, {}).items():
+            reasons[reason] = reasons.get(reason, 0) + count
+            rows_in += count
+        if not files:
+            clean.write_bytes(b"")
         con.close()
         quarantined = sum(reasons.values())
-        check_counts(source, interval, manifest.row_count, rows_in, reasons, max_quarantine_ratio, bucket)
         bucket.write_bytes(f"{ready}/rows.jsonl.gz", clean.read_bytes())
         bucket.write_bytes(f"{ready}/quarantine.jsonl.gz", rejected.read_bytes())
 

@@ -490,8 +490,6 @@ def _emit_file_extract(done: FileExtract) -> None:
                 manifest.source, manifest.interval_start, manifest.row_count, manifest.bytes, 0.0
             )
         _emit(_manifest_result(manifest))
-    if metrics is not None:
-        metrics.quarantined_at_extract(done.source, done.reasons)
     _emit(done.as_dict())
 
 
@@ -644,7 +642,6 @@ def stream(
     if metrics is not None:
         for (lag_topic, partition), lag in stats.lag.items():
             metrics.consumer_lag(source, lag_topic, partition, lag)
-        metrics.quarantined_at_extract(source, stats.reasons)
     _emit({"source": source, "topic": topic, **stats.as_dict()})
 
 

@@ -41,13 +41,13 @@ from extract_load.bucket import Bucket
 from extract_load.intervals import Interval
 from extract_load.landing import Manifest, PartitionWriter
 from extract_load.redaction import public_location
-from extract_load.schema import BROKEN_LINE_KEY, DEFAULT_POLICY, QuarantinePolicy
+from extract_load.schema import BROKEN_LINE_KEY, DEFAULT_POLICY, QuarantinePolicy, local_today
 from extract_load.warehouse import (
-    QUARANTINE_FILE,
     UNDATABLE_REASONS,
     QuarantineThresholdError,
     ReconciliationError,
     classify_sql,
+    undated_prefix,
     write_quarantined_records,
 )
 
@@ -399,30 +399,46 @@ def land_staged(
     rows_in, first_day, reasons = staged.rows, staged.first_day, staged.reasons
     undated = {r: n for r, n in reasons.items() if r in UNDATABLE_REASONS}
     if interval is None:
-        interval = staged.interval(origin, max_days)
-    # Undatable records belong to the extract whose interval holds the file's first day
-    # (with no day at all and no interval asked for, to this one).
-    home = first_day or (interval.start if interval else None)
-    owns_undated = interval is None or interval.start <= home < interval.end  # type: ignore[operator]
-    key = f"quarantine/{source}/undated/{hashlib.sha256(origin.encode()).hexdigest()[:16]}/{QUARANTINE_FILE}"
-    quarantine = None
-    if undated and owns_undated:
+        # A file with no datable record at all still has its undatable ones loaded, on the day it arrived.
+        interval = staged.interval(origin, max_days) or Interval.parse(local_today())
+    # Undatable records belong to the extract whose interval holds the file's first day (or, with
+    # none, the first day asked for): a run over the file's range quarantines each exactly once,
+    # and the load of that day copies them into the warehouse's quarantine table.
+    home = Interval.parse((first_day or interval.start).isoformat())
+    owns_undated = interval.start <= home.start < interval.end
+    digest = hashlib.sha256(origin.encode()).hexdigest()[:16]
+    bad = sum(reasons.values())
+    if rows_in and bad / rows_in > policy.max_ratio:
+        # Kept for inspection outside every load's path: nothing of this file may reach the warehouse.
+        refused = f"quarantine/{source}/refused/{digest}.jsonl.gz"
         write_quarantined_records(
+            con, bucket, refused,
+            "select reason, cast(json as varchar), filename, _line from classified "
+            "where reason is not null order by _line nulls last",
+            [],
+        )  # fmt: skip
+        raise ExportThresholdError(
+            f"{source} {origin}: {bad} of {rows_in} records ({bad / rows_in:.1%}) would be quarantined, "
+            f"over the {policy.max_ratio:.1%} threshold for the file as a whole; reasons {reasons}. "
+            f"Nothing was landed; the records that would be quarantined are in {bucket.url}/{refused}"
+        )
+    bucket.delete(f"quarantine/{source}/refused/{digest}.jsonl.gz")
+    quarantine = None
+    if owns_undated:
+        key = f"{undated_prefix(source, home)}/{digest}.jsonl.gz"
+        # A re-sent file whose first day moved leaves no copy of its undatable records at the old day.
+        for stale in bucket.list(undated_prefix(source)):
+            if stale.endswith(f"/{digest}.jsonl.gz") and stale != key:
+                bucket.delete(stale)
+        if write_quarantined_records(
             con, bucket, key,
             "select reason, cast(json as varchar), filename, _line from classified "
             "where day is null order by _line nulls last",
             [],
-        )  # fmt: skip
-        quarantine = f"{bucket.url}/{key}"
-    bad = sum(reasons.values())
-    if rows_in and bad / rows_in > policy.max_ratio:
-        raise ExportThresholdError(
-            f"{source} {origin}: {bad} of {rows_in} records ({bad / rows_in:.1%}) would be quarantined, "
-            f"over the {policy.max_ratio:.1%} threshold for the file as a whole; reasons {reasons}. "
-            "Nothing was landed" + (f"; the undatable records are in {quarantine}" if quarantine else "")
-        )
+        ):  # fmt: skip
+            quarantine = f"{bucket.url}/{key}"
     manifests = []
-    for day in interval.days() if interval else []:
+    for day in interval.days():
         writer = PartitionWriter(bucket, source, day, origin=origin, part_rows=part_rows)
         cursor = con.execute(
             "select json::varchar from classified where day = ? order by _line nulls last", [day.start]
@@ -432,12 +448,10 @@ def land_staged(
             writer.end_page(None, checkpoint=False)
         manifests.append(writer.commit())
     quarantined = sum(undated.values()) if owns_undated else 0
-    dated_outside = 0
-    if interval is not None:
-        dated_outside = con.execute(
-            "select count(*) from classified where day is not null and (day < ? or day >= ?)",
-            [interval.start, interval.end],
-        ).fetchone()[0]  # type: ignore[index]
+    dated_outside = con.execute(
+        "select count(*) from classified where day is not null and (day < ? or day >= ?)",
+        [interval.start, interval.end],
+    ).fetchone()[0]  # type: ignore[index]
     outside = dated_outside + sum(undated.values()) - quarantined
     result = FileExtract(
         source, origin, manifests, rows_in, quarantined, outside, undated if owns_undated else {}, quarantine

@@ -128,11 +128,6 @@ class RunMetrics:
         self.seconds.labels(source, "load", interval).set(seconds)
         self.finished.labels(source, "load").set(time.time())
 
-    def quarantined_at_extract(self, source: str, reasons: dict[str, int]) -> None:
-        """Records a file's extract quarantined because they have no day (interval label `undated`)."""
-        for reason, count in reasons.items():
-            self.quarantined.labels(source, "undated", reason).set(count)
-
     def consumer_lag(self, source: str, topic: str, partition: int, lag: int) -> None:
         self.recorded.add((source, "stream", topic))
         self.lag.labels(source, topic, str(partition)).set(lag)

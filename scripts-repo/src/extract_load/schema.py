@@ -113,3 +113,12 @@ def local_days(values: list[object]) -> list[str | None]:
     finally:
         con.close()
     return [day for _, day in rows]
+
+
+def local_today() -> str:
+    """Today's local day (YYYY-MM-DD), by the same rule as an event's: where an arrival is dated."""
+    import datetime as dt
+
+    day = local_days([dt.datetime.now(dt.UTC).isoformat()])[0]
+    assert day is not None
+    return day

@@ -11,8 +11,10 @@ different batch boundaries is removed downstream by `event_id`.
 A message that cannot be read (not UTF-8, not JSON, nested too deep) or has
 no usable day (no or an unparseable event_time, out of range) never blocks
 the stream: it is quarantined, with its reason, topic, partition and offset,
-under `quarantine/<source>/undated/` before the offsets move, as a file's
-extract quarantines records without a day.
+under `quarantine/<source>/undated/dt=<day it arrived>/` before the offsets
+move, as a file's extract quarantines records without a day; the load of the
+arrival day (which the run reports as touched) copies them into the
+warehouse's quarantine table.
 
 One stream worker per source and consumer group writes a day's manifest;
 Airflow runs it with `max_active_runs=1`.
@@ -34,7 +36,8 @@ from typing import Any
 from extract_load.bucket import Bucket
 from extract_load.intervals import Interval
 from extract_load.landing import MANIFEST, Manifest, Part, partition_prefix
-from extract_load.schema import BROKEN_LINE_KEY, local_days
+from extract_load.schema import BROKEN_LINE_KEY, local_days, local_today
+from extract_load.warehouse import undated_prefix
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +123,7 @@ def land_batch(bucket: Bucket, source: str, messages: list[Any]) -> tuple[set[st
             Part(name=name, rows=len(rows), bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
         )
     reasons: dict[str, int] = defaultdict(int)
+    arrived: Interval | None = None
     for partition, bad in sorted(quarantined.items()):
         bad.sort(key=lambda r: r[0])
         body = "".join(
@@ -131,9 +135,13 @@ def land_batch(bucket: Bucket, source: str, messages: list[Any]) -> tuple[set[st
             for offset, reason, record in bad
         )  # fmt: skip
         name = f"stream-p{partition}-o{bad[0][0]}-{bad[-1][0]}.jsonl.gz"
-        bucket.write_bytes(f"quarantine/{source}/undated/{name}", gzip.compress(body.encode(), mtime=0))
+        arrived = arrived or Interval.parse(local_today())
+        bucket.write_bytes(f"{undated_prefix(source, arrived)}/{name}", gzip.compress(body.encode(), mtime=0))
         for _, reason, _ in bad:
             reasons[reason] += 1
+    if arrived is not None:
+        # The load of the arrival day copies them into the quarantine table; it needs a manifest.
+        by_day.setdefault(arrived.start.isoformat(), [])
     for day, parts in by_day.items():
         _add_to_manifest(bucket, source, Interval.parse(day), parts)
     return set(by_day), dict(reasons)

@@ -474,6 +474,17 @@ def _load_batch(
                 order by filename, _line
                 """
             )
+        # Records an extract quarantined for having no day join the quarantine of the day that owns them;
+        # they were held to their extract's threshold, not to this day's.
+        read_undated(con, bucket, source, [day for day, _ in batch])
+        con.execute(
+            f"""
+            insert into {quarantine}
+            select record, reason, _interval_start, source_file, load_id, landed_at
+            from undated inner join batch_loads using (_interval_start)
+            """
+        )
+        undated = undated_counts(con)
         seconds_each = (time.monotonic() - started) / max(len(batch), 1)
         for position, ((day, manifest), (_, load_id, landed_at)) in enumerate(zip(batch, keys, strict=True)):
             rows_in, reasons = stats[day.start]
@@ -490,11 +501,14 @@ def _load_batch(
                     con, bucket, source, batch[:position], schema, event_types, max_quarantine_ratio
                 )
                 return done, error
-            quarantined = sum(reasons.values())
-            if quarantined:
+            if sum(reasons.values()):
                 write_quarantine(con, bucket, source, day, table="quarantined")
             else:
                 bucket.delete(f"{quarantine_prefix(source, day)}/{QUARANTINE_FILE}")
+            extra = undated.get(day.start, {})
+            rows_in += sum(extra.values())
+            reasons = {r: reasons.get(r, 0) + extra.get(r, 0) for r in sorted({*reasons, *extra})}
+            quarantined = sum(reasons.values())
             con.execute(
                 f"insert or replace into {loads} values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [source, day.start, day.end, load_id, manifest.run_id, rows_in, rows_in - quarantined,
@@ -511,6 +525,7 @@ def _load_batch(
         raise
     finally:
         con.execute("drop table if exists quarantined")
+        con.execute("drop table if exists undated")
     return results, None
 
 
@@ -519,6 +534,50 @@ QUARANTINE_FILE = "quarantine.jsonl.gz"
 
 def quarantine_prefix(source: str, interval: Interval) -> str:
     return f"quarantine/{checked_name(source, 'source')}/{interval.partition}"
+
+
+def undated_prefix(source: str, interval: Interval | None = None) -> str:
+    """Where extracts put the records they quarantined for having no day, by the day that loads them.
+
+    A file's extract quarantines its undatable records under the file's first
+    day, the stream under the day a message arrived: the load of that day
+    copies them into `<source>_quarantine`, so every quarantined record, whatever
+    the stage that refused it, is in the warehouse beside its reason.
+    """
+    base = f"quarantine/{checked_name(source, 'source')}/undated"
+    return f"{base}/{interval.partition}" if interval is not None else base
+
+
+def read_undated(con: duckdb.DuckDBPyConnection, bucket: Bucket, source: str, days: list[Interval]) -> None:
+    """Fill the temp table `undated(_interval_start, reason, record, source_file, line)` for `days`."""
+    con.execute(
+        "create or replace temp table undated"
+        " (_interval_start date, reason varchar, record varchar, source_file varchar, line bigint)"
+    )
+    for day in days:
+        files = [
+            str(bucket.local_path(key))
+            for key in bucket.list(undated_prefix(source, day))
+            if key.endswith(".jsonl.gz")
+        ]
+        if files:
+            con.execute(
+                "insert into undated select ?, reason, record, source_file, line from read_json(?,"
+                " format = 'newline_delimited', maximum_object_size = 67108864, filename = true,"
+                " columns = {reason: 'varchar', record: 'varchar', source_file: 'varchar', line: 'bigint'})"
+                " order by filename, line",
+                [day.start, files],
+            )
+
+
+def undated_counts(con: duckdb.DuckDBPyConnection) -> dict[dt.date, dict[str, int]]:
+    """Reasons and counts of the temp table `undated`, by day."""
+    counts: dict[dt.date, dict[str, int]] = {}
+    for start, reason, count in con.execute(
+        "select _interval_start, reason, count(*) from undated group by all order by all"
+    ).fetchall():
+        counts.setdefault(start, {})[reason] = count
+    return counts
 
 
 def write_quarantine(
