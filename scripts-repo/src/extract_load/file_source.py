@@ -10,6 +10,9 @@ the file is lost, and nothing undatable distorts a day:
   reason and line, under `quarantine/<source>/undated/<file digest>/`; the
   extract whose interval holds the file's first day owns them, so a run over
   the file's full range counts each exactly once;
+- a record too large to parse (over 1 MiB) is set aside whole, its bytes
+  kept, and quarantined as `oversized_record`; the parser's record count is
+  checked against an independent count of the file's records (records.py);
 - every record is classified once, by the loader's rule, before anything
   lands: when the file as a whole would quarantine more than the threshold,
   nothing lands and the extract says so with the numbers (each day is still
@@ -28,7 +31,7 @@ import json
 import logging
 import tempfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,8 +43,9 @@ from extract_load import engine
 from extract_load.bucket import Bucket
 from extract_load.intervals import Interval
 from extract_load.landing import Manifest, PartitionWriter
+from extract_load.records import MAX_RECORD_BYTES, Oversized, parser_limit, scan_csv, scan_jsonl
 from extract_load.redaction import public_location
-from extract_load.schema import BROKEN_LINE_KEY, DEFAULT_POLICY, QuarantinePolicy, local_today
+from extract_load.schema import BROKEN_LINE_KEY, DEFAULT_POLICY, OVERSIZED_KEY, QuarantinePolicy, local_today
 from extract_load.warehouse import (
     UNDATABLE_REASONS,
     QuarantineThresholdError,
@@ -138,21 +142,50 @@ def require_columns(columns: list[str], origin: str) -> None:
         )
 
 
-def stage_file(con: duckdb.DuckDBPyConnection, path: Path, origin: str) -> None:
-    """Create table `rows_in(_line, record json)`: one row per data line of the file."""
+def stage_file(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    origin: str,
+    workdir: Path,
+    kept_at: Callable[[int], str | None] = lambda line: None,
+    limit: int = MAX_RECORD_BYTES,
+) -> list[Oversized]:
+    """Create table `rows_in(_line, record json)`: one row per data record of the file.
+
+    Text formats are first scanned on their own (records.py): records over
+    `limit` are set aside whole in `workdir` (returned, for the caller to keep
+    at `kept_at(line)`) and stand in `rows_in` as a stub, and the parser's count
+    must equal the scan's, or nothing lands. A reader's error is the file's.
+    """
+    try:
+        return _stage_file(con, path, origin, workdir, kept_at, limit)
+    except (duckdb.Error, csv.Error, UnicodeDecodeError) as exc:
+        raise FileSourceError(f"{origin}: cannot be read: {exc}") from exc
+
+
+def _stage_file(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    origin: str,
+    workdir: Path,
+    kept_at: Callable[[int], str | None] = lambda line: None,
+    limit: int = MAX_RECORD_BYTES,
+) -> list[Oversized]:
     kind = _format(path)
-    src = str(path).replace("'", "''")
+    scan = None
     if kind == "csv":
         opener = gzip.open if path.name.lower().endswith(".gz") else open
         with opener(path, "rt", encoding="utf-8", newline="") as handle:
             header = [c.strip() for c in next(csv.reader(handle), [])]
         require_columns(header, origin)
+        scan = scan_csv(path, workdir, limit)
+        src = str(scan.path).replace("'", "''")
         # RFC 4180 dialect and the header's columns stated, not sniffed: broken
         # lines must not change how the rest of the file parses.
         columns = "{" + ", ".join("'" + c.replace("'", "''") + "': 'VARCHAR'" for c in header) + "}"
         dialect = (
             f"header = true, auto_detect = false, columns = {columns}, "
-            "delim = ',', quote = '\"', escape = '\"'"
+            f"delim = ',', quote = '\"', escape = '\"', max_line_size = {parser_limit(limit)}"
         )
         con.execute(
             f"""
@@ -174,13 +207,21 @@ def stage_file(con: duckdb.DuckDBPyConnection, path: Path, origin: str) -> None:
             from csv_rejects group by line
             """
         )
+        if scan.oversized:
+            con.executemany(
+                "insert into rows_in values (?, ?)",
+                [(big.line, json.dumps(big.stub(kept_at(big.line)))) for big in scan.oversized],
+            )
     elif kind == "jsonl":
+        scan = scan_jsonl(path, workdir, limit, kept_at)
+        src = str(scan.path).replace("'", "''")
         con.execute(
             f"""
             create temp table lines as
             select row_number() over () as _line, line
             from read_csv('{src}', header = false, columns = {{'line': 'VARCHAR'}}, delim = '\\x01',
-                          quote = '', escape = '', strict_mode = false)
+                          quote = '', escape = '', strict_mode = false,
+                          max_line_size = {parser_limit(limit)})
             """
         )
         con.execute(
@@ -195,8 +236,9 @@ def stage_file(con: duckdb.DuckDBPyConnection, path: Path, origin: str) -> None:
         keys = con.execute(
             "select distinct unnest(json_keys(record)) from rows_in where json_type(record) = 'OBJECT'"
         ).fetchall()
-        require_columns([k[0] for k in keys], origin)
+        require_columns([k[0] for k in keys if k[0] != OVERSIZED_KEY], origin)
     elif kind == "parquet":
+        src = str(path).replace("'", "''")
         columns = [c[0] for c in con.execute(f"describe select * from read_parquet('{src}')").fetchall()]
         require_columns(columns, origin)
         con.execute(
@@ -205,6 +247,16 @@ def stage_file(con: duckdb.DuckDBPyConnection, path: Path, origin: str) -> None:
         )
     else:
         _stage_xlsx(con, path, origin)
+    if scan is None:
+        return []
+    parsed = con.execute("select count(*) from rows_in").fetchone()[0]  # type: ignore[index]
+    if parsed != scan.records:
+        counter = "Python's CSV reader" if kind == "csv" else "its lines"
+        raise ReconciliationError(
+            f"{origin}: the file holds {scan.records} records (counted by {counter}) but the parser read "
+            f"{parsed}; nothing was landed"
+        )
+    return scan.oversized
 
 
 def _stage_xlsx(con: duckdb.DuckDBPyConnection, path: Path, origin: str) -> None:
@@ -279,10 +331,16 @@ def extract_file(
 ) -> FileExtract:
     """Land each day of `interval` (default: every day the file covers); one manifest per day."""
     con = engine.connect()
-    with local_copy(location) as path:
-        digest = verify_and_digest(path, location)
-        stage_file(con, path, location)
     try:
+        with local_copy(location) as path, tempfile.TemporaryDirectory() as work:
+            digest = verify_and_digest(path, location)
+            keep = f"quarantine/{source}/oversized/{digest}"
+            oversized = stage_file(
+                con, path, location, Path(work), lambda line: f"{bucket.url}/{keep}/line-{line}.bin"
+            )
+            # A record too large to parse is kept whole, before anything names it.
+            for big in oversized:
+                bucket.write_bytes(f"{keep}/line-{big.line}.bin", big.path.read_bytes())
         origin = f"{public_location(location)}#sha256={digest}"
         return land_staged(con, bucket, interval, source, origin, part_rows, policy, max_days)
     finally:
@@ -370,9 +428,9 @@ def describe_file(
     """What a file drop holds, without landing anything: a run's range, and what it would quarantine."""
     con = engine.connect()
     try:
-        with local_copy(location) as path:
+        with local_copy(location) as path, tempfile.TemporaryDirectory() as work:
             verify_and_digest(path, location)
-            stage_file(con, path, location)
+            stage_file(con, path, location, Path(work))
         staged = classify_staged(con, public_location(location), policy)
     finally:
         con.close()

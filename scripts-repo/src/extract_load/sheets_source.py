@@ -129,7 +129,7 @@ def extract_drive_xlsx(
         origin = f"drive://{file_id}"
         con = engine.connect()
         try:
-            stage_file(con, path, origin)
+            stage_file(con, path, origin, Path(tmp))
             return land_staged(con, bucket, interval, source, origin, policy=policy)
         finally:
             con.close()

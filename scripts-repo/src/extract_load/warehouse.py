@@ -40,6 +40,7 @@ from extract_load.schema import (
     EVENT_COLUMNS,
     KNOWN_EVENT_TYPES,
     LATEST_EVENT_TIME,
+    OVERSIZED_KEY,
     local_time_sql,
 )
 
@@ -205,6 +206,7 @@ def classified_days_sql(
 UNDATABLE_REASONS = frozenset(
     {
         "not_a_json_object",
+        "oversized_record",
         "broken_line",
         "non_standard_json",
         "missing_event_time",
@@ -239,6 +241,7 @@ def classify_sql(landed: str, event_types: frozenset[str]) -> str:
             json_type(json) as _kind,
             json_extract_string(json, {paths}) as _values,
             json_extract_string(json, '$.{BROKEN_LINE_KEY}') as _broken,
+            json_extract(json, '$.{OVERSIZED_KEY}') as _oversized,
             -- NaN and Infinity are not JSON, though DuckDB's reader takes them: no warehouse's
             -- JSON type would. A cheap test first, then the token outside any string.
             (contains(json::varchar, 'NaN') or contains(json::varchar, 'Infinity'))
@@ -255,15 +258,17 @@ def classify_sql(landed: str, event_types: frozenset[str]) -> str:
             _interval_end,
             _kind,
             _broken,
+            _oversized,
             _non_standard,
 {fields},
             {local_time_sql(event_time)} as _event_time_local
         from parsed
     )
     select
-        * exclude (_kind, _broken, _non_standard, _interval_end),
+        * exclude (_kind, _broken, _oversized, _non_standard, _interval_end),
         case
             when _kind <> 'OBJECT' then 'not_a_json_object'
+            when _oversized is not null then 'oversized_record'
             when _broken is not null then 'broken_line'
             when _non_standard then 'non_standard_json'
             when event_time is null then 'missing_event_time'
