@@ -123,9 +123,12 @@ def test_going_back_needs_rollback_and_rollback_is_one_command(repo: Path) -> No
         )
     down = promote(repo, "promote", "--component", "dbt", "--version", "1.0.0", "--to", "staging")
     assert down.returncode == 1 and "--rollback" in down.stderr
+    # Forward, the replaced build is named: it may run until the new one passes the environment's checks.
+    assert release(repo, "staging")["dbt"]["previous_digest"] == DIGESTS["d1"]
     back = promote(repo, "rollback", "--component", "dbt", "--env", "staging", "--commit")
     assert back.returncode == 0, back.stderr
-    assert release(repo, "staging")["dbt"]["version"] == "1.0.0"
+    # Back, nothing newer may run any more: the release names only the build it returns to.
+    assert release(repo, "staging")["dbt"] == {"version": "1.0.0", "image": "dbt", "digest": DIGESTS["d1"]}
     assert git(repo, "log", "-1", "--format=%s").startswith("chore(staging): roll back dbt to 1.0.0")
 
 

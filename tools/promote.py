@@ -123,9 +123,10 @@ def read_release(text: str) -> dict[str, Any]:
     document = yaml.safe_load(text) or {}
     components = document.get("components") or {}
     for name, entry in components.items():
-        digest = entry.get("digest")
-        if digest is not None and not DIGEST.match(str(digest)):
-            raise PromotionError(f"{name}: digest {digest!r} is not sha256:<64 hex>")
+        for key in ("digest", "previous_digest"):
+            digest = entry.get(key)
+            if digest is not None and not DIGEST.match(str(digest)):
+                raise PromotionError(f"{name}: {key} {digest!r} is not sha256:<64 hex>")
     return document
 
 
@@ -221,11 +222,12 @@ def promote(
         raise PromotionError(
             f"{env} runs {component} {current['version']}; {version} is older: pass --rollback to go back"
         )
-    document["components"][component] = {
-        "version": version,
-        "image": current.get("image", component),
-        "digest": digest,
-    }
+    entry: dict[str, Any] = {"version": version, "image": current.get("image", component), "digest": digest}
+    # Forward, the build it replaces may run until the new one passes the environment's own checks
+    # (dbt_image_refresh); back, nothing newer may run: the rollback takes effect at once.
+    if not rollback and current.get("digest") and current.get("digest") != digest:
+        entry["previous_digest"] = current["digest"]
+    document["components"][component] = entry
     after = render_release(env, document)
     verb = "roll back" if rollback else "promote"
     also = ()

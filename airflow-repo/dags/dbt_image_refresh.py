@@ -8,6 +8,10 @@ this dbt) and `dbt test` (today's data passes its tests with it). Only when
 all three are green is it recorded in the Variable `dbt_image`, which is the
 image `dbt_transform`'s pods start from. When one fails, the Variable keeps
 the previous build and the failure alert says which check broke.
+
+The Variable only chooses among builds the release file names (its digest,
+and the `previous_digest` a forward promotion replaced): a value typed into
+it, or the build a rollback fled, is ignored (`dbt_project.image_template`).
 """
 
 from __future__ import annotations

@@ -176,6 +176,46 @@ def test_dbt_transform_tasks_are_pods_of_the_dbt_image(kubernetes_mode: list) ->
     assert pods["dbt.raw_events_source"].spec.containers[0].args[1:3] == ["source", "freshness"]
 
 
+PREVIOUS_DBT_DIGEST = "sha256:" + "c" * 64
+
+
+@pytest.mark.parametrize(
+    ("previous", "variable", "runs"),
+    [
+        # Someone with Variable rights names an image of their own: the release's runs.
+        (PREVIOUS_DBT_DIGEST, "ghcr.io/someone/anything:latest", DBT_DIGEST),
+        # A forward promotion not yet validated here: the build it replaced keeps running.
+        (PREVIOUS_DBT_DIGEST, f"{REGISTRY}/dbt@{PREVIOUS_DBT_DIGEST}", PREVIOUS_DBT_DIGEST),
+        # A rollback (no previous digest): the newer build the Variable still names no longer runs.
+        (None, f"{REGISTRY}/dbt@{PREVIOUS_DBT_DIGEST}", DBT_DIGEST),
+    ],
+    ids=["typed-in-variable", "pending-validation", "after-rollback"],
+)
+def test_the_dbt_image_is_always_one_the_release_names(
+    kubernetes_mode: list, previous: str | None, variable: str, runs: str
+) -> None:
+    import os
+
+    from airflow.models.variable import Variable
+
+    release = Path(os.environ["PLATFORM_RELEASE_FILE"])
+    extra = f", previous_digest: '{previous}'" if previous else ""
+    release.write_text(
+        "environment: staging\ncomponents:\n"
+        f"  scripts: {{version: 1.4.0, image: scripts, digest: '{SCRIPTS_DIGEST}'}}\n"
+        f"  dbt: {{version: 2.1.0, image: dbt, digest: '{DBT_DIGEST}'{extra}}}\n"
+    )
+    Variable.set("dbt_image", variable)
+    try:
+        dag = _dag("dbt_transform.py", "dbt_transform")
+        run = dag.test(logical_date=pendulum.datetime(2025, 3, 5, tz="UTC"))
+    finally:
+        Variable.delete("dbt_image")
+    assert run.state == "success"
+    images = {pod.spec.containers[0].image for task_id, pod in kubernetes_mode if task_id.startswith("dbt.")}
+    assert images == {f"{REGISTRY}/dbt@{runs}"}
+
+
 def test_a_component_never_built_for_the_environment_is_a_clear_error(tmp_path: Path) -> None:
     from pipeline_runtime.release import ReleaseError, load_release
 

@@ -8,6 +8,7 @@ never runs dbt.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -73,16 +74,27 @@ def execution_config() -> ExecutionConfig:
 
 
 def image_template() -> str:
-    """The dbt image a pod starts: the one `dbt_image_refresh` last validated, else the release's.
+    """The dbt image a pod starts, by digest, always one the release file names.
 
-    A template, so the Variable is read when the task runs, never while parsing.
-    The release file is read here (a local file, mounted from a ConfigMap) to
-    give the first deployment an image before any refresh has run.
+    The Variable `dbt_image` records the build `dbt_image_refresh` last
+    validated here. It is honoured only when the release file names it: its
+    current digest, or the one a forward promotion replaced (which keeps
+    running until the new build passes its checks). Anything else, an image
+    someone typed into the Variable or the build a rollback fled, is ignored
+    and the release's own digest runs: editing a Variable cannot choose the
+    image, and a GitOps rollback changes what runs at once.
+
+    A template, so the Variable is read when the task runs, never while
+    parsing; the release file (a local file, mounted from a ConfigMap) is read
+    here.
     """
     from pipeline_runtime.release import load_release
 
-    released = load_release().image_ref("dbt")
-    return "{{ var.value.get('" + IMAGE_VARIABLE + "', '" + released + "') }}"
+    release = load_release()
+    released = release.image_ref("dbt")
+    allowed = json.dumps(release.allowed_image_refs("dbt"))
+    chosen = "var.value.get('" + IMAGE_VARIABLE + "', '')"
+    return "{{ " + chosen + " if " + chosen + " in " + allowed + " else '" + released + "' }}"
 
 
 IMAGE_VARIABLE = "dbt_image"

@@ -34,6 +34,8 @@ class Component:
     version: str
     image: str
     digest: str | None
+    # The build a forward promotion replaced, allowed to run until the new one passes its checks.
+    previous_digest: str | None = None
 
 
 @dataclass(frozen=True)
@@ -55,12 +57,24 @@ class Release:
                 f"{self.environment}: {entry.name} {entry.version} has no image digest; "
                 "it was never built and promoted here, so it cannot run"
             )
-        registry = registry or os.environ.get("PLATFORM_IMAGE_REGISTRY")
-        if not registry:
-            raise ReleaseError(
-                "PLATFORM_IMAGE_REGISTRY is not set (e.g. <region>-docker.pkg.dev/<project>/<repo>)"
-            )
-        return f"{registry.rstrip('/')}/{entry.image}@{entry.digest}"
+        return f"{_registry(registry)}/{entry.image}@{entry.digest}"
+
+    def allowed_image_refs(self, component: str, registry: str | None = None) -> list[str]:
+        """Every image a pod of `component` may start from: the release's, then the one it replaced."""
+        entry = self.component(IMAGE_OF_COMPONENT.get(component, component))
+        refs = [self.image_ref(component, registry)]
+        if entry.previous_digest and entry.previous_digest != entry.digest:
+            refs.append(f"{_registry(registry)}/{entry.image}@{entry.previous_digest}")
+        return refs
+
+
+def _registry(registry: str | None = None) -> str:
+    registry = registry or os.environ.get("PLATFORM_IMAGE_REGISTRY")
+    if not registry:
+        raise ReleaseError(
+            "PLATFORM_IMAGE_REGISTRY is not set (e.g. <region>-docker.pkg.dev/<project>/<repo>)"
+        )
+    return registry.rstrip("/")
 
 
 def release_path() -> Path:
@@ -85,8 +99,9 @@ def load_release(path: Path | None = None) -> Release:
     environment = str(document.get("environment", path.parent.name))
     components = {}
     for name, entry in (document.get("components") or {}).items():
-        digest = entry.get("digest")
-        if digest is not None and not DIGEST.match(str(digest)):
-            raise ReleaseError(f"{path}: {name} digest {digest!r} is not sha256:<64 hex>")
-        components[name] = Component(name, str(entry["version"]), str(entry.get("image", name)), digest)
+        digests = [entry.get("digest"), entry.get("previous_digest")]
+        for digest in digests:
+            if digest is not None and not DIGEST.match(str(digest)):
+                raise ReleaseError(f"{path}: {name} digest {digest!r} is not sha256:<64 hex>")
+        components[name] = Component(name, str(entry["version"]), str(entry.get("image", name)), *digests)
     return Release(environment, components)
