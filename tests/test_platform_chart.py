@@ -73,12 +73,15 @@ def test_the_chart_lints_strictly() -> None:
 
 # A dbt image built and promoted: what a release file says once the promotion tool has run.
 DBT_BUILT = {"components": {"dbt": {"digest": "sha256:" + "d" * 64}}}
+ALL_BUILT = {
+    "components": {name: {"digest": "sha256:" + c * 64} for name, c in (("dbt", "d"), ("airflow", "e"))}
+}
 
 
 @pytest.mark.parametrize(
     ("env", "overrides"),
-    [("sandbox", None), ("staging", None), ("prod", None), ("prod", DBT_BUILT)],
-    ids=["sandbox", "staging", "prod", "prod-with-dbt-image"],
+    [("sandbox", None), ("staging", None), ("prod", None), ("prod", DBT_BUILT), ("prod", ALL_BUILT)],
+    ids=["sandbox", "staging", "prod", "prod-with-dbt-image", "prod-with-every-image"],
 )
 def test_every_rendered_object_is_valid_kubernetes(
     env: str, overrides: dict[str, Any] | None, tmp_path: Path
@@ -153,3 +156,38 @@ def test_data_health_runs_the_release_dbt_image_and_is_scraped() -> None:
     service = objects[("Service", "data-health")]
     assert monitor["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
     assert monitor["endpoints"][0]["port"] in {p["name"] for p in service["spec"]["ports"]}
+
+
+AIRFLOW_BUILT = {"components": {"airflow": {"digest": "sha256:" + "e" * 64}}}
+
+
+def test_only_the_db_clean_job_is_given_the_metadata_db_url() -> None:
+    objects = {(o["kind"], o["metadata"]["name"]): o for o in render("prod", AIRFLOW_BUILT)}
+    job = objects[("CronJob", "airflow-db-clean")]["spec"]
+    pod = job["jobTemplate"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    registry = next(
+        p["value"] for p in argo_parameters("prod") if p["name"] == "airflowDbClean.imageRegistry"
+    )
+    assert container["image"] == f"{registry}/airflow@sha256:{'e' * 64}"
+    assert "airflow db clean --yes --skip-archive" in container["args"][0]
+    assert job["concurrencyPolicy"] == "Forbid" and pod["automountServiceAccountToken"] is False
+    url = next(e for e in container["env"] if e["name"] == "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN")
+    assert url["valueFrom"]["secretKeyRef"] == {"name": "airflow-metadata-db", "key": "connection"}
+    # Nothing else in the platform chart names the metadata Secret.
+    others = [
+        k
+        for k, o in objects.items()
+        if k != ("CronJob", "airflow-db-clean") and "airflow-metadata-db" in str(o)
+    ]
+    assert others == []
+    # Nor does anything the Airflow chart adds to its pods: only its own data.metadataSecretName.
+    airflow = yaml.safe_load((ROOT / "helm_config" / "airflow" / "values.yaml").read_text())
+    assert airflow["data"]["metadataSecretName"] == "airflow-metadata-db"  # pragma: allowlist secret
+    given = {k: v for k, v in airflow.items() if k != "data"}
+    assert "airflow-metadata-db" not in str(given) and "PLATFORM_METADATA_DB_URL" not in str(given)
+    # Until Airflow is built for the environment there is no image to run: no job.
+    unbuilt = {"components": {"airflow": {"digest": None}}}
+    assert ("CronJob", "airflow-db-clean") not in {
+        (o["kind"], o["metadata"]["name"]) for o in render("prod", unbuilt)
+    }

@@ -2,7 +2,9 @@
 
 - `airflow db clean` removes metadata rows (task instances, XComs, logs
   tables, ...) older than `PLATFORM_METADATA_RETENTION_DAYS` (default 90), so
-  the scheduler's queries stay fast.
+  the scheduler's queries stay fast. Locally from this task; on Kubernetes
+  the platform chart's CronJob `airflow-db-clean` does it, the one workload
+  given the metadata DB's URL (no task holds it).
 - Task log files on this worker older than `PLATFORM_LOG_RETENTION_DAYS`
   (default 30) are deleted; remote logs (GCS) expire by the bucket's
   lifecycle rule instead.
@@ -25,6 +27,7 @@ import pendulum
 from airflow.sdk import dag, get_current_context, task
 
 from pipeline_runtime import commands, runner
+from pipeline_runtime.dbt_project import on_kubernetes
 from pipeline_runtime.defaults import DEFAULT_ARGS
 from pipeline_runtime.intervals import LOCAL_TZ
 from pipeline_runtime.maintenance import (
@@ -51,6 +54,9 @@ from pipeline_runtime.sources import configured_sources, stream_source
 def platform_maintenance() -> None:
     @task
     def clean_metadata_db() -> dict[str, Any]:
+        if on_kubernetes():
+            # No task there holds the metadata DB's URL: the platform chart's CronJob does this.
+            return {"skipped": "on Kubernetes the CronJob airflow-db-clean cleans the metadata DB"}
         keep = retention_days("PLATFORM_METADATA_RETENTION_DAYS", 90)
         before = reference_time(get_current_context()) - dt.timedelta(days=keep)
         completed = subprocess.run(

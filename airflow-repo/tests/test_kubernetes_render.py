@@ -216,6 +216,20 @@ def test_the_dbt_image_is_always_one_the_release_names(
     assert images == {f"{REGISTRY}/dbt@{runs}"}
 
 
+def test_no_task_needs_the_metadata_db_url_on_kubernetes(
+    kubernetes_mode: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The chart no longer gives any pod PLATFORM_METADATA_DB_URL: the CronJob airflow-db-clean cleans.
+    monkeypatch.delenv("PLATFORM_METADATA_DB_URL", raising=False)
+    monkeypatch.setenv("PLATFORM_SOURCES", "events")
+    run = _dag("platform_maintenance.py", "platform_maintenance").test(
+        logical_date=pendulum.datetime(2025, 3, 5, tz="UTC")
+    )
+    assert run.state == "success"
+    (clean,) = [ti for ti in run.get_task_instances() if ti.task_id == "clean_metadata_db"]
+    assert "CronJob airflow-db-clean" in clean.xcom_pull(task_ids="clean_metadata_db")["skipped"]
+
+
 def test_a_component_never_built_for_the_environment_is_a_clear_error(tmp_path: Path) -> None:
     from pipeline_runtime.release import ReleaseError, load_release
 
