@@ -9,9 +9,15 @@ up to that point is the production path: release file, task code, Cosmos.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -228,6 +234,78 @@ def test_no_task_needs_the_metadata_db_url_on_kubernetes(
     assert run.state == "success"
     (clean,) = [ti for ti in run.get_task_instances() if ti.task_id == "clean_metadata_db"]
     assert "CronJob airflow-db-clean" in clean.xcom_pull(task_ids="clean_metadata_db")["skipped"]
+
+
+@contextmanager
+def kubernetes_api() -> Iterator[tuple[str, list[tuple[str, str]]]]:
+    """A Kubernetes API server for one running pod: answers reads and deletes, records every request."""
+    seen: list[tuple[str, str]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def _pod(self) -> None:
+            seen.append((self.command, self.path.split("?")[0]))
+            parts = self.path.split("?")[0].strip("/").split("/")  # api/v1/namespaces/<ns>/pods/<name>
+            body = json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {"name": parts[-1], "namespace": parts[3]},
+                    "status": {"phase": "Running"},
+                }
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            self._pod()
+
+        def do_DELETE(self) -> None:
+            self._pod()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_task_that_times_out_deletes_its_running_pod(
+    kubernetes_mode: list, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+
+    def start_and_run_on(self: KubernetesPodOperator, context: Any) -> None:
+        self.pod = self.build_pod_request_obj(context)  # created: the pod now runs in the cluster
+        kubernetes_mode.append((self.task_id, self.pod))
+        time.sleep(60)  # and goes on running: only the task's timeout ends this
+
+    monkeypatch.setattr(KubernetesPodOperator, "execute", start_and_run_on)
+    monkeypatch.setenv("PLATFORM_SOURCES", "events")
+    with kubernetes_api() as (url, seen):
+        live = tmp_path / "kubeconfig-live"
+        live.write_text(KUBECONFIG.replace("https://127.0.0.1:1", url))
+        monkeypatch.setenv("KUBECONFIG", str(live))
+        dag = _dag("platform_maintenance.py", "platform_maintenance")
+        prune = dag.get_task("prune_bucket")
+        prune.execution_timeout = dt.timedelta(seconds=3)
+        prune.retries = 0
+        started = time.monotonic()
+        run = dag.test(logical_date=pendulum.datetime(2025, 3, 5, tz="UTC"))
+    assert time.monotonic() - started < 50  # the timeout ended it, not the pod
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states["prune_bucket"] == "failed" and run.state == "failed"
+    (pod,) = [pod for task_id, pod in kubernetes_mode if task_id == "prune_bucket"]
+    where = f"/api/v1/namespaces/{pod.metadata.namespace}/pods/{pod.metadata.name}"
+    # Asked whether it still ran, then deleted: a retry will not find a second pod on the interval.
+    assert ("DELETE", where) in seen and seen.index(("GET", where)) < seen.index(("DELETE", where))
 
 
 def test_a_component_never_built_for_the_environment_is_a_clear_error(tmp_path: Path) -> None:

@@ -14,12 +14,19 @@ and on Kubernetes.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import re
+import signal
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 from pipeline_runtime.commands import Command
 from pipeline_runtime.release import IMAGE_OF_COMPONENT, Release, load_release
+
+log = logging.getLogger(__name__)
 
 XCOM_RESULTS_FILE = "/airflow/xcom/return.json"
 
@@ -75,14 +82,67 @@ def pod_operator(command: Command, task_id: str, release: Release | None = None)
         get_logs=True,
         on_finish_action="delete_succeeded_pod",  # failed pods stay for a post-mortem
         startup_timeout_seconds=600,
+        # In a cluster the pod's service account; elsewhere the kubeconfig named when the task runs
+        # (the client library reads KUBECONFIG once, at import).
+        config_file=os.environ.get("KUBECONFIG"),
         retries=0,  # the wrapping task owns retries
     )
 
 
 def run_in_pod(command: Command) -> list[dict[str, Any]]:
+    """Run `command` as a pod and return its results; the pod never outlives the task.
+
+    The pod operator runs inside this task, so Airflow's kill paths reach the
+    task, not the pod: a timeout raises here, and SIGTERM (the run marked
+    failed, the worker drained) calls the task's own on_kill, which for a
+    TaskFlow task does nothing. Left running, the pod would go on writing the
+    interval while the retry starts a second one. So any way the task ends
+    without success deletes a pod still running (a pod that already failed
+    stays for a post-mortem).
+    """
     from airflow.sdk import get_current_context
 
     context = get_current_context()
     operator = pod_operator(command, task_id=context["ti"].task_id)
-    result = operator.execute(context)
+    with _deleted_unless_done(operator):
+        result = operator.execute(context)
     return list(result) if isinstance(result, list) else []
+
+
+@contextlib.contextmanager
+def _deleted_unless_done(operator: Any) -> Iterator[None]:
+    previous = signal.getsignal(signal.SIGTERM)
+    main = threading.current_thread() is threading.main_thread()
+
+    def on_term(signum: int, frame: Any) -> None:
+        _stop(operator)
+        if callable(previous):
+            previous(signum, frame)
+
+    if main:
+        signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    except BaseException:
+        _stop(operator)
+        raise
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _stop(operator: Any) -> None:
+    """Delete the operator's pod unless it has finished (the operator's own on_kill does the call)."""
+    pod = getattr(operator, "pod", None)
+    if pod is None:
+        return
+    try:
+        phase = operator.pod_manager.read_pod(pod).status.phase
+    except Exception:  # unknown: better a deleted pod than two on one interval
+        log.warning("cannot read pod %s; deleting it", pod.metadata.name, exc_info=True)
+        phase = None
+    if phase not in ("Succeeded", "Failed"):
+        try:
+            operator.on_kill()
+        except Exception:  # the task's own error is the one to report
+            log.exception("could not delete pod %s: delete it by hand before the retry", pod.metadata.name)
