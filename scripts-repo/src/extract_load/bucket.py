@@ -2,14 +2,21 @@
 
 Every object is written whole or not at all (temp file + rename locally; GCS
 uploads are atomic per object), which is what lets a manifest written last act
-as the commit point of an extract.
+as the commit point of an extract. Writers that may race (two extracts of one
+interval, two stream consumers) compare and swap: `write_if` writes only if
+the object is still the version they read (a GCS generation precondition; an
+exclusive lock and the content's digest locally).
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import fcntl
+import hashlib
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlparse
@@ -30,6 +37,18 @@ class Bucket(Protocol):
 
     def local_path(self, key: str) -> Path:
         """A path on this machine holding the object, for readers that need files."""
+        ...
+
+    def read_versioned(self, key: str) -> tuple[bytes | None, str]:
+        """The object (None when absent) and its generation ("0" when absent), read together."""
+        ...
+
+    def write_if(self, key: str, data: bytes, generation: str) -> bool:
+        """Write only if the object is still at `generation` ("0": absent); False when it moved on."""
+        ...
+
+    def age_seconds(self, key: str) -> float:
+        """Seconds since the object was last written."""
         ...
 
 
@@ -86,6 +105,31 @@ class LocalBucket:
     def local_path(self, key: str) -> Path:
         return self._path(key)
 
+    def read_versioned(self, key: str) -> tuple[bytes | None, str]:
+        path = self._path(key)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None, "0"
+        return data, hashlib.sha256(data).hexdigest()
+
+    def write_if(self, key: str, data: bytes, generation: str) -> bool:
+        """Compare-and-swap under an exclusive lock beside the object (writers on one machine or NFS)."""
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with (path.parent / f".tmp-lock-{path.name}").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                if self.read_versioned(key)[1] != generation:
+                    return False
+                self.write_bytes(key, data)
+                return True
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def age_seconds(self, key: str) -> float:
+        return time.time() - self._path(key).stat().st_mtime
+
 
 class GCSBucket:
     """`gs://bucket/prefix` through google-cloud-storage.
@@ -123,7 +167,12 @@ class GCSBucket:
         self._bucket.blob(self._name(key)).upload_from_string(data, content_type="application/octet-stream")
 
     def read_bytes(self, key: str) -> bytes:
-        return self._bucket.blob(self._name(key)).download_as_bytes()
+        from google.api_core.exceptions import NotFound
+
+        try:
+            return self._bucket.blob(self._name(key)).download_as_bytes()
+        except NotFound as exc:  # as a local bucket says it: callers handle one error
+            raise FileNotFoundError(f"{self.url}/{key}") from exc
 
     def exists(self, key: str) -> bool:
         return bool(self._bucket.blob(self._name(key)).exists())
@@ -138,6 +187,37 @@ class GCSBucket:
 
         with contextlib.suppress(NotFound):
             self._bucket.blob(self._name(key)).delete()
+
+    def read_versioned(self, key: str) -> tuple[bytes | None, str]:
+        from google.api_core.exceptions import NotFound, PreconditionFailed
+
+        for _ in range(5):
+            blob = self._bucket.get_blob(self._name(key))
+            if blob is None:
+                return None, "0"
+            try:  # the bytes of exactly that generation, or read again
+                return blob.download_as_bytes(if_generation_match=blob.generation), str(blob.generation)
+            except (NotFound, PreconditionFailed):
+                continue
+        raise RuntimeError(f"{self.url}/{key} keeps changing while read")
+
+    def write_if(self, key: str, data: bytes, generation: str) -> bool:
+        """A GCS generation precondition: the service refuses the upload if another writer came first."""
+        from google.api_core.exceptions import PreconditionFailed
+
+        try:
+            self._bucket.blob(self._name(key)).upload_from_string(
+                data, content_type="application/octet-stream", if_generation_match=int(generation)
+            )
+        except PreconditionFailed:
+            return False
+        return True
+
+    def age_seconds(self, key: str) -> float:
+        blob = self._bucket.get_blob(self._name(key))
+        if blob is None or blob.updated is None:
+            return 0.0
+        return (dt.datetime.now(dt.UTC) - blob.updated).total_seconds()
 
     def local_path(self, key: str) -> Path:
         """Download to a private cache: DuckDB reads local files; BigQuery loads from gs:// directly."""

@@ -275,6 +275,7 @@ def extract(
 
     from extract_load.extract import extract_rest
     from extract_load.http_source import RestClient
+    from extract_load.landing import ManifestError
     from extract_load.sources import SourceConfigError, load_sources
 
     config = load_sources().get(source)
@@ -322,6 +323,8 @@ def extract(
                     "is checkpointed and the next run resumes from it",
                     EXIT_SOURCE_UNAVAILABLE,
                 ) from exc
+            except ManifestError as exc:  # another run committed the interval meanwhile
+                raise Failure(str(exc), EXIT_LANDING_INVALID) from exc
             seconds = time.monotonic() - started
             if metrics is not None:
                 metrics.extracted(
@@ -360,10 +363,13 @@ def _extract_landed_file(
 def _file_failures() -> Iterator[None]:
     """A file extract's errors as the CLI's exit codes."""
     from extract_load.file_source import FileSourceError
+    from extract_load.landing import ManifestError
     from extract_load.warehouse import QuarantineThresholdError, ReconciliationError
 
     try:
         yield
+    except ManifestError as exc:  # another run committed the interval meanwhile
+        raise Failure(str(exc), EXIT_LANDING_INVALID) from exc
     except QuarantineThresholdError as exc:
         raise Failure(str(exc), EXIT_QUARANTINE_THRESHOLD) from exc
     except ReconciliationError as exc:

@@ -28,6 +28,7 @@ import hashlib
 import json
 import logging
 import os
+import random
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ from typing import Any
 
 from extract_load.bucket import Bucket
 from extract_load.intervals import Interval
-from extract_load.landing import MANIFEST, Manifest, Part, partition_prefix
+from extract_load.landing import MANIFEST, ConcurrentCommitError, Manifest, Part, partition_prefix
 from extract_load.schema import BROKEN_LINE_KEY, local_days, local_today
 from extract_load.warehouse import undated_prefix
 
@@ -148,20 +149,37 @@ def land_batch(bucket: Bucket, source: str, messages: list[Any]) -> tuple[set[st
 
 
 def _add_to_manifest(bucket: Bucket, source: str, interval: Interval, parts: list[Part]) -> None:
-    prefix = partition_prefix(source, interval)
-    key = f"{prefix}/{MANIFEST}"
-    if bucket.exists(key):
-        manifest = Manifest.from_json(bucket.read_bytes(key))
-    else:
-        manifest = Manifest(source, interval.start.isoformat(), interval.end.isoformat(), run_id="stream")
-    names = {p.name for p in parts}
-    manifest.parts = sorted([p for p in manifest.parts if p.name not in names] + parts, key=lambda p: p.name)
-    manifest.row_count = sum(p.rows for p in manifest.parts)
-    manifest.bytes = sum(p.bytes for p in manifest.parts)
-    manifest.run_id = hashlib.sha256("".join(p.sha256 for p in manifest.parts).encode()).hexdigest()[:12]
-    manifest.extracted_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    manifest.origin = "kafka"
-    bucket.write_bytes(key, manifest.to_json())
+    """Add `parts` to the day's manifest by compare-and-swap: a concurrent consumer's batch is never dropped.
+
+    Two consumers of one group (a rebalance, a second worker) may land batches
+    of the same day at once; an unconditional read-modify-write let the later
+    write drop the earlier batch from the manifest while its offsets were
+    committed, so it was never loaded nor redelivered.
+    """
+    key = f"{partition_prefix(source, interval)}/{MANIFEST}"
+    for _ in range(MANIFEST_ATTEMPTS):
+        data, generation = bucket.read_versioned(key)
+        if data is not None:
+            manifest = Manifest.from_json(data)
+        else:
+            manifest = Manifest(source, interval.start.isoformat(), interval.end.isoformat(), run_id="stream")
+        names = {p.name for p in parts}
+        manifest.parts = sorted(
+            [p for p in manifest.parts if p.name not in names] + parts, key=lambda p: p.name
+        )
+        manifest.row_count = sum(p.rows for p in manifest.parts)
+        manifest.bytes = sum(p.bytes for p in manifest.parts)
+        manifest.run_id = hashlib.sha256("".join(p.sha256 for p in manifest.parts).encode()).hexdigest()[:12]
+        manifest.extracted_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        manifest.origin = "kafka"
+        if bucket.write_if(key, manifest.to_json(), generation):
+            return
+        # Another consumer wrote it: read again and merge, after a jitter (not a secret: S311 is moot).
+        time.sleep(random.uniform(0.01, 0.2))  # noqa: S311
+    raise ConcurrentCommitError(f"{bucket.url}/{key}: kept changing over {MANIFEST_ATTEMPTS} attempts")
+
+
+MANIFEST_ATTEMPTS = 50
 
 
 def consume(
