@@ -13,7 +13,7 @@ from extract_load.bucket import LocalBucket
 from extract_load.extract import EVENTS_API_PAGINATION, extract_rest
 from extract_load.http_source import RestClient
 from extract_load.intervals import Interval
-from extract_load.landing import MANIFEST, ManifestError, PartitionWriter
+from extract_load.landing import MANIFEST, ManifestError, PartitionWriter, partition_prefix, read_manifest
 from extract_load.warehouse import QuarantineThresholdError, load_duckdb
 
 DAY = Interval(dt.date(2025, 3, 5), dt.date(2025, 3, 6))
@@ -128,8 +128,9 @@ def test_load_refuses_an_unfinished_or_corrupted_extract(tmp_path: Path) -> None
         load_duckdb(bucket, "events", DAY, db)
 
     _land(bucket, [{"event_time": "2025-03-05 10:00:00", "user_id": "u_1", "event_type": "like"}])
-    part = next(k for k in bucket.list("raw/events") if k.endswith(".jsonl.gz"))
-    bucket.local_path(part).write_bytes(b"tampered")
+    # The dead run's part stays until it expires (it could be a concurrent run's): tamper with the listed one.
+    listed = read_manifest(bucket, "events", DAY).parts[0].name
+    bucket.local_path(f"{partition_prefix('events', DAY)}/{listed}").write_bytes(b"tampered")
     with pytest.raises(ManifestError, match="checksum"):
         load_duckdb(bucket, "events", DAY, db)
 
