@@ -24,9 +24,10 @@ import pendulum
 from airflow.sdk import Variable, dag, get_current_context, task
 
 from pipeline_runtime.dbt_checks import check
-from pipeline_runtime.dbt_project import IMAGE_VARIABLE
+from pipeline_runtime.dbt_project import IMAGE_VARIABLE, on_kubernetes
 from pipeline_runtime.defaults import DEFAULT_ARGS
 from pipeline_runtime.intervals import LOCAL_TZ
+from pipeline_runtime.release import load_release, with_registry, without_registry
 
 
 @dag(
@@ -50,32 +51,39 @@ from pipeline_runtime.intervals import LOCAL_TZ
 def dbt_image_refresh() -> None:
     @task
     def find_candidate() -> dict[str, Any]:
-        """The newest dbt build the environment allows, and the one in use now."""
-        if os.environ.get("PLATFORM_RUNNER", "local") == "kubernetes":
-            from pipeline_runtime.release import load_release
+        """The newest dbt build the environment allows, and the one in use now.
 
-            candidate = load_release().image_ref("dbt")
+        What it returns is XCom, which the public viewer shows: images are
+        named without their registry (it names the project); each task adds
+        it back from its environment.
+        """
+        if on_kubernetes():
+            candidate = load_release().image_name("dbt")
         else:
             candidate = os.environ.get("PLATFORM_DBT_CMD", "dbt")
         current = Variable.get(IMAGE_VARIABLE, None)
-        return {"candidate": candidate, "current": current, "changed": candidate != current}
+        return {
+            "candidate": candidate,
+            "current": without_registry(current),
+            "changed": _runnable(candidate) != current,
+        }
 
     @task(pool="warehouse")
     def dbt_debug(found: dict[str, Any]) -> dict[str, Any]:
         """The profile resolves and the warehouse answers."""
-        check(found["candidate"], "debug", writes_target=False)
+        check(_runnable(found["candidate"]), "debug", writes_target=False)
         return found
 
     @task
     def dbt_parse(found: dict[str, Any]) -> dict[str, Any]:
         """The project compiles with this dbt and its adapters."""
-        check(found["candidate"], "parse")
+        check(_runnable(found["candidate"]), "parse")
         return found
 
     @task(pool="warehouse")
     def dbt_test(found: dict[str, Any]) -> dict[str, Any]:
         """Today's data passes every data test when this dbt runs them."""
-        check(found["candidate"], "test")
+        check(_runnable(found["candidate"]), "test")
         return found
 
     @task
@@ -84,12 +92,17 @@ def dbt_image_refresh() -> None:
         if found["changed"]:
             Variable.set(
                 IMAGE_VARIABLE,
-                found["candidate"],
+                _runnable(found["candidate"]),
                 description=f"dbt build validated by {get_current_context()['run_id']}",
             )
         return {**found, "recorded": found["candidate"]}
 
     record(dbt_test(dbt_parse(dbt_debug(find_candidate()))))
+
+
+def _runnable(candidate: str) -> str:
+    """The candidate as a pod or the local runner takes it (an image with its registry)."""
+    return with_registry(candidate) if on_kubernetes() else candidate
 
 
 dbt_image_refresh()

@@ -308,6 +308,27 @@ def test_a_task_that_times_out_deletes_its_running_pod(
     assert ("DELETE", where) in seen and seen.index(("GET", where)) < seen.index(("DELETE", where))
 
 
+def test_what_the_dbt_refresh_returns_names_no_registry_nor_project(kubernetes_mode: list) -> None:
+    # XCom is public through the viewer; the registry path names the GCP project.
+    from airflow.models.variable import Variable
+
+    Variable.delete("dbt_image")
+    run = _dag("dbt_image_refresh.py", "dbt_image_refresh").test(
+        logical_date=pendulum.datetime(2025, 3, 5, tz="UTC")
+    )
+    assert run.state == "success"
+    returned = [ti.xcom_pull(task_ids=ti.task_id) for ti in run.get_task_instances()]
+    assert returned and all(value is not None for value in returned)
+    assert "example-project" not in json.dumps(returned) and REGISTRY not in json.dumps(returned)
+    assert returned[0]["candidate"] == f"dbt@{DBT_DIGEST}"
+    # The pods and the Variable still get the full reference.
+    assert {pod.spec.containers[0].image for _, pod in kubernetes_mode} == {f"{REGISTRY}/dbt@{DBT_DIGEST}"}
+    try:
+        assert Variable.get("dbt_image") == f"{REGISTRY}/dbt@{DBT_DIGEST}"
+    finally:
+        Variable.delete("dbt_image")
+
+
 def test_a_component_never_built_for_the_environment_is_a_clear_error(tmp_path: Path) -> None:
     from pipeline_runtime.release import ReleaseError, load_release
 

@@ -59,6 +59,10 @@ class Release:
             )
         return f"{_registry(registry)}/{entry.image}@{entry.digest}"
 
+    def image_name(self, component: str) -> str:
+        """`<image>@sha256:...`: the image without the registry, which names the project."""
+        return self.image_ref(component, registry="-").removeprefix("-/")
+
     def allowed_image_refs(self, component: str, registry: str | None = None) -> list[str]:
         """Every image a pod of `component` may start from: the release's, then the one it replaced."""
         entry = self.component(IMAGE_OF_COMPONENT.get(component, component))
@@ -105,3 +109,16 @@ def load_release(path: Path | None = None) -> Release:
                 raise ReleaseError(f"{path}: {name} digest {digest!r} is not sha256:<64 hex>")
         components[name] = Component(name, str(entry["version"]), str(entry.get("image", name)), *digests)
     return Release(environment, components)
+
+
+def with_registry(image: str) -> str:
+    """`<registry>/<image>@sha256:...` for an image named without its registry."""
+    return f"{_registry()}/{image}"
+
+
+def without_registry(reference: str | None) -> str | None:
+    """What may be shown of an image reference: the registry (which names the project) removed."""
+    registry = os.environ.get("PLATFORM_IMAGE_REGISTRY", "").rstrip("/")
+    if reference and registry and reference.startswith(f"{registry}/"):
+        return reference.removeprefix(f"{registry}/")
+    return reference
