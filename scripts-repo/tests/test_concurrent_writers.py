@@ -121,3 +121,15 @@ def test_a_manifest_naming_a_missing_part_is_the_landings_exit_code(tmp_path: Pa
     )
     assert result.exit_code == 4, result.output  # EXIT_LANDING_INVALID: re-run the extract
     assert "listed by the manifest but missing" in result.output
+
+
+def test_deleting_a_days_objects_leaves_no_folder_behind(tmp_path: Path) -> None:
+    # Retention removes a day by its objects; the compare-and-swap's lock must not keep its folder.
+    bucket = LocalBucket(tmp_path / "bucket")
+    writer = PartitionWriter(bucket, "events", DAY, origin="test")
+    writer.write(records("u_1", 1))
+    writer.commit()
+    prefix = partition_prefix("events", DAY)
+    for key in bucket.list(prefix):
+        bucket.delete(key)
+    assert not (tmp_path / "bucket" / prefix).exists() and bucket.list("") == []

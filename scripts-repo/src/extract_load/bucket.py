@@ -90,7 +90,7 @@ class LocalBucket:
         return sorted(
             str(p.relative_to(self.root))
             for p in base.rglob("*")
-            if p.is_file() and not p.name.startswith(".tmp-")
+            if p.is_file() and not any(part.startswith(".tmp-") for part in p.relative_to(self.root).parts)
         )
 
     def delete(self, key: str) -> None:
@@ -117,7 +117,11 @@ class LocalBucket:
         """Compare-and-swap under an exclusive lock beside the object (writers on one machine or NFS)."""
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with (path.parent / f".tmp-lock-{path.name}").open("a") as lock:
+        # Locks live apart from the objects: a day folder holds only what was written there, so
+        # deleting its objects (retention) leaves no folder behind.
+        locks = self.root / ".tmp-locks"
+        locks.mkdir(exist_ok=True)
+        with (locks / hashlib.sha256(key.encode()).hexdigest()).open("a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 if self.read_versioned(key)[1] != generation:
