@@ -9,12 +9,10 @@ the extract & load runs' text files in --textfile-dir are served beside them.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import logging
 import os
 import signal
-import threading
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, start_http_server, write_to_textfile
@@ -37,14 +35,16 @@ def warehouse(target: str) -> Warehouse:
     return DuckDBWarehouse(duckdb_path())
 
 
-def registry(args: argparse.Namespace) -> CollectorRegistry:
+def registry(args: argparse.Namespace) -> tuple[CollectorRegistry, DataHealthCollector]:
+    """The registry to serve, and its warehouse collector (to close before exiting)."""
     registry = CollectorRegistry()
     artifacts = ArtifactStore(args.artifacts_url) if args.artifacts_url else None
     refresh = dt.timedelta(seconds=args.refresh_seconds)
-    registry.register(DataHealthCollector(warehouse(args.target), artifacts, args.target, refresh))
+    health = DataHealthCollector(warehouse(args.target), artifacts, args.target, refresh)
+    registry.register(health)
     if args.textfile_dir is not None:
         registry.register(TextfileCollector(args.textfile_dir))
-    return registry
+    return registry, health
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -75,19 +75,26 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.command == "write":
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        write_to_textfile(str(args.out), registry(args))
+        write_to_textfile(str(args.out), registry(args)[0])
         return
-    server, thread = start_http_server(args.port, addr=args.host, registry=registry(args))
+    served, health = registry(args)
+    # The kernel hands a process signal to any thread that does not block it: to a
+    # scrape's or DuckDB's thread, a Python handler would wait, unrun, for the main
+    # thread to wake. Blocked here, before any thread starts (threads inherit the
+    # mask), SIGTERM and SIGINT can reach only the main thread's sigwait.
+    stopping = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stopping)
+    server, thread = start_http_server(args.port, addr=args.host, registry=served)
     url = f"http://{args.host}:{server.server_port}/metrics"
     logging.getLogger("data_health").info("serving %s", url)
     if args.url_file:
         args.url_file.write_text(url)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with contextlib.suppress(KeyboardInterrupt):
-        stop.wait()
+    received = signal.sigwait(stopping)
+    logging.getLogger("data_health").info("stopping on %s", signal.Signals(received).name)
     server.shutdown()
     thread.join()
+    server.server_close()
+    health.close()
 
 
 if __name__ == "__main__":

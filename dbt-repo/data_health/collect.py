@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -45,6 +46,10 @@ class DataHealthCollector:
     target: str = "duckdb"
     refresh: dt.timedelta = dt.timedelta(0)
     last: WarehouseReading | None = field(default=None, init=False)
+    # One read at a time: concurrent scrapes share the last reading rather than each
+    # opening the warehouse, and close() can wait out the read in flight.
+    reading: threading.Lock = field(default_factory=threading.Lock, init=False)
+    closed: bool = field(default=False, init=False)
     last_read: float = field(default=float("-inf"), init=False)
     up: int = field(default=0, init=False)
 
@@ -81,19 +86,34 @@ class DataHealthCollector:
             "1 when the latest read of the warehouse succeeded; 0 while it is locked, missing"
             " or unreachable (the values are then the last good reading)",
         )
-        if self.last is None or time.monotonic() - self.last_read >= self.refresh.total_seconds():
-            try:
-                self.last = self.warehouse.read(clock())
-                self.last_read = time.monotonic()
-                self.up = 1
-            except Exception as error:  # noqa: BLE001 - a locked file, a network or quota error: report, go on
-                log.warning("warehouse not readable this scrape: %s", error)
-                self.up = 0
-        up.add_metric([], self.up)
+        with self.reading:
+            if not self.closed and (
+                self.last is None or time.monotonic() - self.last_read >= self.refresh.total_seconds()
+            ):
+                try:
+                    self.last = self.warehouse.read(clock())
+                    self.last_read = time.monotonic()
+                    self.up = 1
+                except Exception as error:  # noqa: BLE001 - a locked file, a network or quota error: report, go on
+                    log.warning("warehouse not readable this scrape: %s", error)
+                    self.up = 0
+            last, current = self.last, self.up
+        up.add_metric([], current)
         yield up
-        if self.last is not None:
-            yield from self._warehouse_metrics(self.last)
+        if last is not None:
+            yield from self._warehouse_metrics(last)
         yield from self._dbt_metrics()
+
+    def close(self) -> None:
+        """Wait for the read in flight, then read no more.
+
+        Scrapes run on the HTTP server's daemon threads. Exiting the interpreter
+        while one of them is inside DuckDB crashed the process (DuckDB's native
+        destructors ran under the query) or hung it, so a SIGTERM from
+        Kubernetes or a test must first let that read finish.
+        """
+        with self.reading:
+            self.closed = True
 
     def _warehouse_metrics(self, reading: WarehouseReading) -> Iterator[Metric]:
         rows = GaugeMetricFamily("platform_warehouse_rows", "Rows per modelled table", labels=["table"])

@@ -147,3 +147,68 @@ def _registry(collector: object) -> CollectorRegistry:
     registry = CollectorRegistry()
     registry.register(collector)  # type: ignore[arg-type]
     return registry
+
+
+def test_the_exporter_stops_cleanly_on_sigterm_while_scrapes_are_in_flight(tmp_path: Path) -> None:
+    """Kubernetes and the tests stop `serve` with SIGTERM, whatever Prometheus is scraping then.
+
+    A scrape reads DuckDB on a request thread. Two failures, both seen: the
+    kernel gave SIGTERM to that thread, so the main thread never woke to stop
+    (a hang); or the interpreter finalized under the read (a crash in DuckDB).
+    """
+    import os
+    import signal
+    import threading
+    import urllib.request
+
+    path = tmp_path / "w.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema core")
+        # Big enough that a scrape takes a while, so SIGTERM lands during one.
+        con.execute(
+            "create table core.fct_events as"
+            " select timestamp '2025-01-01' + to_seconds(i) as event_time_utc from range(3000000) t(i)"
+        )
+    data_health = Path(sys.executable).parent / "data-health"
+    env = {**os.environ, "DBT_DUCKDB_PATH": str(path), "DBT_ARTIFACTS_URL": ""}
+    for attempt in range(10):
+        url_file = tmp_path / f"url-{attempt}"
+        server = subprocess.Popen(
+            [data_health, "serve", "--port", "0", "--url-file", url_file],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while not url_file.exists() or not url_file.read_text().endswith("/metrics"):
+            assert server.poll() is None and time.monotonic() < deadline, "the exporter did not start"
+            time.sleep(0.05)
+        url = url_file.read_text()
+        scraping = threading.Event()
+        scraping.set()
+
+        def scrape(url: str = url, scraping: threading.Event = scraping) -> None:
+            while scraping.is_set():
+                try:
+                    urllib.request.urlopen(url, timeout=10).read()
+                except OSError:
+                    time.sleep(0.01)
+
+        scrapers = [threading.Thread(target=scrape, daemon=True) for _ in range(3)]
+        for thread in scrapers:
+            thread.start()
+        time.sleep(0.3 + 0.05 * attempt)
+        server.send_signal(signal.SIGTERM)
+        try:
+            output, _ = server.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            output, _ = server.communicate()
+            pytest.fail(f"the exporter hung on SIGTERM (attempt {attempt}):\n{output}")
+        finally:
+            scraping.clear()
+            for thread in scrapers:
+                thread.join()
+        assert server.returncode == 0, f"attempt {attempt}: exit {server.returncode}\n{output}"
+        assert "terminate called" not in output
