@@ -241,8 +241,9 @@ def test_events_stream_lands_micro_batches_and_loads_the_days_touched(
         cluster.stdin.close()  # type: ignore[union-attr]
         cluster.wait(timeout=30)
     with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
-        loaded = con.execute("select count(*) from raw.events").fetchone()[0]
-        quarantined = con.execute("select count(*) from raw.events_quarantine").fetchone()[0]
+        # The stream lands under its own source name, never the batch `events` source's days.
+        loaded = con.execute("select count(*) from raw.events_stream").fetchone()[0]
+        quarantined = con.execute("select count(*) from raw.events_stream_quarantine").fetchone()[0]
         days = con.execute("select count(*) from raw._loads").fetchone()[0]
     assert loaded + quarantined == sent and quarantined >= 2  # every message once, bad ones with a reason
     assert days >= 2  # each day the micro-batches touched was loaded

@@ -9,9 +9,13 @@ ends before the next one starts. Then every day the batches touched is
 reloaded from its manifest, which replaces that day in the raw table: late
 events and re-runs never duplicate rows.
 
-The source name (`PLATFORM_STREAM_SOURCE`, default `events`) is the bucket
-prefix and raw table; feed a source either from Kafka or from the batch API,
-not both.
+The source name (`PLATFORM_STREAM_SOURCE`, default `events_stream`, the
+sources file's kafka source) is the bucket prefix and raw table. A source is
+fed either from Kafka or by batch extracts, never both: the CLI refuses a
+stream into a name the sources file gives a batch source, and a day's landing
+refuses a second feed. To stream the app's events into `raw.events` instead
+of the API, declare `events` as a kafka source in `SOURCES_FILE`, set
+`PLATFORM_STREAM_SOURCE=events` and leave it out of `PLATFORM_SOURCES`.
 """
 
 from __future__ import annotations

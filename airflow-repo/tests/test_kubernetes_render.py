@@ -302,10 +302,12 @@ def test_a_task_that_times_out_deletes_its_running_pod(
     assert time.monotonic() - started < 50  # the timeout ended it, not the pod
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert states["prune_bucket"] == "failed" and run.state == "failed"
-    (pod,) = [pod for task_id, pod in kubernetes_mode if task_id == "prune_bucket"]
-    where = f"/api/v1/namespaces/{pod.metadata.namespace}/pods/{pod.metadata.name}"
-    # Asked whether it still ran, then deleted: a retry will not find a second pod on the interval.
-    assert ("DELETE", where) in seen and seen.index(("GET", where)) < seen.index(("DELETE", where))
+    pods = [pod for task_id, pod in kubernetes_mode if task_id == "prune_bucket"]  # one per source
+    assert len(pods) == 2
+    for pod in pods:
+        where = f"/api/v1/namespaces/{pod.metadata.namespace}/pods/{pod.metadata.name}"
+        # Asked whether it still ran, then deleted: a retry will not find a second pod on the interval.
+        assert ("DELETE", where) in seen and seen.index(("GET", where)) < seen.index(("DELETE", where))
 
 
 def test_what_the_dbt_refresh_returns_names_no_registry_nor_project(kubernetes_mode: list) -> None:
@@ -350,8 +352,8 @@ def test_a_component_never_built_for_the_environment_is_a_clear_error(tmp_path: 
             "events_stream.py",
             "events_stream",
             {
-                "consume": ["stream", "--source", "events", "--max-messages", "200000"],
-                "load": ["load", "--source", "events", "--start", "2025-03-04", "--end", "2025-03-05"],
+                "consume": ["stream", "--source", "events_stream", "--max-messages", "200000"],
+                "load": ["load", "--source", "events_stream", "--start", "2025-03-04", "--end", "2025-03-05"],
             },
         ),
         ("dbt_image_refresh.py", "dbt_image_refresh", {"dbt_debug": ["debug"], "dbt_test": ["test"]}),

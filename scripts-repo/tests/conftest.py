@@ -66,10 +66,11 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def gcs_emulator() -> Iterator[str]:
     port = _free_port()
-    emulator = Path(sys.executable).parent / "gcp-storage-emulator"
+    # The emulator, enforcing GCS's generation preconditions (see gcs_emulator.py).
     process = subprocess.Popen(
         [
-            str(emulator),
+            sys.executable,
+            str(Path(__file__).parent / "gcs_emulator.py"),
             "start",
             "--host",
             "127.0.0.1",

@@ -70,3 +70,35 @@ def test_prune_removes_whole_days_past_retention_only(gcs_emulator: str) -> None
     assert bucket.exists("raw/events_stream/dt=2025-01-01/part.jsonl.gz")
     with pytest.raises(ValueError, match="at least 1"):
         prune(bucket, "events", keep_days=0, today=dt.date(2025, 3, 5))
+
+
+def test_compare_and_swap_and_the_lease_through_gcs_preconditions(gcs_emulator: str) -> None:
+    from extract_load.leases import IntervalBusyError, Lease
+
+    bucket = open_bucket("gs://landing/cas")
+    key = "raw/x/dt=2025-03-05/_manifest.json"
+    first = bucket.write_if(key, b"one", "0")  # create only if absent
+    assert first is not None and bucket.write_if(key, b"again", "0") is None
+    second = bucket.write_if(key, b"two", first)
+    assert second is not None and second != first and bucket.read_versioned(key) == (b"two", second)
+    assert bucket.write_if(key, b"stale", first) is None  # a writer holding an old generation loses
+    assert not bucket.delete_if(key, first) and bucket.exists(key)
+    assert bucket.delete_if(key, second) and not bucket.exists(key)
+    with Lease(bucket, "raw/x/dt=2025-03-05", ttl=30), pytest.raises(IntervalBusyError):
+        Lease(bucket, "raw/x/dt=2025-03-05", ttl=30).acquire(wait=0)
+    assert not bucket.exists("raw/x/dt=2025-03-05/_lease.json")
+
+
+def test_of_two_extracts_committing_one_interval_through_gcs_the_second_fails(gcs_emulator: str) -> None:
+    from extract_load.landing import ConcurrentCommitError, read_manifest
+
+    bucket = open_bucket("gs://landing/two-writers")
+    record = {"event_time": "2025-03-05 10:00:00", "user_id": "u_1", "event_type": "like"}
+    first = PartitionWriter(bucket, "events", DAY, origin="retry")
+    second = PartitionWriter(bucket, "events", DAY, origin="orphaned pod")
+    first.write([record])
+    committed = first.commit()
+    second.write([record, record])
+    with pytest.raises(ConcurrentCommitError):
+        second.commit()
+    assert read_manifest(bucket, "events", DAY).run_id == committed.run_id

@@ -22,6 +22,7 @@ from extract_load.warehouse import load_duckdb
 
 HERE = Path(__file__).parent
 DAYS = ("2025-03-05", "2025-03-06", "2025-03-07")
+SOURCE = "events_stream"  # what `stream` lands by default: never a batch source's name
 EVENTS = [
     {"event_time": f"{day} {i // 60:02d}:{i % 60:02d}:00", "user_id": f"u_{i}", "event_type": "like"}
     for day in DAYS
@@ -108,7 +109,7 @@ def stream(
 def load_all(bucket: LocalBucket, db: Path, days: list[str] | tuple[str, ...] = DAYS) -> tuple[int, int, int]:
     totals = [0, 0, 0]
     for day in days:
-        result = load_duckdb(bucket, "events", Interval.parse(day), db, max_quarantine_ratio=1.0)
+        result = load_duckdb(bucket, SOURCE, Interval.parse(day), db, max_quarantine_ratio=1.0)
         for i, value in enumerate((result.rows_in, result.loaded, result.quarantined)):
             totals[i] += value
     return totals[0], totals[1], totals[2]
@@ -131,24 +132,24 @@ def test_stream_lands_every_message_and_loads_by_day(kafka: str, tmp_path: Path)
     bucket = LocalBucket(tmp_path / "bucket")
     kept = [
         json.loads(line)
-        for key in bucket.list("quarantine/events/undated")
+        for key in bucket.list(f"quarantine/{SOURCE}/undated")
         for line in gzip.decompress(bucket.read_bytes(key)).splitlines()
     ]
     assert len(kept) == len(POISON) and all(isinstance(q["line"], int) for q in kept)
     arrived = local_today()
     assert sorted(stats["days"]) == sorted({*DAYS, arrived})
-    assert bucket.list(f"quarantine/events/undated/dt={arrived}")
-    landed = sum(read_manifest(bucket, "events", Interval.parse(d)).row_count for d in stats["days"])
+    assert bucket.list(f"quarantine/{SOURCE}/undated/dt={arrived}")
+    landed = sum(read_manifest(bucket, SOURCE, Interval.parse(d)).row_count for d in stats["days"])
     assert landed + stats["quarantined"] == stats["messages"]
     db = tmp_path / "w.duckdb"
     # in = loaded + quarantined, every message once.
     assert load_all(bucket, db, stats["days"]) == (stats["messages"], len(EVENTS), 1 + len(POISON))
     with duckdb.connect(str(db), read_only=True) as con:
         reasons = dict(
-            con.execute("select reason, count(*) from raw.events_quarantine group by 1").fetchall()
+            con.execute("select reason, count(*) from raw.events_stream_quarantine group by 1").fetchall()
         )
         offsets = con.execute(
-            "select count(*) from raw.events_quarantine"
+            "select count(*) from raw.events_stream_quarantine"
             " where _interval_start = ? and _source_file like 'events/%'",
             [arrived],
         ).fetchone()[0]
@@ -157,7 +158,9 @@ def test_stream_lands_every_message_and_loads_by_day(kafka: str, tmp_path: Path)
     # Loading the arrival day again replaces its quarantine: nothing twice.
     load_all(bucket, db, [arrived])
     with duckdb.connect(str(db), read_only=True) as con:
-        assert con.execute("select count(*) from raw.events_quarantine").fetchone()[0] == 1 + len(POISON)
+        assert con.execute("select count(*) from raw.events_stream_quarantine").fetchone()[0] == 1 + len(
+            POISON
+        )
     # A second consumer run finds nothing new: offsets were committed.
     again = stream(kafka, tmp_path / "bucket")
     assert json.loads(again.stdout.splitlines()[-1])["messages"] == 0
@@ -167,7 +170,7 @@ def test_a_crash_between_landing_and_offset_commit_loses_nothing(kafka: str, tmp
     crashed = stream(kafka, tmp_path / "bucket", "--max-batches", "1", env={CRASH_BEFORE_COMMIT: "1"})
     assert crashed.returncode == 70, crashed.stderr[-3000:]
     bucket = LocalBucket(tmp_path / "bucket")
-    assert bucket.list("raw/events"), "the batch must be landed before the crash"
+    assert bucket.list(f"raw/{SOURCE}"), "the batch must be landed before the crash"
 
     resumed = stream(kafka, tmp_path / "bucket")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
@@ -178,10 +181,10 @@ def test_a_crash_between_landing_and_offset_commit_loses_nothing(kafka: str, tmp
     with duckdb.connect(str(db), read_only=True) as con:
         offsets = con.execute(
             "select count(distinct (_record ->> '$._kafka.partition', _record ->> '$._kafka.offset')) "
-            "from raw.events"
+            "from raw.events_stream"
         ).fetchone()[0]
         distinct_events = con.execute(
-            "select count(*) from (select distinct event_time, user_id, event_type from raw.events)"
+            "select count(*) from (select distinct event_time, user_id, event_type from raw.events_stream)"
         ).fetchone()[0]
     # Nothing lost (the NaN message is quarantined by its load); duplicates only by redelivery.
     assert offsets == len(EVENTS) and distinct_events == len(EVENTS)

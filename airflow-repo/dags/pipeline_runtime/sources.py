@@ -14,5 +14,10 @@ def configured_sources() -> list[str]:
 
 
 def stream_source() -> str:
-    """The source fed from Kafka by `events_stream` (bucket prefix and raw table)."""
-    return os.environ.get("PLATFORM_STREAM_SOURCE", "events")
+    """The source fed from Kafka by `events_stream` (bucket prefix and raw table).
+
+    Never a batch source's name: `extract` replaces a batch source's days whole, which
+    deleted the stream's committed batches. `extract-load stream` refuses a name the
+    sources file declares with another kind, and the landing refuses mixing feeds.
+    """
+    return os.environ.get("PLATFORM_STREAM_SOURCE", "events_stream")

@@ -17,6 +17,7 @@ import hashlib
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlparse
@@ -43,8 +44,15 @@ class Bucket(Protocol):
         """The object (None when absent) and its generation ("0" when absent), read together."""
         ...
 
-    def write_if(self, key: str, data: bytes, generation: str) -> bool:
-        """Write only if the object is still at `generation` ("0": absent); False when it moved on."""
+    def write_if(self, key: str, data: bytes, generation: str) -> str | None:
+        """Write only if the object is still at `generation` ("0": absent).
+
+        Returns the new generation, or None when another writer moved it on.
+        """
+        ...
+
+    def delete_if(self, key: str, generation: str) -> bool:
+        """Delete only if the object is still at `generation`; False when it moved on or is gone."""
         ...
 
     def age_seconds(self, key: str) -> float:
@@ -113,10 +121,24 @@ class LocalBucket:
             return None, "0"
         return data, hashlib.sha256(data).hexdigest()
 
-    def write_if(self, key: str, data: bytes, generation: str) -> bool:
+    def write_if(self, key: str, data: bytes, generation: str) -> str | None:
         """Compare-and-swap under an exclusive lock beside the object (writers on one machine or NFS)."""
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self._path(key).parent.mkdir(parents=True, exist_ok=True)
+        with self._locked(key):
+            if self.read_versioned(key)[1] != generation:
+                return None
+            self.write_bytes(key, data)
+            return hashlib.sha256(data).hexdigest()
+
+    def delete_if(self, key: str, generation: str) -> bool:
+        with self._locked(key):
+            if generation == "0" or self.read_versioned(key)[1] != generation:
+                return False
+            self.delete(key)
+            return True
+
+    @contextlib.contextmanager
+    def _locked(self, key: str) -> Iterator[None]:
         # Locks live apart from the objects: a day folder holds only what was written there, so
         # deleting its objects (retention) leaves no folder behind.
         locks = self.root / ".tmp-locks"
@@ -124,10 +146,7 @@ class LocalBucket:
         with (locks / hashlib.sha256(key.encode()).hexdigest()).open("a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
-                if self.read_versioned(key)[1] != generation:
-                    return False
-                self.write_bytes(key, data)
-                return True
+                yield
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
@@ -199,21 +218,34 @@ class GCSBucket:
             blob = self._bucket.get_blob(self._name(key))
             if blob is None:
                 return None, "0"
+            generation = blob.generation  # before the download, which may reset it from the headers
             try:  # the bytes of exactly that generation, or read again
-                return blob.download_as_bytes(if_generation_match=blob.generation), str(blob.generation)
+                return blob.download_as_bytes(if_generation_match=generation), str(generation)
             except (NotFound, PreconditionFailed):
                 continue
         raise RuntimeError(f"{self.url}/{key} keeps changing while read")
 
-    def write_if(self, key: str, data: bytes, generation: str) -> bool:
+    def write_if(self, key: str, data: bytes, generation: str) -> str | None:
         """A GCS generation precondition: the service refuses the upload if another writer came first."""
         from google.api_core.exceptions import PreconditionFailed
 
+        blob = self._bucket.blob(self._name(key))
         try:
-            self._bucket.blob(self._name(key)).upload_from_string(
+            blob.upload_from_string(
                 data, content_type="application/octet-stream", if_generation_match=int(generation)
             )
         except PreconditionFailed:
+            return None
+        return str(blob.generation)
+
+    def delete_if(self, key: str, generation: str) -> bool:
+        from google.api_core.exceptions import NotFound, PreconditionFailed
+
+        if generation == "0":
+            return False
+        try:
+            self._bucket.blob(self._name(key)).delete(if_generation_match=int(generation))
+        except (NotFound, PreconditionFailed):
             return False
         return True
 

@@ -582,9 +582,9 @@ def prune(source: str, bucket_url: str, keep_days: int, today: str | None, dry_r
 @main.command()
 @click.option(
     "--source",
-    default="events",
+    default="events_stream",
     show_default=True,
-    help="Source name (bucket prefix, raw table).",
+    help="Source name (bucket prefix, raw table); not one the sources file declares as a batch source.",
     callback=_name,
 )
 @click.option("--topic", envvar="KAFKA_TOPIC", required=True)
@@ -616,7 +616,18 @@ def stream(
     extra_config: tuple[str, ...],
 ) -> None:
     """Consume a Kafka topic in micro-batches into the bucket; offsets move after the data is durable."""
+    from extract_load.landing import ManifestError
+    from extract_load.sources import load_sources
     from extract_load.stream import consume
+
+    declared = load_sources().get(source)
+    if declared is not None and declared.kind != "kafka":
+        # Its days are replaced whole by `extract`, which would delete the stream's committed batches.
+        raise click.BadParameter(
+            f"{source!r} is a {declared.kind} source in the sources file: a source is fed either by "
+            "extracts or by a stream, never both; stream into another name (a kafka source)",
+            param_hint="--source",
+        )
 
     config: dict[str, object] = {"bootstrap.servers": bootstrap_servers, "group.id": group}
     if os.environ.get("KAFKA_SASL_USERNAME"):
@@ -633,17 +644,20 @@ def stream(
         if not sep:
             raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--config")
         config[key.strip()] = value.strip()
-    stats = consume(
-        open_bucket(bucket_url),
-        source,
-        config,
-        topic,
-        max_batch,
-        max_wait,
-        until_idle,
-        max_batches,
-        max_messages,
-    )
+    try:
+        stats = consume(
+            open_bucket(bucket_url),
+            source,
+            config,
+            topic,
+            max_batch,
+            max_wait,
+            until_idle,
+            max_batches,
+            max_messages,
+        )
+    except ManifestError as exc:  # the batch is not in a manifest: its offsets did not move
+        raise Failure(str(exc), EXIT_LANDING_INVALID) from exc
     metrics = click.get_current_context().find_object(RunMetrics)
     if metrics is not None:
         for (lag_topic, partition), lag in stats.lag.items():

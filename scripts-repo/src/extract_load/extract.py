@@ -12,7 +12,8 @@ from typing import Any
 from extract_load.bucket import Bucket
 from extract_load.http_source import Pagination, RestClient
 from extract_load.intervals import Interval
-from extract_load.landing import Manifest, PartitionWriter
+from extract_load.landing import Manifest, PartitionWriter, partition_prefix
+from extract_load.leases import Lease
 from extract_load.redaction import public_location
 
 log = logging.getLogger(__name__)
@@ -39,29 +40,33 @@ def extract_rest(
     data_selector: str | None = "data",
     part_rows: int = 250_000,
 ) -> Manifest:
+    """One interval from a REST API into the bucket, under the interval's lease."""
     params = interval_params(interval) if params is None else params
     # The host may differ between attempts (another pod, another port); the request may not.
     request = {"path": path, "params": params, "pagination": asdict(pagination)}
     fingerprint = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()[:16]
-    # The origin is kept 400 days in every manifest: no credentials or query string in it.
-    writer = PartitionWriter.resume_or_start(
-        bucket, source, interval, public_location(client.base_url), part_rows, fingerprint
-    )
-    if writer.resumed:
-        log.info(
-            "resuming %s %s from checkpoint: %d rows in %d parts already landed",
-            source,
-            interval,
-            writer.manifest.row_count,
-            len(writer.manifest.parts),
+    with Lease(bucket, partition_prefix(source, interval)) as lease:
+        # The origin is kept 400 days in every manifest: no credentials or query string in it.
+        writer = PartitionWriter.resume_or_start(
+            bucket, source, interval, public_location(client.base_url), part_rows, fingerprint, lease
         )
-    pages = 0
-    if not writer.complete:
-        for records, next_state in client.pages(path, params, pagination, data_selector, writer.resume_state):
-            writer.write(records)
-            writer.end_page(next_state)
-            pages += 1
-    manifest = writer.commit()
+        if writer.resumed:
+            log.info(
+                "resuming %s %s from checkpoint: %d rows in %d parts already landed",
+                source,
+                interval,
+                writer.manifest.row_count,
+                len(writer.manifest.parts),
+            )
+        pages = 0
+        if not writer.complete:
+            for records, next_state in client.pages(
+                path, params, pagination, data_selector, writer.resume_state
+            ):
+                writer.write(records)
+                writer.end_page(next_state)
+                pages += 1
+        manifest = writer.commit()
     log.info(
         "extracted %s %s: %d rows, %d pages this run -> %d parts",
         source,

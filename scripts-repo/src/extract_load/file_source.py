@@ -42,7 +42,8 @@ import duckdb
 from extract_load import engine
 from extract_load.bucket import Bucket
 from extract_load.intervals import Interval
-from extract_load.landing import Manifest, PartitionWriter
+from extract_load.landing import Manifest, PartitionWriter, partition_prefix
+from extract_load.leases import Lease
 from extract_load.records import MAX_RECORD_BYTES, Oversized, parser_limit, scan_csv, scan_jsonl
 from extract_load.redaction import public_location
 from extract_load.schema import BROKEN_LINE_KEY, DEFAULT_POLICY, OVERSIZED_KEY, QuarantinePolicy, local_today
@@ -497,14 +498,15 @@ def land_staged(
             quarantine = f"{bucket.url}/{key}"
     manifests = []
     for day in interval.days():
-        writer = PartitionWriter(bucket, source, day, origin=origin, part_rows=part_rows)
-        cursor = con.execute(
-            "select json::varchar from classified where day = ? order by _line nulls last", [day.start]
-        )
-        while batch := cursor.fetchmany(10_000):
-            writer.write_lines(r[0] for r in batch)
-            writer.end_page(None, checkpoint=False)
-        manifests.append(writer.commit())
+        with Lease(bucket, partition_prefix(source, day)) as lease:
+            writer = PartitionWriter(bucket, source, day, origin=origin, part_rows=part_rows, lease=lease)
+            cursor = con.execute(
+                "select json::varchar from classified where day = ? order by _line nulls last", [day.start]
+            )
+            while batch := cursor.fetchmany(10_000):
+                writer.write_lines(r[0] for r in batch)
+                writer.end_page(None, checkpoint=False)
+            manifests.append(writer.commit())
     quarantined = sum(undated.values()) if owns_undated else 0
     dated_outside = con.execute(
         "select count(*) from classified where day is not null and (day < ? or day >= ?)",

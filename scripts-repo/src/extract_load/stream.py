@@ -36,7 +36,15 @@ from typing import Any
 
 from extract_load.bucket import Bucket
 from extract_load.intervals import Interval
-from extract_load.landing import MANIFEST, ConcurrentCommitError, Manifest, Part, partition_prefix
+from extract_load.landing import (
+    MANIFEST,
+    STREAM,
+    ConcurrentCommitError,
+    Manifest,
+    Part,
+    ensure_feed,
+    partition_prefix,
+)
 from extract_load.schema import BROKEN_LINE_KEY, local_days, local_today
 from extract_load.warehouse import undated_prefix
 
@@ -161,8 +169,11 @@ def _add_to_manifest(bucket: Bucket, source: str, interval: Interval, parts: lis
         data, generation = bucket.read_versioned(key)
         if data is not None:
             manifest = Manifest.from_json(data)
+            ensure_feed(manifest, STREAM, f"{bucket.url}/{partition_prefix(source, interval)}")
         else:
-            manifest = Manifest(source, interval.start.isoformat(), interval.end.isoformat(), run_id="stream")
+            manifest = Manifest(
+                source, interval.start.isoformat(), interval.end.isoformat(), run_id="stream", feed=STREAM
+            )
         names = {p.name for p in parts}
         manifest.parts = sorted(
             [p for p in manifest.parts if p.name not in names] + parts, key=lambda p: p.name
