@@ -21,16 +21,17 @@ help: ## List the targets
 
 # --- environments -------------------------------------------------------------
 
-.venv/.synced: requirements-dev.lock
+.venv/.synced: requirements-dev.lock requirements-bootstrap.lock
 	@echo "==> repository tools (.venv)"
-	@test -x $(UV) || { $(PYTHON) -m venv .venv && .venv/bin/pip install -q --disable-pip-version-check uv==$(UV_VERSION); }
-	@$(UV) pip sync -q --python .venv/bin/python requirements-dev.lock
+	@test -x $(UV) || { $(PYTHON) -m venv .venv && .venv/bin/pip install -q --disable-pip-version-check \
+	  --require-hashes --no-deps -r requirements-bootstrap.lock; }
+	@$(UV) pip sync -q --require-hashes --python .venv/bin/python requirements-dev.lock
 	@touch $@
 
 %/.venv/.synced: %/requirements-dev.lock %/pyproject.toml .venv/.synced
 	@echo "==> $* environment ($*/.venv)"
 	@test -x $*/.venv/bin/python || $(UV) venv -q --python $(PYTHON) $*/.venv
-	@VIRTUAL_ENV=$*/.venv $(UV) pip sync -q $*/requirements-dev.lock
+	@VIRTUAL_ENV=$*/.venv $(UV) pip sync -q --require-hashes $*/requirements-dev.lock
 	@if grep -q '^\[build-system\]' $*/pyproject.toml; then VIRTUAL_ENV=$*/.venv $(UV) pip install -q --no-deps -e ./$*; fi
 	@touch $@
 
@@ -61,11 +62,16 @@ $(DBT_MANIFEST): dbt-repo/.venv/.synced $(DBT_FILES)
 
 setup: .venv/.synced $(SUBPROJECTS:%=%/.venv/.synced) $(DBT_MANIFEST) ## Create every environment from the lock files
 
-lock: .venv/.synced ## Re-resolve every lock file (after changing a pyproject)
-	$(UV) pip compile -q --python-version 3.11 requirements-dev.in -o requirements-dev.lock
+# Every lock carries the sha256 of each file it allows: environments and images install
+# with --require-hashes, so a re-published or tampered package fails the install.
+LOCK := pip compile -q --python-version 3.11 --generate-hashes
+
+lock: .venv/.synced ## Re-resolve every lock file, with hashes (after changing a pyproject)
+	echo "uv==$(UV_VERSION)" | $(UV) $(LOCK) - -o requirements-bootstrap.lock
+	$(UV) $(LOCK) requirements-dev.in -o requirements-dev.lock
 	for p in $(SUBPROJECTS); do (cd $$p \
-	  && ../$(UV) pip compile -q --python-version 3.11 pyproject.toml -o requirements.lock \
-	  && ../$(UV) pip compile -q --python-version 3.11 --group dev pyproject.toml -o requirements-dev.lock); done
+	  && ../$(UV) $(LOCK) pyproject.toml -o requirements.lock \
+	  && ../$(UV) $(LOCK) --group dev pyproject.toml -o requirements-dev.lock); done
 
 # --- the main job -------------------------------------------------------------
 
@@ -98,7 +104,7 @@ test-airflow: airflow-repo/.venv/.synced ## airflow-repo tests (DagBag integrity
 
 PLATFORM_TESTS := tests/test_platform_chart.py tests/test_argocd.py tests/test_monitoring.py tests/test_dashboards.py \
 	tests/test_promote.py tests/test_viewer_edges.py \
-	tests/test_release_tag.py tests/test_repository_config.py \
+	tests/test_release_tag.py tests/test_repository_config.py tests/test_supply_chain.py \
 	tests/test_public_viewer.py::test_nginx_t_passes_for_every_environments_render \
 	tests/test_public_viewer.py::test_the_renderer_refuses_a_placeholder_without_a_value
 
