@@ -74,3 +74,19 @@ def test_images_install_their_lock_with_require_hashes(dockerfile: Path) -> None
         line for line in dockerfile.read_text().splitlines() if "requirements.lock" in line and "RUN" in line
     ]
     assert runs and all("--require-hashes" in line for line in runs), runs
+
+
+def test_dependabot_moves_the_pins_and_matches_its_schema() -> None:
+    import subprocess
+    import sys
+
+    config = ROOT / ".github" / "dependabot.yml"
+    checked = subprocess.run(
+        [Path(sys.executable).parent / "check-jsonschema", "--builtin-schema", "vendor.dependabot", config],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    ecosystems = {u["package-ecosystem"] for u in yaml.safe_load(config.read_text())["updates"]}
+    assert {"github-actions", "docker"} <= ecosystems
