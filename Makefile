@@ -14,7 +14,7 @@ SUBPROJECTS := scripts-repo dbt-repo airflow-repo
 export UV_PYTHON_DOWNLOADS := never
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 
-.PHONY: help setup system-packages demo up down test test-scripts test-dbt test-airflow test-platform test-e2e lint lock bench clean
+.PHONY: help setup system-packages demo up down test test-scripts test-dbt test-airflow test-platform test-e2e lint typecheck lock bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -117,8 +117,12 @@ test-platform: .venv/.synced system-packages ## Deployment config: platform char
 test-e2e: setup system-packages ## Real DAG runs: the demo, backfill, image refresh, stream, maintenance; the local stack behind the viewer
 	.venv/bin/python -m pytest tests -n 2 --dist loadscope --junitxml=$(RESULTS)/e2e.xml
 
-lint: setup ## pre-commit on every file: ruff, sqlfluff, yamllint, detect-secrets
+lint: setup ## pre-commit on every file (ruff, sqlfluff, yamllint, detect-secrets), then mypy per subproject
 	PATH="$(CURDIR)/.venv/bin:$$PATH" .venv/bin/pre-commit run --all-files --show-diff-on-failure
+	@$(MAKE) --no-print-directory typecheck
+
+typecheck: setup ## mypy in each subproject's own environment (its [tool.mypy] says what ships)
+	for p in $(SUBPROJECTS); do echo "==> mypy $$p"; (cd $$p && .venv/bin/mypy) || exit 1; done
 
 # --- benchmarks ---------------------------------------------------------------
 

@@ -97,7 +97,7 @@ def dbt_image_refresh() -> None:
             )
         return {**found, "recorded": found["candidate"]}
 
-    record(dbt_test(dbt_parse(dbt_debug(find_candidate()))))
+    record(dbt_test(dbt_parse(dbt_debug(find_candidate()))))  # type: ignore[arg-type]  # XComArgs at parse time
 
 
 def _runnable(candidate: str) -> str:

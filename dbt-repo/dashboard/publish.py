@@ -119,7 +119,7 @@ def segment_panel(segment_type: str, rows: list[dict[str, Any]]) -> dict[str, An
     table = [
         {
             "value": v,
-            "active_last_week": by_key[(last, v)]["active_users"] if (last, v) in by_key else 0,
+            "active_last_week": by_key[(last, v)]["active_users"] if last and (last, v) in by_key else 0,
             "new_users": int(totals[v]["new_users"]),
             "events": int(totals[v]["events"]),
             "miles_earned": totals[v]["miles_earned"],

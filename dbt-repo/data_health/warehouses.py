@@ -52,20 +52,25 @@ class DuckDBWarehouse:
     def read(self, now: dt.datetime) -> WarehouseReading:
         # Read-only, and only for the length of a scrape: dbt needs the write lock.
         with duckdb.connect(str(self.path), read_only=True) as con:
-            newest = con.execute(
+
+            def value(sql: str, parameters: list[Any] | None = None) -> Any:
+                row = con.execute(sql, parameters).fetchone()
+                return row[0] if row else None
+
+            newest = value(
                 f"select max(event_time_utc) from {FRESHNESS_TABLE} where event_time_utc <= ?",
                 [_not_after(now)],
-            ).fetchone()[0]
+            )
             rows = {}
             for table in LAYER_TABLES:
                 schema, name = table.split(".")
-                exists = con.execute(
+                exists = value(
                     "select count(*) from information_schema.tables"
                     " where table_schema = ? and table_name = ?",
                     [schema, name],
-                ).fetchone()[0]
+                )
                 if exists:
-                    rows[table] = con.execute(f"select count(*) from {table}").fetchone()[0]
+                    rows[table] = int(value(f"select count(*) from {table}"))
         size = sum(p.stat().st_size for p in (self.path, Path(f"{self.path}.wal")) if p.exists())
         return WarehouseReading(newest.replace(tzinfo=dt.UTC) if newest else None, rows, size)
 

@@ -19,7 +19,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlparse
 
 
@@ -162,8 +162,8 @@ class GCSBucket:
     anonymously, which is how the tests run it for real over HTTP.
     """
 
-    def __init__(self, name: str, prefix: str = "", client: object | None = None) -> None:
-        from google.cloud import storage
+    def __init__(self, name: str, prefix: str = "", client: Any = None) -> None:
+        from google.cloud import storage  # type: ignore[attr-defined]  # untyped namespace package
 
         if client is None:
             if os.environ.get("STORAGE_EMULATOR_HOST"):
@@ -175,7 +175,7 @@ class GCSBucket:
                 )
             else:
                 client = storage.Client()
-        self._bucket = client.bucket(name)  # type: ignore[attr-defined]
+        self._bucket = client.bucket(name)
         self._prefix = prefix.strip("/")
         self.url = f"gs://{name}" + (f"/{self._prefix}" if self._prefix else "")
         self._cache = Path(tempfile.mkdtemp(prefix="gcs-cache-"))

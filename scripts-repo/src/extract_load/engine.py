@@ -22,7 +22,7 @@ def connect(database: str = ":memory:") -> duckdb.DuckDBPyConnection:
     default_spill = os.path.join(tempfile.gettempdir(), "extract-load-spill")
     spill = os.environ.get("EXTRACT_LOAD_TEMP_DIR") or default_spill
     os.makedirs(spill, exist_ok=True)  # DuckDB creates its own folder inside, not the parents
-    config = {
+    config: dict[str, str | bool | int | float | list[str]] = {
         "memory_limit": os.environ.get("EXTRACT_LOAD_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT),
         # One folder per connection: DuckDB treats its temp directory as its own (file names, size,
         # removal on close), so two loads spilling into one folder on a worker both failed.

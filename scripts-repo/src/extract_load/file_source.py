@@ -183,9 +183,9 @@ def _stage_file(
         src = str(scan.path).replace("'", "''")
         # RFC 4180 dialect and the header's columns stated, not sniffed: broken
         # lines must not change how the rest of the file parses.
-        columns = "{" + ", ".join("'" + c.replace("'", "''") + "': 'VARCHAR'" for c in header) + "}"
+        types = "{" + ", ".join("'" + c.replace("'", "''") + "': 'VARCHAR'" for c in header) + "}"
         dialect = (
-            f"header = true, auto_detect = false, columns = {columns}, "
+            f"header = true, auto_detect = false, columns = {types}, "
             f"delim = ',', quote = '\"', escape = '\"', max_line_size = {parser_limit(limit)}"
         )
         con.execute(

@@ -12,6 +12,7 @@ resumes from its last durable part instead of starting over.
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import gzip
 import hashlib
@@ -64,11 +65,11 @@ class Manifest:
     # Who lands this interval: batch extracts replace it whole, a stream adds batches to it.
     feed: str = BATCH
 
-    def to_json(self) -> bytes:
+    def to_json(self) -> builtins.bytes:
         return json.dumps(asdict(self), indent=2, sort_keys=True).encode()
 
     @classmethod
-    def from_json(cls, data: bytes) -> Manifest:
+    def from_json(cls, data: builtins.bytes) -> Manifest:
         raw = json.loads(data)
         raw["parts"] = [Part(**p) for p in raw["parts"]]
         # Manifests from before `feed`: the stream's were the ones from Kafka.

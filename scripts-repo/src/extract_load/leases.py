@@ -27,6 +27,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Any
 
 from extract_load.bucket import Bucket
 from extract_load.landing import ConcurrentCommitError
@@ -161,7 +162,7 @@ class Lease:
         self.release()
 
 
-def _parse(data: bytes | None) -> dict[str, object] | None:
+def _parse(data: bytes | None) -> dict[str, Any] | None:
     if data is None:
         return None
     try:
@@ -172,7 +173,7 @@ def _parse(data: bytes | None) -> dict[str, object] | None:
     return dict(holder)
 
 
-def _who(holder: dict[str, object] | None) -> str:
+def _who(holder: dict[str, Any] | None) -> str:
     if holder is None:
         return "another run"
     return f"run {holder.get('owner')} (host {holder.get('host')}, pid {holder.get('pid')})"

@@ -129,9 +129,9 @@ class RedactingStream(io.TextIOBase):
 def install() -> None:
     """Redact everything this process writes to stdout and stderr, tracebacks included."""
     if not isinstance(sys.stdout, RedactingStream):
-        sys.stdout = RedactingStream(sys.stdout)  # type: ignore[assignment]
+        sys.stdout = RedactingStream(sys.stdout)
     if not isinstance(sys.stderr, RedactingStream):
-        sys.stderr = RedactingStream(sys.stderr)  # type: ignore[assignment]
+        sys.stderr = RedactingStream(sys.stderr)
 
 
 def forget() -> None:

@@ -106,7 +106,7 @@ def check(source: Source, timeout: float = 10.0) -> dict[str, Any]:
             from confluent_kafka.admin import AdminClient
 
             topic = source.env("topic") or ""
-            metadata = AdminClient({"bootstrap.servers": source.env("bootstrap")}).list_topics(
+            metadata = AdminClient({"bootstrap.servers": source.env("bootstrap") or ""}).list_topics(
                 topic, timeout=timeout
             )
             if metadata.topics[topic].error is not None:

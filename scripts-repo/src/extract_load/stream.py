@@ -241,7 +241,8 @@ def consume(
                 os._exit(70)
             last: dict[tuple[str, int], int] = {}
             for m in messages:
-                last[(m.topic(), m.partition())] = max(last.get((m.topic(), m.partition()), -1), m.offset())
+                where = (str(m.topic()), int(m.partition() or 0))
+                last[where] = max(last.get(where, -1), int(m.offset() or 0))
             consumer.commit(
                 offsets=[TopicPartition(t, p, offset + 1) for (t, p), offset in last.items()],
                 asynchronous=False,
@@ -257,7 +258,7 @@ def consume(
 
 def consumer_lag(consumer: Any) -> dict[tuple[str, int], int]:
     """High watermark minus committed offset for each partition this consumer holds."""
-    lag = {}
+    lag: dict[tuple[str, int], int] = {}
     partitions = consumer.assignment()
     if not partitions:
         return lag
