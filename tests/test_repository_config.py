@@ -80,3 +80,58 @@ def test_airflow_overlays_only_say_what_differs(env: str) -> None:
     assert not {path for path, value in overlay.items() if base.get(path) == value}, f"{env} repeats the base"
     # What runs is the promotion tool's digest and the cluster's registry, never an overlay's.
     assert not any(path[:2] == ("images", "airflow") for path in overlay)
+
+
+def test_the_source_time_zone_is_one_offset_wherever_it_must_be_repeated() -> None:
+    """The export's local time (GMT+8) is declared once per subproject, which cannot import each other.
+
+    dbt converts local to UTC with a var, the loader dates records with a
+    constant, Airflow cuts data intervals in a time zone: if one changed alone,
+    days would be loaded under one date and modelled under another.
+    """
+    import ast
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    import yaml
+
+    dbt_offset = yaml.safe_load((ROOT / "dbt-repo" / "dbt_project.yml").read_text())["vars"][
+        "source_utc_offset_hours"
+    ]
+
+    def constant(path: Path, name: str) -> object:
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == name for t in node.targets):
+                return ast.literal_eval(node.value)
+        raise AssertionError(f"{name} is not assigned in {path}")
+
+    loader_offset = constant(
+        ROOT / "scripts-repo" / "src" / "extract_load" / "schema.py", "SOURCE_UTC_OFFSET_HOURS"
+    )
+    zone = ZoneInfo(
+        str(constant(ROOT / "airflow-repo" / "dags" / "pipeline_runtime" / "intervals.py", "LOCAL_TZ"))
+    )
+    # A fixed offset all year (a zone with daylight saving could not be one dbt var).
+    offsets = {dt.datetime(2025, month, 1, tzinfo=zone).utcoffset() for month in range(1, 13)}
+    assert offsets == {dt.timedelta(hours=dbt_offset)} and loader_offset == dbt_offset
+
+
+def test_the_exit_codes_airflow_acts_on_are_the_ones_extract_load_declares() -> None:
+    """Subprojects meet through command lines (ADR 0001): the codes are a contract, checked here."""
+    import ast
+
+    def constants(path: Path) -> dict[str, object]:
+        return {
+            target.id: ast.literal_eval(node.value)
+            for node in ast.parse(path.read_text()).body
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+            for target in node.targets
+            if isinstance(target, ast.Name) and target.id.startswith("EXIT_")
+        }
+
+    declared = constants(ROOT / "scripts-repo" / "src" / "extract_load" / "cli.py")
+    acted_on = constants(ROOT / "airflow-repo" / "dags" / "pipeline_runtime" / "runner.py")
+    assert acted_on and all(declared.get(name) == code for name, code in acted_on.items()), (
+        declared,
+        acted_on,
+    )

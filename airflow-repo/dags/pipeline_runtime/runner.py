@@ -23,9 +23,12 @@ from pipeline_runtime.commands import Command
 log = logging.getLogger(__name__)
 
 
-# Exit codes of `extract-load` after which a retry cannot help: a quarantine
-# over its threshold needs a person, and failed reconciliation is a bug.
-NO_RETRY_EXIT_CODES = frozenset({3, 5})
+# Exit codes of `extract-load` (declared in its cli.py; a test keeps these equal) after
+# which a retry cannot help: a quarantine over its threshold needs a person, and failed
+# reconciliation is a bug. Others (4: landing, 6: source unavailable) are retried.
+EXIT_QUARANTINE_THRESHOLD = 3
+EXIT_RECONCILIATION = 5
+NO_RETRY_EXIT_CODES = frozenset({EXIT_QUARANTINE_THRESHOLD, EXIT_RECONCILIATION})
 
 
 class CommandFailedError(RuntimeError):
