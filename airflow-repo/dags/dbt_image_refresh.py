@@ -17,7 +17,6 @@ it, or the build a rollback fled, is ignored (`dbt_project.image_template`).
 from __future__ import annotations
 
 import datetime as dt
-import os
 from typing import Any
 
 import pendulum
@@ -28,6 +27,7 @@ from pipeline_runtime.dbt_project import IMAGE_VARIABLE, on_kubernetes
 from pipeline_runtime.defaults import DEFAULT_ARGS
 from pipeline_runtime.intervals import LOCAL_TZ
 from pipeline_runtime.release import load_release, with_registry, without_registry
+from pipeline_runtime.settings import settings
 
 
 @dag(
@@ -57,10 +57,12 @@ def dbt_image_refresh() -> None:
         named without their registry (it names the project); each task adds
         it back from its environment.
         """
-        if on_kubernetes():
-            candidate = load_release().image_name("dbt")
-        else:
-            candidate = os.environ.get("PLATFORM_DBT_CMD", "dbt")
+        current_settings = settings()
+        candidate = (
+            load_release().image_name("dbt")
+            if current_settings.on_kubernetes
+            else current_settings.command("dbt", "dbt")
+        )
         current = Variable.get(IMAGE_VARIABLE, None)
         return {
             "candidate": candidate,

@@ -13,14 +13,12 @@ from __future__ import annotations
 from typing import Any
 
 import pendulum
-from airflow.sdk import Asset, AssetAlias, dag, task
+from airflow.sdk import dag, task
 from cosmos import DbtTaskGroup
 
 from pipeline_runtime import commands, dbt_project, runner
+from pipeline_runtime.assets import ANALYTICS, RAW_TABLES
 from pipeline_runtime.defaults import DEFAULT_ARGS
-
-RAW_TABLES = AssetAlias("raw_tables")  # resolved to warehouse://raw/<source> by events_ingest
-ANALYTICS = Asset("warehouse://analytics")
 
 
 @dag(

@@ -21,8 +21,6 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import (  # type: ignore[attr-defined]  # Deadline* are exported lazily
-    Asset,
-    AssetAlias,
     CronDataIntervalTimetable,
     DeadlineAlert,
     DeadlineReference,
@@ -37,15 +35,10 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from pipeline_runtime import commands, runner
 from pipeline_runtime.alerts import notify_deadline_missed
+from pipeline_runtime.assets import RAW_TABLES, raw_table
 from pipeline_runtime.defaults import DEFAULT_ARGS, fresh_by
 from pipeline_runtime.intervals import LOCAL_TZ, NoIntervalError, plan_intervals
 from pipeline_runtime.sources import configured_sources
-
-RAW_TABLES = AssetAlias("raw_tables")
-
-
-def raw_table_asset(source: str) -> Asset:
-    return Asset(f"warehouse://raw/{source}")
 
 
 @dag(
@@ -116,7 +109,7 @@ def events_ingest() -> None:
         source = extracted["source"]
         results = runner.run(commands.load(source, extracted["start"], extracted["end"]))
         get_current_context()["outlet_events"][RAW_TABLES].add(
-            raw_table_asset(source), extra={"start": extracted["start"], "end": extracted["end"]}
+            raw_table(source), extra={"start": extracted["start"], "end": extracted["end"]}
         )
         return {
             **extracted,

@@ -24,13 +24,12 @@ import datetime as dt
 from typing import Any
 
 import pendulum
-from airflow.sdk import Asset, AssetAlias, Param, dag, get_current_context, task
+from airflow.sdk import Param, dag, get_current_context, task
 
 from pipeline_runtime import commands, runner
+from pipeline_runtime.assets import RAW_TABLES, raw_table
 from pipeline_runtime.defaults import DEFAULT_ARGS
 from pipeline_runtime.sources import stream_source
-
-RAW_TABLES = AssetAlias("raw_tables")
 
 
 @dag(
@@ -65,7 +64,7 @@ def events_stream() -> None:
         end = (dt.date.fromisoformat(day) + dt.timedelta(days=1)).isoformat()
         results = runner.run(commands.load(source, day, end))
         get_current_context()["outlet_events"][RAW_TABLES].add(
-            Asset(f"warehouse://raw/{source}"), extra={"start": day, "end": end}
+            raw_table(source), extra={"start": day, "end": end}
         )
         return {
             "day": day,

@@ -57,7 +57,7 @@ def platform_maintenance() -> None:
         if on_kubernetes():
             # No task there holds the metadata DB's URL: the platform chart's CronJob does this.
             return {"skipped": "on Kubernetes the CronJob airflow-db-clean cleans the metadata DB"}
-        keep = retention_days("PLATFORM_METADATA_RETENTION_DAYS", 90)
+        keep = retention_days("metadata")
         before = reference_time(get_current_context()) - dt.timedelta(days=keep)
         completed = subprocess.run(
             db_clean_argv(before),
@@ -78,7 +78,7 @@ def platform_maintenance() -> None:
 
         if conf.getboolean("logging", "remote_logging", fallback=False):
             return {"skipped": "remote logging: the log bucket's lifecycle rule expires them"}
-        keep = retention_days("PLATFORM_LOG_RETENTION_DAYS", 30)
+        keep = retention_days("logs")
         root = Path(conf.get("logging", "base_log_folder"))
         removed = remove_old_files(root, reference_time(get_current_context()) - dt.timedelta(days=keep))
         return {"removed_files": removed, "retention_days": keep, "folder": str(root)}
@@ -90,7 +90,7 @@ def platform_maintenance() -> None:
 
     @task
     def prune_bucket(source: str) -> dict[str, Any]:
-        keep = retention_days("BUCKET_RETENTION_DAYS", 400)
+        keep = retention_days("bucket")
         reference = pendulum.instance(reference_time(get_current_context()))
         today = reference.in_timezone(LOCAL_TZ).date().isoformat()
         return runner.run(commands.prune(source, keep, today))[-1]

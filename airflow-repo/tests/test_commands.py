@@ -8,7 +8,8 @@ from pipeline_runtime import commands, runner
 
 
 def test_the_token_travels_in_the_environment_never_in_argv() -> None:
-    command = commands.extract("events", "2025-03-01", "2025-03-02", "http://api", "tok-123")
+    secret = frozenset({"EVENTS_API_TOKEN"})
+    command = commands.Command("scripts", ("extract-load",), {"EVENTS_API_TOKEN": "tok-123"}, secret)
     assert "tok-123" not in command.display()
     assert command.env["EVENTS_API_TOKEN"] == "tok-123"
     assert "EVENTS_API_TOKEN" in command.secret_env
@@ -20,23 +21,6 @@ def test_program_comes_from_configuration(monkeypatch: pytest.MonkeyPatch) -> No
     argv = commands.load("events", "2025-03-01", "2025-03-02").argv
     assert argv[:3] == ("/opt/venv/bin/extract-load", "--log-level", "DEBUG")
     assert argv[3:] == ("load", "--source", "events", "--start", "2025-03-01", "--end", "2025-03-02")
-
-
-@pytest.mark.parametrize(
-    ("parts", "url"),
-    [
-        (("http", "127.0.0.1", 8080, None), "http://127.0.0.1:8080"),
-        (("https", "api.example.com", None, "v2/"), "https://api.example.com/v2"),
-        (("generic", "api.internal", 80, ""), "http://api.internal:80"),
-    ],
-)
-def test_base_url_from_connection_parts(parts: tuple, url: str) -> None:
-    assert commands.base_url(*parts) == url
-
-
-def test_base_url_needs_a_host() -> None:
-    with pytest.raises(ValueError, match="no host"):
-        commands.base_url("http", None, None, None)
 
 
 def test_runner_returns_json_results_and_fails_loudly() -> None:

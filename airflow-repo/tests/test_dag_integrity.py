@@ -47,6 +47,11 @@ def test_every_dag_file_imports(dagbag: DagBag) -> None:
     } <= set(dagbag.dags)
 
 
+def test_the_dag_processor_parses_dag_files_only(dagbag: DagBag) -> None:
+    parsed = {Path(path).relative_to(DAGS_FOLDER).parts[0] for path in dagbag.file_last_changed}
+    assert parsed and "pipeline_runtime" not in parsed  # .airflowignore: helpers are imported, not parsed
+
+
 def test_dags_follow_house_rules(dagbag: DagBag) -> None:
     for dag_id, dag in dagbag.dags.items():
         assert dag.tags and set(dag.tags) <= TAGS, f"{dag_id}: tags {dag.tags} not in {sorted(TAGS)}"

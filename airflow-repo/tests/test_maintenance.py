@@ -36,9 +36,12 @@ def test_db_clean_is_bounded_by_the_cutoff_and_keeps_no_archive() -> None:
 def test_retention_must_keep_at_least_a_day(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PLATFORM_LOG_RETENTION_DAYS", "0")
     with pytest.raises(ValueError, match="at least one day"):
-        retention_days("PLATFORM_LOG_RETENTION_DAYS", 30)
+        retention_days("logs")
+    monkeypatch.setenv("PLATFORM_LOG_RETENTION_DAYS", "a month")
+    with pytest.raises(ValueError, match="whole number of days"):
+        retention_days("logs")
     monkeypatch.delenv("PLATFORM_LOG_RETENTION_DAYS")
-    assert retention_days("PLATFORM_LOG_RETENTION_DAYS", 30) == 30
+    assert retention_days("logs") == 30
 
 
 def test_the_db_clean_gets_the_metadata_url_it_is_given_and_nothing_else(monkeypatch) -> None:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import urllib.request
 from typing import Any
 from urllib.parse import urlparse
+
+from pipeline_runtime.settings import settings
 
 log = logging.getLogger(__name__)
 
@@ -87,13 +88,14 @@ def notify_deadline_missed(context: dict[str, Any] | None = None, what: str = "d
 
 
 def _deliver(summary: dict[str, Any], text: str, subject: str) -> None:
-    webhook = os.environ.get("PLATFORM_ALERT_SLACK_WEBHOOK")
+    current = settings()
+    webhook = current.alert_slack_webhook
     if webhook:
         try:
             post_to_slack(webhook, summary, text=text)
         except (OSError, ValueError) as exc:  # an alert channel must not mask the failure itself
             log.warning("Slack alert not delivered: %s", type(exc).__name__)
-    recipients = os.environ.get("PLATFORM_ALERT_EMAIL")
+    recipients = current.alert_email
     if recipients:
         try:
             from airflow.utils.email import send_email

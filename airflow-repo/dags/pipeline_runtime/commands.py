@@ -8,9 +8,10 @@ so the DAG code never changes between sandbox, staging and prod.
 
 from __future__ import annotations
 
-import os
 import shlex
 from dataclasses import dataclass, field
+
+from pipeline_runtime.settings import settings
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class Command:
 
 def _program(component: str, default: str) -> list[str]:
     """The executable for a component; locally a venv path, in an image a PATH name."""
-    value = os.environ.get(f"PLATFORM_{component.upper()}_CMD", default)
+    value = settings().command(component, default)
     return shlex.split(value)
 
 
@@ -52,28 +53,6 @@ def _command(
     secret_env: frozenset[str] = frozenset(),
 ) -> Command:
     return Command(component, (*_program(component, program), *args), env or {}, secret_env, (program, *args))
-
-
-def base_url(conn_type: str | None, host: str | None, port: int | None, path: str | None) -> str:
-    """An HTTP base URL from an Airflow connection's parts (credentials stay out of it)."""
-    if not host:
-        raise ValueError("the events_api connection has no host")
-    scheme = conn_type if conn_type in ("http", "https") else "http"
-    netloc = f"{host}:{port}" if port else host
-    return f"{scheme}://{netloc}" + (f"/{path.strip('/')}" if path else "")
-
-
-def extract(source: str, start: str, end: str, api_url: str, token: str | None) -> Command:
-    env = {"EVENTS_API_URL": api_url}
-    if token:
-        env["EVENTS_API_TOKEN"] = token
-    return _command(
-        "scripts",
-        "extract-load",
-        ("extract", "--source", source, "--start", start, "--end", end),
-        env,
-        frozenset({"EVENTS_API_TOKEN"}),
-    )
 
 
 def extract_source(source: str, start: str, end: str) -> Command:
@@ -107,7 +86,7 @@ def dbt(*args: str) -> Command:
 
 def dbt_with(candidate: str, *args: str, env: dict[str, str] | None = None) -> Command:
     """dbt from a specific build: an image reference on Kubernetes, a dbt executable locally."""
-    if os.environ.get("PLATFORM_RUNNER", "local") == "kubernetes":
+    if settings().on_kubernetes:
         return Command("dbt", ("dbt", *args), env or {}, image=candidate)
     return Command("dbt", (*shlex.split(candidate), *args), env or {}, image_argv=("dbt", *args))
 

@@ -9,7 +9,6 @@ never runs dbt.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -22,19 +21,21 @@ from cosmos.constants import (
     TestBehavior,
 )
 
+from pipeline_runtime.settings import settings
+
 PROJECT_NAME = "platform"
 
 
 def project_dir() -> Path:
-    return Path(os.environ.get("DBT_PROJECT_DIR", "/opt/dbt"))
+    return settings().dbt_project_dir
 
 
 def manifest_path() -> Path:
-    return Path(os.environ.get("DBT_MANIFEST_PATH", str(project_dir() / "target" / "manifest.json")))
+    return settings().manifest_path
 
 
 def executable() -> str:
-    return os.environ.get("PLATFORM_DBT_CMD", "dbt")
+    return settings().command("dbt", "dbt")
 
 
 def project_config() -> ProjectConfig:
@@ -50,16 +51,16 @@ def project_config() -> ProjectConfig:
 
 def profile_config() -> ProfileConfig:
     """The project's own profiles.yml: every target reads its settings from the environment."""
-    profiles_dir = Path(os.environ.get("DBT_PROFILES_DIR", str(project_dir())))
+    current = settings()
     return ProfileConfig(
         profile_name=PROJECT_NAME,
-        target_name=os.environ.get("DBT_TARGET", "duckdb"),
-        profiles_yml_filepath=profiles_dir / "profiles.yml",
+        target_name=current.dbt_target,
+        profiles_yml_filepath=current.profiles_dir / "profiles.yml",
     )
 
 
 def on_kubernetes() -> bool:
-    return os.environ.get("PLATFORM_RUNNER", "local") == "kubernetes"
+    return settings().on_kubernetes
 
 
 def execution_config() -> ExecutionConfig:
@@ -127,12 +128,13 @@ def keep_dbt_artifacts(project_dir: str, context: Any = None, **_: Any) -> None:
     ObjectStoragePath (`file:///...` locally, `gs://...` with the Google
     connection), so what ran is auditable after the run.
     """
-    destination = os.environ.get("DBT_ARTIFACTS_URL")
+    current = settings()
+    destination = current.dbt_artifacts_url
     if not destination or context is None:
         return
     from airflow.sdk import ObjectStoragePath
 
-    target = Path(os.environ.get("DBT_TARGET_PATH") or Path(project_dir) / "target")
+    target = current.dbt_target_path or Path(project_dir) / "target"
     ti = context["ti"]
     folder = ObjectStoragePath(destination) / ti.dag_id / context["run_id"] / ti.task_id
     for name in ARTIFACTS:
@@ -157,7 +159,7 @@ def operator_args() -> dict[str, object]:
         "cmds": ["dbt-keep-artifacts"],
         "image_pull_policy": "IfNotPresent",
         "namespace": namespace(),
-        "service_account_name": os.environ.get("PLATFORM_POD_SERVICE_ACCOUNT", config),
+        "service_account_name": settings().pod_service_account or config,
         "env_from": [
             k8s.V1EnvFromSource(config_map_ref=k8s.V1ConfigMapEnvSource(name=config, optional=True)),
             k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=config, optional=True)),

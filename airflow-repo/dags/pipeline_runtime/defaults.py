@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 from typing import Any
 
 from pipeline_runtime.alerts import notify_failure
+from pipeline_runtime.settings import settings
 
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "data-platform",
@@ -27,7 +27,7 @@ def fresh_by() -> list[dt.timedelta]:
     serializes a DAG's deadlines without their ids and fails the run it just
     finished, so local runs, tests and the demo leave it off (docs/adr/0012).
     """
-    value = os.environ.get("PLATFORM_DATA_FRESH_BY")
+    value = settings().data_fresh_by
     if not value:
         return []
     hours, _, minutes = value.partition(":")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import re
 import signal
 import threading
@@ -25,6 +24,7 @@ from typing import Any
 
 from pipeline_runtime.commands import Command
 from pipeline_runtime.release import IMAGE_OF_COMPONENT, Release, load_release
+from pipeline_runtime.settings import settings
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ RESOURCES = {
 
 
 def namespace() -> str:
-    return os.environ.get("PLATFORM_POD_NAMESPACE", "data-platform")
+    return settings().pod_namespace
 
 
 def _pod_name(task_id: str) -> str:
@@ -71,7 +71,7 @@ def pod_operator(command: Command, task_id: str, release: Release | None = None)
             k8s.V1EnvFromSource(config_map_ref=k8s.V1ConfigMapEnvSource(name=config, optional=True)),
             k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=config, optional=True)),
         ],
-        service_account_name=os.environ.get("PLATFORM_POD_SERVICE_ACCOUNT", config),  # Workload Identity
+        service_account_name=settings().pod_service_account or config,  # Workload Identity
         container_resources=k8s.V1ResourceRequirements(**resources),
         labels={
             "app.kubernetes.io/part-of": "data-platform",
@@ -84,7 +84,7 @@ def pod_operator(command: Command, task_id: str, release: Release | None = None)
         startup_timeout_seconds=600,
         # In a cluster the pod's service account; elsewhere the kubeconfig named when the task runs
         # (the client library reads KUBECONFIG once, at import).
-        config_file=os.environ.get("KUBECONFIG"),
+        config_file=settings().kubeconfig,
         retries=0,  # the wrapping task owns retries
     )
 

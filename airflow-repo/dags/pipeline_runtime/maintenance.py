@@ -8,12 +8,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pipeline_runtime.settings import settings
 
-def retention_days(variable: str, default: int) -> int:
-    value = int(os.environ.get(variable, default))
-    if value < 1:
-        raise ValueError(f"{variable}={value}: retention must be at least one day")
-    return value
+
+def retention_days(name: str) -> int:
+    """Days to keep of `name` (metadata, logs, bucket): see settings.RETENTION."""
+    return settings().retention(name)
 
 
 def reference_time(context: Any) -> dt.datetime:
@@ -30,7 +30,7 @@ def metadata_db_env() -> dict[str, str]:
     PLATFORM_METADATA_DB_URL (the chart sets it from the metadata Secret; `make
     up` from its own configuration) and hands it to the subprocess only.
     """
-    url = os.environ.get("PLATFORM_METADATA_DB_URL")
+    url = settings().metadata_db_url
     if not url:
         raise RuntimeError(
             "PLATFORM_METADATA_DB_URL is not set: tasks cannot read the metadata DB URL in Airflow 3,"

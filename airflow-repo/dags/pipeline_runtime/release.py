@@ -12,12 +12,13 @@ the chart mounts it from a ConfigMap rendered from the same file).
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+
+from pipeline_runtime.settings import settings
 
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 # The dashboard publisher ships in the dbt image; every other command has its own.
@@ -73,7 +74,7 @@ class Release:
 
 
 def _registry(registry: str | None = None) -> str:
-    registry = registry or os.environ.get("PLATFORM_IMAGE_REGISTRY")
+    registry = registry or settings().image_registry
     if not registry:
         raise ReleaseError(
             "PLATFORM_IMAGE_REGISTRY is not set (e.g. <region>-docker.pkg.dev/<project>/<repo>)"
@@ -82,14 +83,8 @@ def _registry(registry: str | None = None) -> str:
 
 
 def release_path() -> Path:
-    if explicit := os.environ.get("PLATFORM_RELEASE_FILE"):
-        return Path(explicit)
-    environment = os.environ.get("PLATFORM_ENVIRONMENT", "sandbox")
-    return (
-        Path(os.environ.get("PLATFORM_ENVIRONMENTS_DIR", "/opt/airflow/environments"))
-        / environment
-        / "release.yaml"
-    )
+    current = settings()
+    return current.release_file or current.environments_dir / current.environment / "release.yaml"
 
 
 def load_release(path: Path | None = None) -> Release:
@@ -118,7 +113,7 @@ def with_registry(image: str) -> str:
 
 def without_registry(reference: str | None) -> str | None:
     """What may be shown of an image reference: the registry (which names the project) removed."""
-    registry = os.environ.get("PLATFORM_IMAGE_REGISTRY", "").rstrip("/")
+    registry = settings().image_registry
     if reference and registry and reference.startswith(f"{registry}/"):
         return reference.removeprefix(f"{registry}/")
     return reference

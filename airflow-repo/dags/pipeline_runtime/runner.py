@@ -19,6 +19,7 @@ import threading
 from typing import Any
 
 from pipeline_runtime.commands import Command
+from pipeline_runtime.settings import settings
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +41,11 @@ class CommandFailedError(RuntimeError):
 
 
 def run(command: Command, timeout_seconds: float | None = None) -> list[dict[str, Any]]:
-    mode = os.environ.get("PLATFORM_RUNNER", "local")
-    if mode == "kubernetes":
+    if settings().on_kubernetes:
         from pipeline_runtime.kubernetes import run_in_pod
 
         log.info("running %s command in a pod: %s", command.component, shlex.join(command.in_image))
         return run_in_pod(command)
-    if mode != "local":
-        raise ValueError(f"PLATFORM_RUNNER={mode!r}: expected 'local' or 'kubernetes'")
     env = {**os.environ, **command.env}
     log.info("running %s command: %s", command.component, command.display())
     process = subprocess.Popen(

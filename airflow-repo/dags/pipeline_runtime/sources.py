@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
+from pipeline_runtime.settings import settings
 
 
 def configured_sources() -> list[str]:
     """The batch sources: Airflow Variable `platform_sources`, else `PLATFORM_SOURCES` (comma-separated)."""
     from airflow.sdk import Variable
 
-    configured = Variable.get("platform_sources", os.environ.get("PLATFORM_SOURCES", "events"))
+    configured = Variable.get("platform_sources", settings().sources)
     return [name.strip() for name in configured.split(",") if name.strip()]
 
 
@@ -20,4 +20,4 @@ def stream_source() -> str:
     deleted the stream's committed batches. `extract-load stream` refuses a name the
     sources file declares with another kind, and the landing refuses mixing feeds.
     """
-    return os.environ.get("PLATFORM_STREAM_SOURCE", "events_stream")
+    return settings().stream_source

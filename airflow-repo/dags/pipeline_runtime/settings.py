@@ -1,0 +1,129 @@
+"""Everything the DAGs read from their environment, in one frozen object.
+
+The same DAG code runs in every environment; only this configuration differs
+(the chart's `env:` on Kubernetes, `tools/local-env.sh` locally). Reading it in
+one place means one default and one validation per setting: a `PLATFORM_RUNNER`
+of `k8s` is refused instead of silently running locally, a retention of zero
+days is refused instead of deleting everything. Nothing here is read while a
+DAG file is parsed unless the DAG's shape depends on it.
+
+Secrets (the metadata DB URL, the Slack webhook) are kept out of `repr`, so a
+settings object in a log or a traceback shows none.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+RUNNERS = ("local", "kubernetes")
+
+
+@dataclass(frozen=True)
+class Settings:
+    runner: str = "local"
+    # Kubernetes
+    pod_namespace: str = "data-platform"
+    pod_service_account: str | None = None
+    kubeconfig: str | None = None
+    image_registry: str = ""
+    # Releases
+    environment: str = "sandbox"
+    environments_dir: Path = Path("/opt/airflow/environments")
+    release_file: Path | None = None
+    # dbt
+    dbt_project_dir: Path = Path("/opt/dbt")
+    dbt_manifest_path: Path | None = None
+    dbt_profiles_dir: Path | None = None
+    dbt_target: str = "duckdb"
+    dbt_target_path: Path | None = None
+    dbt_artifacts_url: str | None = None
+    # Sources (the Airflow Variable `platform_sources` overrides `sources`)
+    sources: str = "events"
+    stream_source: str = "events_stream"
+    # Deadlines, retention, alerts
+    data_fresh_by: str | None = None
+    retention_days: Mapping[str, str] = field(default_factory=dict)  # as set; checked when used
+    alert_email: str | None = None
+    alert_slack_webhook: str | None = field(default=None, repr=False)
+    metadata_db_url: str | None = field(default=None, repr=False)
+    # PLATFORM_<COMPONENT>_CMD: how to run a component's program locally.
+    commands: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def on_kubernetes(self) -> bool:
+        return self.runner == "kubernetes"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.dbt_manifest_path or self.dbt_project_dir / "target" / "manifest.json"
+
+    @property
+    def profiles_dir(self) -> Path:
+        return self.dbt_profiles_dir or self.dbt_project_dir
+
+    def command(self, component: str, default: str) -> str:
+        return self.commands.get(component.lower(), default)
+
+    def retention(self, name: str) -> int:
+        """Days platform_maintenance keeps of `name`; a bad value fails that task only."""
+        variable, default = RETENTION[name]
+        raw = self.retention_days.get(name, str(default))
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"{variable}={raw!r}: expected a whole number of days") from None
+        if value < 1:
+            raise ValueError(f"{variable}={value}: retention must be at least one day")
+        return value
+
+
+# What platform_maintenance keeps, in days, and the variables that change it.
+RETENTION = {
+    "metadata": ("PLATFORM_METADATA_RETENTION_DAYS", 90),
+    "logs": ("PLATFORM_LOG_RETENTION_DAYS", 30),
+    "bucket": ("BUCKET_RETENTION_DAYS", 400),
+}
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None
+
+
+def settings(env: Mapping[str, str] | None = None) -> Settings:
+    """The settings of this process, from `env` (default: the environment), validated."""
+    env = os.environ if env is None else env
+    runner = env.get("PLATFORM_RUNNER", "local")
+    if runner not in RUNNERS:
+        raise ValueError(f"PLATFORM_RUNNER={runner!r}: expected one of {', '.join(RUNNERS)}")
+    commands = {
+        key[len("PLATFORM_") : -len("_CMD")].lower(): value
+        for key, value in env.items()
+        if key.startswith("PLATFORM_") and key.endswith("_CMD") and value
+    }
+    return Settings(
+        runner=runner,
+        pod_namespace=env.get("PLATFORM_POD_NAMESPACE", "data-platform"),
+        pod_service_account=env.get("PLATFORM_POD_SERVICE_ACCOUNT") or None,
+        kubeconfig=env.get("KUBECONFIG") or None,
+        image_registry=env.get("PLATFORM_IMAGE_REGISTRY", "").rstrip("/"),
+        environment=env.get("PLATFORM_ENVIRONMENT", "sandbox"),
+        environments_dir=Path(env.get("PLATFORM_ENVIRONMENTS_DIR", "/opt/airflow/environments")),
+        release_file=_path(env.get("PLATFORM_RELEASE_FILE")),
+        dbt_project_dir=Path(env.get("DBT_PROJECT_DIR", "/opt/dbt")),
+        dbt_manifest_path=_path(env.get("DBT_MANIFEST_PATH")),
+        dbt_profiles_dir=_path(env.get("DBT_PROFILES_DIR")),
+        dbt_target=env.get("DBT_TARGET", "duckdb"),
+        dbt_target_path=_path(env.get("DBT_TARGET_PATH")),
+        dbt_artifacts_url=env.get("DBT_ARTIFACTS_URL") or None,
+        sources=env.get("PLATFORM_SOURCES", "events"),
+        stream_source=env.get("PLATFORM_STREAM_SOURCE", "events_stream"),
+        data_fresh_by=env.get("PLATFORM_DATA_FRESH_BY") or None,
+        retention_days={name: env[variable] for name, (variable, _) in RETENTION.items() if variable in env},
+        alert_email=env.get("PLATFORM_ALERT_EMAIL") or None,
+        alert_slack_webhook=env.get("PLATFORM_ALERT_SLACK_WEBHOOK") or None,
+        metadata_db_url=env.get("PLATFORM_METADATA_DB_URL") or None,
+        commands=commands,
+    )
