@@ -102,14 +102,8 @@ test-dbt: dbt-repo/.venv/.synced system-packages ## dbt-repo tests: DuckDB and P
 test-airflow: airflow-repo/.venv/.synced ## airflow-repo tests (DagBag integrity, runner, metadata DB)
 	cd airflow-repo && .venv/bin/python -m pytest --junitxml=$(RESULTS)/airflow.xml
 
-PLATFORM_TESTS := tests/test_platform_chart.py tests/test_argocd.py tests/test_monitoring.py tests/test_dashboards.py \
-	tests/test_promote.py tests/test_viewer_edges.py \
-	tests/test_release_tag.py tests/test_repository_config.py tests/test_supply_chain.py \
-	tests/test_public_viewer.py::test_nginx_t_passes_for_every_environments_render \
-	tests/test_public_viewer.py::test_the_renderer_refuses_a_placeholder_without_a_value
-
 test-platform: .venv/.synced system-packages ## Deployment config: platform chart (Helm SDK + kubernetes-validate), nginx -t, schemas, workflow lint, promotion tool
-	.venv/bin/python -m pytest $(PLATFORM_TESTS)
+	.venv/bin/python -m pytest -m platform
 
 # Two workers, one test module each at a time (a module's tests share its
 # fixtures): the DAG runs are chains of single-threaded processes, so two of

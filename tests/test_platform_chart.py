@@ -22,6 +22,9 @@ KUBERNETES_VERSION = "1.33.0"  # the GKE release channel the platform targets
 CUSTOM_RESOURCES = {"ServiceMonitor", "PrometheusRule"}  # no schema offline: checked field by field below
 
 
+pytestmark = pytest.mark.platform  # configuration checked by its tools, no pipeline run
+
+
 def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in overlay.items():

@@ -397,6 +397,7 @@ VIEWER_MAY = {
 }
 
 
+@pytest.mark.platform
 def test_nginx_t_passes_for_every_environments_render(tmp_path: Path) -> None:
     """The chart's rendered template and variables, substituted as the image does, pass `nginx -t`."""
     from test_platform_chart import render as render_chart
@@ -452,6 +453,7 @@ def test_nginx_t_passes_for_every_environments_render(tmp_path: Path) -> None:
         assert "test is successful" in checked.stderr
 
 
+@pytest.mark.platform
 def test_the_renderer_refuses_a_placeholder_without_a_value() -> None:
     with pytest.raises(ValueError, match="NGINX_PUBLIC_LISTEN"):
         nginx_render.render("listen ${NGINX_PUBLIC_LISTEN};", {})

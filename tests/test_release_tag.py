@@ -13,6 +13,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CHECK = ROOT / "tools" / "check_release_tag.py"
 
 
+pytestmark = pytest.mark.platform  # configuration checked by its tools, no pipeline run
+
+
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
     for component in ("scripts", "dbt", "airflow"):
