@@ -275,7 +275,6 @@ def extract(
 
     from extract_load.extract import extract_rest
     from extract_load.http_source import RestClient
-    from extract_load.landing import ManifestError
     from extract_load.sources import SourceConfigError, load_sources
 
     config = load_sources().get(source)
@@ -300,9 +299,12 @@ def extract(
     bucket = open_bucket(bucket_url)
     metrics = click.get_current_context().find_object(RunMetrics)
     days = _interval(start, end).days()
-    with RestClient(
-        base_url, auth=config.auth(), requests_per_second=max_rps, max_attempts=max_attempts
-    ) as client:
+    with (
+        _exit_codes(),
+        RestClient(
+            base_url, auth=config.auth(), requests_per_second=max_rps, max_attempts=max_attempts
+        ) as client,
+    ):
         for day in progress(days, f"extract {source}", len(days)):
             started = time.monotonic()
             try:
@@ -323,8 +325,6 @@ def extract(
                     "is checkpointed and the next run resumes from it",
                     EXIT_SOURCE_UNAVAILABLE,
                 ) from exc
-            except ManifestError as exc:  # another run committed the interval meanwhile
-                raise Failure(str(exc), EXIT_LANDING_INVALID) from exc
             seconds = time.monotonic() - started
             if metrics is not None:
                 metrics.extracted(
@@ -349,7 +349,7 @@ def _extract_landed_file(
         where = config.env("location" if config.kind == "file" else "spreadsheet") or ""
     except SourceConfigError as exc:
         raise click.UsageError(str(exc)) from exc
-    with _file_failures():
+    with _exit_codes():
         if config.kind == "file":
             done = extract_file(where, bucket, interval, config.name, part_rows, policy)
         else:
@@ -360,15 +360,15 @@ def _extract_landed_file(
 
 
 @contextlib.contextmanager
-def _file_failures() -> Iterator[None]:
-    """A file extract's errors as the CLI's exit codes."""
+def _exit_codes() -> Iterator[None]:
+    """The one place where what went wrong becomes the exit code a caller acts on (EXIT_* above)."""
     from extract_load.file_source import FileSourceError
     from extract_load.landing import ManifestError
     from extract_load.warehouse import QuarantineThresholdError, ReconciliationError
 
     try:
         yield
-    except ManifestError as exc:  # another run committed the interval meanwhile
+    except ManifestError as exc:  # missing, corrupt, or another run holds or committed the interval
         raise Failure(str(exc), EXIT_LANDING_INVALID) from exc
     except QuarantineThresholdError as exc:
         raise Failure(str(exc), EXIT_QUARANTINE_THRESHOLD) from exc
@@ -467,7 +467,7 @@ def extract_file_command(
 
     interval = _interval(start, end) if start else None
     policy = _policy(max_quarantine_ratio, event_types)
-    with _file_failures():
+    with _exit_codes():
         done = extract_file(location, open_bucket(bucket_url), interval, source, part_rows, policy, max_days)
     _emit_file_extract(done)
 
@@ -482,7 +482,7 @@ def describe_file_command(
     """What a file drop holds, landing nothing: records, its days (first, end), what would be quarantined."""
     from extract_load.file_source import describe_file
 
-    with _file_failures():
+    with _exit_codes():
         described = describe_file(location, _policy(max_quarantine_ratio, event_types), max_days)
     _emit(described.as_dict())
 
@@ -524,7 +524,7 @@ def extract_sheet_command(
 
     interval = _interval(start, end) if start else None
     policy = _policy(max_quarantine_ratio, event_types)
-    with _file_failures():
+    with _exit_codes():
         done = extract_sheet(
             spreadsheet_id, cell_range, open_bucket(bucket_url), interval, source, policy=policy
         )
@@ -552,7 +552,7 @@ def extract_drive_command(
 
     interval = _interval(start, end) if start else None
     policy = _policy(max_quarantine_ratio, event_types)
-    with _file_failures():
+    with _exit_codes():
         done = extract_drive_xlsx(file_id, open_bucket(bucket_url), interval, source, policy=policy)
     _emit_file_extract(done)
 
@@ -616,7 +616,6 @@ def stream(
     extra_config: tuple[str, ...],
 ) -> None:
     """Consume a Kafka topic in micro-batches into the bucket; offsets move after the data is durable."""
-    from extract_load.landing import ManifestError
     from extract_load.sources import load_sources
     from extract_load.stream import consume
 
@@ -644,7 +643,7 @@ def stream(
         if not sep:
             raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--config")
         config[key.strip()] = value.strip()
-    try:
+    with _exit_codes():  # a batch not in a manifest (exit 4) has not moved its offsets
         stats = consume(
             open_bucket(bucket_url),
             source,
@@ -656,8 +655,6 @@ def stream(
             max_batches,
             max_messages,
         )
-    except ManifestError as exc:  # the batch is not in a manifest: its offsets did not move
-        raise Failure(str(exc), EXIT_LANDING_INVALID) from exc
     metrics = click.get_current_context().find_object(RunMetrics)
     if metrics is not None:
         for (lag_topic, partition), lag in stats.lag.items():
@@ -689,11 +686,8 @@ def load(
     event_types: str | None,
 ) -> None:
     """Load landed intervals into the warehouse raw table, replacing each one."""
-    from extract_load.landing import ManifestError
     from extract_load.warehouse import (
         LoadResult,
-        QuarantineThresholdError,
-        ReconciliationError,
         load_duckdb_days,
     )
 
@@ -725,7 +719,7 @@ def load(
             )
         _emit(result.as_dict())
 
-    try:
+    with _exit_codes():
         if parsed.scheme == "bigquery":
             for day in progress(days, f"load {source}", len(days)):
                 report(run(day))
@@ -733,12 +727,6 @@ def load(
             # DuckDB: days in batches (one scan each), each day checked as if loaded alone.
             path = Path(parsed.path if parsed.scheme else warehouse)
             load_duckdb_days(bucket, source, days, path, schema, accepted, max_quarantine_ratio, report)
-    except ManifestError as exc:
-        raise Failure(str(exc), EXIT_LANDING_INVALID) from exc
-    except ReconciliationError as exc:
-        raise Failure(str(exc), EXIT_RECONCILIATION) from exc
-    except QuarantineThresholdError as exc:
-        raise Failure(str(exc), EXIT_QUARANTINE_THRESHOLD) from exc
 
 
 if __name__ == "__main__":
