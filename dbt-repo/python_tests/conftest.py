@@ -15,7 +15,7 @@ import duckdb
 import psycopg2
 import pytest
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
+PROJECT_DIR = Path(__file__).resolve().parents[1]
 # What the pipeline runs: unit tests are CI's (test_unit_tests_pass), not the data's.
 BUILD = ("build", "--exclude-resource-type", "unit_test")
 BIN = Path(sys.executable).parent
