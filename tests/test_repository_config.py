@@ -138,3 +138,24 @@ def test_the_exit_codes_airflow_acts_on_are_the_ones_extract_load_declares() -> 
         declared,
         acted_on,
     )
+
+
+def test_airflows_default_sources_are_declared_with_the_kind_that_feeds_them() -> None:
+    """`extract-load stream` refuses a name the sources file gives a batch source (issue 20):
+    the stream Airflow runs by default must be a kafka source, the batch default a batch one."""
+    import ast
+
+    import yaml
+
+    declared = yaml.safe_load(
+        (ROOT / "scripts-repo" / "src" / "extract_load" / "config" / "sources.yaml").read_text()
+    )["sources"]
+    tree = ast.parse((ROOT / "airflow-repo" / "dags" / "pipeline_runtime" / "settings.py").read_text())
+    defaults = {
+        node.target.id: ast.literal_eval(node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None
+        if isinstance(node.value, ast.Constant)
+    }
+    assert declared[defaults["stream_source"]]["kind"] == "kafka"
+    assert all(declared[name]["kind"] != "kafka" for name in defaults["sources"].split(","))
