@@ -73,7 +73,7 @@ class ArtifactStore:
         """The blobs of the day folders within the window only: a listing of the whole prefix
         would grow with every run ever kept."""
         if self._client is None:
-            from google.cloud import storage
+            from google.cloud import storage  # type: ignore[attr-defined,unused-ignore]  # untyped namespace package
 
             self._client = storage.Client()
         base = prefix.strip("/")
@@ -91,7 +91,7 @@ def upload(target: Path, url: str, folder: str, names: tuple[str, ...] = (RESULT
     parsed = urlparse(url)
     present = [target / name for name in names if (target / name).is_file()]
     if parsed.scheme == "gs":
-        from google.cloud import storage
+        from google.cloud import storage  # type: ignore[attr-defined,unused-ignore]  # untyped namespace package
 
         bucket = storage.Client().bucket(parsed.netloc)
         prefix = "/".join(part for part in (parsed.path.strip("/"), folder) if part)

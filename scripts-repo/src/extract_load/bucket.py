@@ -163,7 +163,7 @@ class GCSBucket:
     """
 
     def __init__(self, name: str, prefix: str = "", client: Any = None) -> None:
-        from google.cloud import storage  # type: ignore[attr-defined]  # untyped namespace package
+        from google.cloud import storage  # type: ignore[attr-defined,unused-ignore]  # untyped namespace package
 
         if client is None:
             if os.environ.get("STORAGE_EMULATOR_HOST"):
