@@ -14,7 +14,7 @@ SUBPROJECTS := scripts-repo dbt-repo airflow-repo
 export UV_PYTHON_DOWNLOADS := never
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 
-.PHONY: help setup system-packages demo up down test test-scripts test-dbt test-airflow test-platform test-e2e lint typecheck lock bench clean
+.PHONY: help setup system-packages images release-local demo up down test test-scripts test-dbt test-airflow test-platform test-e2e lint typecheck lock bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -36,12 +36,14 @@ help: ## List the targets
 	@touch $@
 
 # Debian packages the tests and `make up` drive: a real browser, real nginx
-# (the viewer), openssl (its throwaway certificate), Prometheus with promtool
+# (the viewer), openssl (its throwaway certificate), podman with runc (images and
+# containers, no Docker engine), mmdebstrap (the stand-in base images), Debian's
+# docker-registry (a real OCI registry), Prometheus with promtool
 # and Alertmanager with amtool (the monitoring tests). A fresh machine has
 # none of them; root installs them, anyone else is asked for sudo.
-SYSTEM_PACKAGES := chromium nginx openssl prometheus prometheus-alertmanager
+SYSTEM_PACKAGES := chromium nginx openssl podman runc mmdebstrap docker-registry prometheus prometheus-alertmanager
 
-system-packages: ## Install the Debian packages the tests use (chromium, nginx, openssl, prometheus, alertmanager)
+system-packages: ## Install the Debian packages the tests use (chromium, nginx, podman, registry, prometheus, ...)
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do command -v $$p >/dev/null || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "==> apt-get install" $$missing; \
@@ -72,6 +74,20 @@ lock: .venv/.synced ## Re-resolve every lock file, with hashes (after changing a
 	for p in $(SUBPROJECTS); do (cd $$p \
 	  && ../$(UV) $(LOCK) pyproject.toml -o requirements.lock \
 	  && ../$(UV) $(LOCK) --group dev pyproject.toml -o requirements-dev.lock); done
+
+# --- images -------------------------------------------------------------------
+
+# The three images from the committed Dockerfiles, with podman. Where the public
+# bases cannot be pulled it builds stand-ins once (tools/images.py says how);
+# podman's layer cache makes a run without changes take seconds.
+images: setup system-packages ## Build the scripts, dbt and Airflow images (podman); prints sizes and build times
+	.venv/bin/python tools/images.py build
+
+# After a merge the release workflow pushes each image, records its digest and
+# promotes it to sandbox. This does the same against Debian's docker-registry on
+# 127.0.0.1, in a scratch clone (.release-local/repository), never this checkout.
+release-local: images ## Push the images to a local registry and promote their digests to sandbox in a scratch clone
+	.venv/bin/python tools/release_local.py --skip-build
 
 # --- the main job -------------------------------------------------------------
 
@@ -108,7 +124,7 @@ test-platform: .venv/.synced system-packages ## Deployment config: platform char
 # Two workers, one test module each at a time (a module's tests share its
 # fixtures): the DAG runs are chains of single-threaded processes, so two of
 # them keep both cores busy.
-test-e2e: setup system-packages ## Real DAG runs: the demo, backfill, image refresh, stream, maintenance; the local stack behind the viewer
+test-e2e: setup system-packages images ## Real DAG runs: the demo, backfill, image refresh, stream, maintenance; the local stack behind the viewer
 	.venv/bin/python -m pytest tests -n 2 --dist loadscope --junitxml=$(RESULTS)/e2e.xml
 
 lint: setup ## pre-commit on every file (ruff, sqlfluff, yamllint, detect-secrets), then mypy per subproject
@@ -126,4 +142,4 @@ bench: setup ## Measure throughput against baselines in one run: a Markdown tabl
 	.venv/bin/python bench/run.py $(BENCH_ARGS)
 
 clean: ## Remove everything a demo or a test wrote (not the environments)
-	rm -rf .demo .stack .test-results dbt-repo/target dbt-repo/logs
+	rm -rf .demo .stack .test-results .release-local dbt-repo/target dbt-repo/logs

@@ -93,6 +93,16 @@ def kubernetes_mode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, migrated: N
     return pods
 
 
+def assert_hardened(pod: Any) -> None:
+    """Non-root as the image's user, no privilege escalation, no capability: Kubernetes' "restricted"."""
+    assert pod.spec.security_context.run_as_non_root is True
+    assert pod.spec.security_context.run_as_user == 50000
+    assert pod.spec.security_context.seccomp_profile.type == "RuntimeDefault"
+    for container in pod.spec.containers:  # the task's and the XCom sidecar's
+        assert container.security_context.allow_privilege_escalation is False, container.name
+        assert container.security_context.capabilities.drop == ["ALL"], container.name
+
+
 def _dag(file: str, dag_id: str) -> Any:
     from airflow.dag_processing.dagbag import DagBag
 
@@ -137,6 +147,7 @@ def test_events_ingest_tasks_are_pods_with_the_local_arguments(
         assert {s.config_map_ref.name for s in container.env_from if s.config_map_ref} == {"platform-scripts"}
         assert {s.secret_ref.name for s in container.env_from if s.secret_ref} == {"platform-scripts"}
         assert pod.metadata.labels["app.kubernetes.io/version"] == "1.4.0"
+        assert_hardened(pod)
         assert container.resources.limits["memory"]
     assert rendered == expected
 
@@ -166,6 +177,7 @@ def test_dbt_transform_tasks_are_pods_of_the_dbt_image(kubernetes_mode: list) ->
     models = {n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "model"}
     for task_id, pod in pods.items():
         container = pod.spec.containers[0]
+        assert_hardened(pod)
         # No refresh has validated an image yet, so the release's digest runs.
         assert container.image == f"{REGISTRY}/dbt@{DBT_DIGEST}", task_id
         if task_id == "publish_dashboard":

@@ -10,6 +10,7 @@ import argparse
 import datetime as dt
 import json
 import os
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -208,6 +209,8 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
+    # The dbt image's release version: what an image test and an operator compare with release.yaml.
+    parser.add_argument("--version", action="version", version=version("platform-dbt"))
     parser.add_argument(
         "--out-dir", type=Path, default=Path(os.environ.get("DASHBOARD_DIR", "dashboard-out"))
     )

@@ -149,7 +149,7 @@ def operator_args() -> dict[str, object]:
         return {"append_env": True, "callback": keep_dbt_artifacts}
     from kubernetes.client import models as k8s
 
-    from pipeline_runtime.kubernetes import RESOURCES, namespace
+    from pipeline_runtime.kubernetes import RESOURCES, hardened, namespace
 
     config = "platform-dbt"  # the dbt component's ConfigMap and Secret (warehouse, dataset)
     return {
@@ -168,4 +168,5 @@ def operator_args() -> dict[str, object]:
         "labels": {"app.kubernetes.io/part-of": "data-platform", "app.kubernetes.io/component": "dbt"},
         "get_logs": True,
         "on_finish_action": "delete_succeeded_pod",
+        **hardened(),
     }

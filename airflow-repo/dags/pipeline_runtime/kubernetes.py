@@ -37,6 +37,36 @@ RESOURCES = {
 }
 
 
+# The images' user (their Dockerfiles' USER 50000), by number, so the kubelet can check it.
+IMAGE_USER = 50000
+
+
+def hardened() -> dict[str, Any]:
+    """The security settings of every task pod (ours and Cosmos's): non-root, no privilege, no capability.
+
+    The images already run as uid 50000; saying so in the pod lets the kubelet
+    refuse an image that would run as root, and the rest is what the
+    Kubernetes "restricted" Pod Security Standard asks of every container,
+    the XCom sidecar included.
+    """
+    from kubernetes.client import models as k8s
+
+    def container() -> Any:
+        return k8s.V1SecurityContext(
+            allow_privilege_escalation=False, capabilities=k8s.V1Capabilities(drop=["ALL"])
+        )
+
+    return {
+        "security_context": k8s.V1PodSecurityContext(
+            run_as_non_root=True,
+            run_as_user=IMAGE_USER,
+            seccomp_profile=k8s.V1SeccompProfile(type="RuntimeDefault"),
+        ),
+        "container_security_context": container(),
+        "xcom_sidecar_container_security_context": container(),
+    }
+
+
 def namespace() -> str:
     return settings().pod_namespace
 
@@ -86,6 +116,7 @@ def pod_operator(command: Command, task_id: str, release: Release | None = None)
         # (the client library reads KUBECONFIG once, at import).
         config_file=settings().kubeconfig,
         retries=0,  # the wrapping task owns retries
+        **hardened(),
     )
 
 

@@ -1,0 +1,396 @@
+"""The three images, built from the committed Dockerfiles, tested as images.
+
+`tools/images.py build` builds them (once per session: a second build is the
+layer cache's), then each test runs them with testcontainers over podman's
+Docker API: the extract & load image extracts from a real HTTP API and loads
+DuckDB on a mounted volume, the dbt image builds that warehouse and publishes
+the dashboard, and the Airflow image loads every DAG in Kubernetes mode and
+renders each task's pod. Each image also has to say its version, run as a
+non-root user and carry no environment, build output or secret of the
+machine that built it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import subprocess
+import sys
+import tomllib
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from containers import PodmanService, run_container
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = ROOT / "scripts-repo" / ".venv" / "bin" / "extract-load"
+COMPONENTS = ("scripts", "dbt", "airflow")
+REGISTRY = "registry.invalid/platform"
+
+
+def pyproject_version(component: str) -> str:
+    return str(
+        tomllib.loads((ROOT / f"{component}-repo" / "pyproject.toml").read_text())["project"]["version"]
+    )
+
+
+@pytest.fixture(scope="module")
+def images() -> dict[str, dict[str, Any]]:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "images.py"), "build", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
+    assert result.returncode == 0, f"image build failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return {b["component"]: b for b in json.loads(result.stdout[result.stdout.index("[\n") :])}
+
+
+@pytest.fixture(scope="module")
+def podman_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PodmanService]:
+    with PodmanService(tmp_path_factory.mktemp("podman")) as service:
+        yield service
+
+
+def inspect(ref: str) -> dict[str, Any]:
+    out = subprocess.run(
+        ["podman", "image", "inspect", ref],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "CONTAINERS_CONF": str(ROOT / "tools" / "podman" / "containers.conf")},
+    ).stdout
+    return json.loads(out)[0]
+
+
+def shared_dir(path: Path) -> Path:
+    """A host folder the images' non-root user (uid 50000) may write."""
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o777)
+    return path
+
+
+@pytest.mark.parametrize("component", COMPONENTS)
+def test_each_image_runs_as_non_root_and_carries_its_release_version(
+    component: str, images: dict[str, dict[str, Any]], podman_api: PodmanService
+) -> None:
+    ref = images[component]["ref"]
+    config = inspect(ref)["Config"]
+    assert config["User"] == "50000"
+    assert config["Labels"]["org.opencontainers.image.version"] == pyproject_version(component)
+    probe = {
+        "scripts": (["--version"], None),
+        "dbt": (["publish-dashboard", "--version"], None),
+        "airflow": (["python", "-c", "import airflow; print(airflow.__version__)"], None),
+    }[component]
+    code, out, err = run_container(podman_api, ref, probe[0], entrypoint=probe[1])
+    assert code == 0, err
+    expected = "3.3.2" if component == "airflow" else pyproject_version(component)
+    assert expected in out
+    code, uid, err = run_container(
+        podman_api, ref, ["-c", "import os; print(os.getuid())"], entrypoint="python"
+    )
+    assert (code, uid.strip()) == (0, "50000"), err
+
+
+# A build leftover or a secret, by file name; the image's own parsed manifest
+# (/opt/dbt/target, written by `dbt parse` inside the build) is what it ships.
+FORBIDDEN = re.compile(
+    r"(^|/)(\.venv|\.git|\.env|\.pytest_cache|\.mypy_cache|logs|dbt_packages|\.demo|\.data)(/|$)"
+    r"|\.duckdb$|\.duckdb\.wal$|\.pem$|\.key$|id_rsa|credentials\.json$|kubeconfig$"
+)
+APP_DIRS = (
+    "/opt/dbt",
+    "/opt/airflow",
+    "/opt/venv/lib/python3.11/site-packages/extract_load",
+    "/opt/venv/lib/python3.11/site-packages/dashboard",
+    "/opt/venv/lib/python3.11/site-packages/data_health",
+)
+LISTING = """
+import os, sys
+for top in sys.argv[1:]:
+    for base, dirs, files in os.walk(top):
+        for name in dirs + files:
+            print(os.path.join(base, name))
+"""
+
+
+@pytest.mark.parametrize("component", COMPONENTS)
+def test_no_image_carries_the_builders_environment_or_a_secret(
+    component: str, images: dict[str, dict[str, Any]], podman_api: PodmanService
+) -> None:
+    ref = images[component]["ref"]
+    history = subprocess.run(
+        ["podman", "history", "--no-trunc", "--format", "{{.CreatedBy}}", ref],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "CONTAINERS_CONF": str(ROOT / "tools" / "podman" / "containers.conf")},
+    ).stdout
+    # The build stage's CA bundle argument and any credential stay out of the final image's history.
+    assert "SSL_CERT_FILE" not in history
+    assert not re.search(r"(?i)(password|secret|token|api[_-]?key)=\S", history)
+
+    code, listing, err = run_container(podman_api, ref, ["-c", LISTING, *APP_DIRS], entrypoint="python")
+    assert code == 0, err
+    paths = listing.split()
+    assert paths, "the listing found none of the application folders"
+    leftovers = [p for p in paths if FORBIDDEN.search(p)]
+    assert leftovers == []
+    if component == "dbt":
+        target = {p.removeprefix("/opt/dbt/target/") for p in paths if p.startswith("/opt/dbt/target/")}
+        # What `dbt parse` writes; a host's run (compiled SQL, run results) would add more.
+        assert "manifest.json" in target and not {"run_results.json", "compiled", "run"} & target
+
+
+@pytest.fixture(scope="module")
+def events_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int, dt.date, dt.date]]:
+    """The events API on the host (real HTTP), serving a small generated stream."""
+    folder = tmp_path_factory.mktemp("events-api")
+    source = folder / "events.parquet"
+    subprocess.run(
+        [
+            SCRIPTS,
+            "generate",
+            "--out",
+            source,
+            "--start",
+            "2025-03-03",
+            "--days",
+            "4",
+            "--events",
+            "600",
+            "--seed",
+            "3",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    url_file = folder / "api.url"
+    server = subprocess.Popen(
+        [SCRIPTS, "serve-api", "--source", source, "--url-file", url_file],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(240):
+            if url_file.exists() and url_file.read_text().strip():
+                break
+            assert server.poll() is None, "serve-api exited"
+            subprocess.run(["sleep", "0.25"], check=True)
+        url = url_file.read_text().strip()
+        with urllib.request.urlopen(f"{url}/healthz", timeout=30) as response:
+            health = json.load(response)
+        first = dt.date.fromisoformat(health["first_event_time"][:10])
+        last = dt.date.fromisoformat(health["last_event_time"][:10])
+        yield url, int(health["rows"]), first, last + dt.timedelta(days=1)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def loaded(
+    images: dict[str, dict[str, Any]],
+    podman_api: PodmanService,
+    events_api: tuple[str, int, dt.date, dt.date],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, int]:
+    """The extract & load image's extract and load of every served day, on a mounted volume."""
+    url, rows, start, end = events_api
+    data = shared_dir(tmp_path_factory.mktemp("volume") / "data")
+    interval = ["--start", start.isoformat(), "--end", end.isoformat()]
+    ref = images["scripts"]["ref"]
+    volumes = {data: "/data"}
+    code, _, err = run_container(
+        podman_api,
+        ref,
+        ["extract", "--source", "events", *interval, "--api-url", url, "--bucket", "/data/bucket"],
+        volumes=volumes,
+        network_host=True,
+    )
+    assert code == 0, err[-3000:]
+    code, _, err = run_container(
+        podman_api,
+        ref,
+        [
+            "load",
+            "--source",
+            "events",
+            *interval,
+            "--bucket",
+            "/data/bucket",
+            "--warehouse",
+            "duckdb:////data/warehouse.duckdb",
+        ],
+        volumes=volumes,
+    )
+    assert code == 0, err[-3000:]
+    return data, rows
+
+
+def test_the_extract_load_image_lands_and_loads_every_served_event(loaded: tuple[Path, int]) -> None:
+    data, served = loaded
+    manifests = sorted((data / "bucket" / "raw" / "events").glob("dt=*/_manifest.json"))
+    assert manifests and sum(json.loads(m.read_text())["row_count"] for m in manifests) == served
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from raw.events").fetchone()[0] == served
+
+
+def test_the_dbt_image_builds_that_warehouse_and_publishes_the_dashboard(
+    images: dict[str, dict[str, Any]], podman_api: PodmanService, loaded: tuple[Path, int]
+) -> None:
+    data, served = loaded
+    ref = images["dbt"]["ref"]
+    # As the pipeline's pods run it: unit tests run in CI, not against the warehouse.
+    env = {"DBT_DUCKDB_PATH": "/data/warehouse.duckdb", "DBT_EXCLUDE_RESOURCE_TYPES": "unit_test"}
+    code, out, err = run_container(
+        podman_api,
+        ref,
+        ["dbt", "build", "--target-path", "/tmp/target", "--log-path", "/tmp/logs"],
+        volumes={data: "/data"},
+        environment=env,
+    )
+    assert code == 0, (out + err)[-4000:]
+    assert re.search(r"Done\. PASS=\d+ WARN=\d+ ERROR=0 SKIP=0", out), out[-2000:]
+    code, out, err = run_container(
+        podman_api,
+        ref,
+        ["publish-dashboard", "--out-dir", "/data/dashboard"],
+        volumes={data: "/data"},
+        environment=env,
+    )
+    assert code == 0, err[-3000:]
+    assert json.loads(out.strip().splitlines()[-1])["weeks"] >= 1
+    assert "<html" in (data / "dashboard" / "index.html").read_text().lower()
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from core.fct_events").fetchone()[0] == served
+
+
+def test_the_airflow_image_loads_every_dag_and_renders_each_task_as_a_pinned_pod(
+    images: dict[str, dict[str, Any]], podman_api: PodmanService, tmp_path: Path
+) -> None:
+    digests = {c: inspect(images[c]["ref"])["Digest"] for c in ("scripts", "dbt")}
+    probe = shared_dir(tmp_path / "probe")
+    (probe / "release.yaml").write_text(
+        "environment: sandbox\ncomponents:\n"
+        + "".join(
+            f"  {c}: {{version: {pyproject_version(c)}, image: {c}, digest: '{d}'}}\n"
+            for c, d in digests.items()
+        )
+    )
+    (probe / "kubeconfig").write_text(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: none\n  cluster: {server: 'https://127.0.0.1:1'}\n"
+        "contexts:\n- name: none\n  context: {cluster: none, namespace: data-platform, user: none}\n"
+        "current-context: none\nusers:\n- name: none\n  user: {}\n"
+    )
+    (probe / "probe.py").write_text((ROOT / "tests" / "images" / "airflow_render_probe.py").read_text())
+    env = {
+        "PLATFORM_RUNNER": "kubernetes",
+        "PLATFORM_RELEASE_FILE": "/probe/release.yaml",
+        "PLATFORM_IMAGE_REGISTRY": REGISTRY,
+        "PLATFORM_SOURCES": "events",
+        "KUBECONFIG": "/probe/kubeconfig",
+        "AIRFLOW_HOME": "/tmp/airflow",
+        "AIRFLOW__CORE__DAGS_FOLDER": "/opt/airflow/dags",
+    }
+    code, out, err = run_container(
+        podman_api,
+        images["airflow"]["ref"],
+        ["-c", "airflow db migrate >/dev/null 2>&1 && exec python /probe/probe.py"],
+        entrypoint="bash",
+        volumes={probe: "/probe"},
+        environment=env,
+    )
+    assert code == 0, (out + err)[-4000:]
+    report = json.loads(out.strip().splitlines()[-1])
+    assert report["import_errors"] == {}, "\n".join(report["import_errors"].values())
+    dags_on_disk = {p.stem for p in (ROOT / "airflow-repo" / "dags").glob("*.py")}
+    assert dags_on_disk <= set(report["dags"])
+    assert report["states"] == {"events_ingest": "success", "dbt_transform": "success"}
+    pods = report["pods"]
+    ingest = [p for p in pods if p["dag"] == "events_ingest"]
+    transform = [p for p in pods if p["dag"] == "dbt_transform"]
+    assert sorted(p["task"] for p in ingest) == ["ingest.extract", "ingest.load"], json.dumps(report)[:3000]
+    assert len(transform) > 10
+    for pod in ingest:
+        assert pod["image"] == f"{REGISTRY}/scripts@{digests['scripts']}"
+        assert pod["command"] == ["extract-load"]
+        assert pod["args"][0] in {"extract", "load"} and "--start" in pod["args"]
+    for pod in transform:
+        assert pod["image"] == f"{REGISTRY}/dbt@{digests['dbt']}", pod["task"]
+    for pod in pods:
+        # Settings and secrets by reference only: inline, only the results path and dbt's own switches.
+        inline = {e for e in pod["env"] if not e.startswith("AIRFLOW_CTX_")}
+        assert inline <= {"RESULTS_FILE", "DBT_EXCLUDE_RESOURCE_TYPES", "DBT_SEND_ANONYMOUS_USAGE_STATS"}, pod
+        assert pod["config_maps"] and pod["secrets"], pod
+        # The kubelet refuses the pod unless its image runs as the non-root user the image declares.
+        assert pod["run_as_non_root"] and pod["run_as_user"] == int(
+            inspect(images["scripts"]["ref"])["Config"]["User"]
+        )
+
+
+def load_tool(name: str) -> Any:
+    """A module of tools/ (not a package), as the Makefile runs it."""
+    import importlib.util
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_release_local_pushes_to_a_real_registry_and_promotes_its_digests_in_a_scratch_clone(
+    images: dict[str, dict[str, Any]], podman_api: PodmanService, tmp_path: Path
+) -> None:
+    import yaml
+
+    release_local = load_tool("release_local")
+    environments = {p: p.read_bytes() for p in (ROOT / "environments").rglob("*") if p.is_file()}
+    with release_local.registry(tmp_path / "registry") as address:
+        result = release_local.release(tmp_path, address)
+        clone = Path(result["clone"])
+        pinned = yaml.safe_load((clone / "environments" / "sandbox" / "release.yaml").read_text())[
+            "components"
+        ]
+        builds = yaml.safe_load((clone / "environments" / "builds.yaml").read_text())["builds"]
+        for component in COMPONENTS:
+            entry = pinned[component]
+            # The pin is the registry's own manifest digest for the pushed tag, asked here over HTTP.
+            assert entry["digest"] == release_local.registry_digest(address, component, entry["version"])
+            assert entry["version"] == f"{pyproject_version(component)}-main.1"
+            assert {
+                "component": component,
+                "version": entry["version"],
+                "digest": entry["digest"],
+            }.items() <= next(b for b in builds if b["component"] == component).items()
+        # What the sandbox would start: pulled from the registry by digest, it runs.
+        scripts = f"{address}/scripts@{pinned['scripts']['digest']}"
+        podman = ["podman", "--runtime", "runc"]
+        env = {**os.environ, "CONTAINERS_CONF": str(ROOT / "tools" / "podman" / "containers.conf")}
+        subprocess.run([*podman, "pull", "--quiet", "--tls-verify=false", scripts], check=True, env=env)
+        ran = subprocess.run(
+            [*podman, "run", "--rm", scripts, "--version"],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env,
+        )
+        assert pyproject_version("scripts") in ran.stdout
+    # Each promotion is a commit in the clone, and this checkout's environments/ are untouched.
+    log = subprocess.run(
+        ["git", "log", "--format=%s", f"{result['source_commit']}..HEAD"],
+        cwd=clone,
+        capture_output=True,
+        text=True,
+    ).stdout.splitlines()
+    assert len(log) == 6
+    assert environments == {p: p.read_bytes() for p in (ROOT / "environments").rglob("*") if p.is_file()}
