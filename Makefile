@@ -104,9 +104,18 @@ down: ## Stop what `make up` started (the whole process group)
 
 RESULTS := $(CURDIR)/.test-results
 
-test: setup ## Run every test: the lint hooks, each subproject's tests, the whole pipeline
+# The images build (minutes, cold) on the second core while the lint hooks and the
+# subprojects' tests (mostly one process at a time) use the first; test-e2e, which
+# tests the images, starts once both are done.
+test: setup system-packages ## Run every test: the lint hooks, each subproject's tests, the images, the whole pipeline
 	@rm -rf $(RESULTS) && mkdir -p $(RESULTS)
-	@$(MAKE) --no-print-directory lint test-scripts test-dbt test-airflow test-e2e
+	@echo "==> images, in the background ($(RESULTS)/images.log)"; \
+	.venv/bin/python tools/images.py build >$(RESULTS)/images.log 2>&1 & images=$$!; \
+	trap 'kill $$images 2>/dev/null || true' EXIT; \
+	$(MAKE) --no-print-directory lint test-scripts test-dbt test-airflow; \
+	wait $$images || { tail -40 $(RESULTS)/images.log; echo "images: the build failed" >&2; exit 1; }; \
+	trap - EXIT; tail -4 $(RESULTS)/images.log; \
+	$(MAKE) --no-print-directory test-e2e
 	@.venv/bin/python tools/test_report.py $(RESULTS)
 
 test-scripts: scripts-repo/.venv/.synced ## scripts-repo tests
