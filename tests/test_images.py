@@ -394,3 +394,91 @@ def test_release_local_pushes_to_a_real_registry_and_promotes_its_digests_in_a_s
     ).stdout.splitlines()
     assert len(log) == 6
     assert environments == {p: p.read_bytes() for p in (ROOT / "environments").rglob("*") if p.is_file()}
+
+
+RUN_THROUGH_RUNNER = """
+import json, sys
+from pipeline_runtime import commands, runner
+start, end = sys.argv[1:]
+results = runner.run(commands.extract_source("events", start, end), timeout_seconds=600)
+results += runner.run(commands.load("events", start, end), timeout_seconds=600)
+print("RESULTS " + json.dumps(results))
+"""
+
+
+def test_the_container_runner_runs_each_command_in_the_image_its_release_pins(
+    images: dict[str, dict[str, Any]],
+    podman_api: PodmanService,
+    events_api: tuple[str, int, dt.date, dt.date],
+    tmp_path: Path,
+) -> None:
+    """Airflow's runner (PLATFORM_RUNNER=container) starts the pinned digest with the pod's settings."""
+    url, served, start, end = events_api
+    data = shared_dir(tmp_path / "data")
+    digest = inspect(images["scripts"]["ref"])["Digest"]
+    release = tmp_path / "release.yaml"
+    release.write_text(
+        "environment: sandbox\ncomponents:\n"
+        f"  scripts: {{version: {pyproject_version('scripts')}, image: scripts, digest: '{digest}'}}\n"
+    )
+    # The ConfigMap of the scripts component, as the container runner reads it.
+    env_dir = tmp_path / "env"
+    env_dir.mkdir()
+    (env_dir / "platform-scripts.env").write_text(
+        f"BUCKET_URL={data}/bucket\nWAREHOUSE_URL=duckdb://{data}/warehouse.duckdb\nEVENTS_API_URL={url}\n"
+    )
+    airflow_python = ROOT / "airflow-repo" / ".venv" / "bin" / "python"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("PLATFORM_", "BUCKET_", "WAREHOUSE_"))},
+        "PLATFORM_RUNNER": "container",
+        "PLATFORM_RELEASE_FILE": str(release),
+        "PLATFORM_IMAGE_REGISTRY": "localhost/platform",
+        "PLATFORM_CONTAINER_ENV_DIR": str(env_dir),
+        "PLATFORM_CONTAINER_MOUNTS": str(data),
+        "CONTAINERS_CONF": str(ROOT / "tools" / "podman" / "containers.conf"),
+        "PYTHONPATH": str(ROOT / "airflow-repo" / "dags"),
+    }
+    since = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    ran = subprocess.run(
+        [airflow_python, "-c", RUN_THROUGH_RUNNER, start.isoformat(), end.isoformat()],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=1200,
+    )
+    until = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    started = subprocess.run(
+        [
+            "podman",
+            "events",
+            "--since",
+            since,
+            "--until",
+            until,
+            "--filter",
+            "event=start",
+            "--format",
+            "{{.Image}}",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        timeout=60,
+    ).stdout
+    assert ran.returncode == 0, (ran.stdout + ran.stderr)[-4000:]
+    # Two containers ran, both from the pinned digest, and nothing of them is left.
+    assert started.split() == [f"localhost/platform/scripts@{digest}"] * 2
+    left = subprocess.run(
+        ["podman", "ps", "--all", "--quiet", "--filter", "label=app.kubernetes.io/part-of=data-platform"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout
+    assert left.split() == []
+    line = next(text for text in ran.stdout.splitlines() if text.startswith("RESULTS "))
+    loads = [r for r in json.loads(line.removeprefix("RESULTS ")) if "rows_in" in r]
+    assert sum(r["loaded"] for r in loads) == served and all(r["quarantined"] == 0 for r in loads)
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from raw.events").fetchone()[0] == served

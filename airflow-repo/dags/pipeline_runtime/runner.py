@@ -1,8 +1,9 @@
 """Running a subproject's command where this deployment runs them.
 
-Locally that is a subprocess of the worker, in the subproject's own venv; on
-Kubernetes (`PLATFORM_RUNNER=kubernetes`) a pod of the subproject's image,
-started with the same arguments (pipeline_runtime.kubernetes). The
+Locally that is a subprocess of the worker, in the subproject's own venv; with
+`PLATFORM_RUNNER=container` the subproject's pinned image started by podman
+(pipeline_runtime.containers); on Kubernetes (`PLATFORM_RUNNER=kubernetes`) a
+pod of that image, started with the same arguments (pipeline_runtime.kubernetes). The
 command's stdout is a stream of JSON result lines (the CLI contract); they are
 returned so tasks can push them to XCom, while stderr goes to the task log.
 """
@@ -47,9 +48,30 @@ def run(command: Command, timeout_seconds: float | None = None) -> list[dict[str
         log.info("running %s command in a pod: %s", command.component, shlex.join(command.in_image))
         return run_in_pod(command)
     env = {**os.environ, **command.env}
-    log.info("running %s command: %s", command.component, command.display())
+    argv: list[str] | tuple[str, ...] = command.argv
+    container: str | None = None
+    if settings().in_containers:
+        from pipeline_runtime import containers
+
+        container = containers.container_name(command)
+        argv = containers.podman_argv(command, container)
+        log.info("running %s command in container %s: %s", command.component, container, shlex.join(argv))
+    else:
+        log.info("running %s command: %s", command.component, command.display())
+    try:
+        return _run(command, argv, env, timeout_seconds)
+    finally:
+        if container is not None:
+            from pipeline_runtime import containers
+
+            containers.remove(container)  # a no-op after a normal exit (--rm)
+
+
+def _run(
+    command: Command, argv: list[str] | tuple[str, ...], env: dict[str, str], timeout_seconds: float | None
+) -> list[dict[str, Any]]:
     process = subprocess.Popen(
-        command.argv,
+        argv,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -18,7 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-RUNNERS = ("local", "kubernetes")
+# local: a subprocess in a venv; container: the pinned image with podman; kubernetes: a pod of it.
+RUNNERS = ("local", "container", "kubernetes")
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,11 @@ class Settings:
     pod_service_account: str | None = None
     kubeconfig: str | None = None
     image_registry: str = ""
+    # Containers (PLATFORM_RUNNER=container): the environment's ConfigMaps and Secrets as env
+    # files, host folders mounted at the same path, TLS to the registry (off only for a local one).
+    container_env_dir: Path | None = None
+    container_mounts: tuple[str, ...] = ()
+    container_tls_verify: bool = True
     # Releases
     environment: str = "sandbox"
     environments_dir: Path = Path("/opt/airflow/environments")
@@ -55,6 +61,10 @@ class Settings:
     @property
     def on_kubernetes(self) -> bool:
         return self.runner == "kubernetes"
+
+    @property
+    def in_containers(self) -> bool:
+        return self.runner == "container"
 
     @property
     def manifest_path(self) -> Path:
@@ -92,6 +102,14 @@ def _path(value: str | None) -> Path | None:
     return Path(value) if value else None
 
 
+def _flag(name: str, value: str) -> bool:
+    if value.lower() in ("true", "1", "yes"):
+        return True
+    if value.lower() in ("false", "0", "no"):
+        return False
+    raise ValueError(f"{name}={value!r}: expected true or false")
+
+
 def settings(env: Mapping[str, str] | None = None) -> Settings:
     """The settings of this process, from `env` (default: the environment), validated."""
     env = os.environ if env is None else env
@@ -109,6 +127,11 @@ def settings(env: Mapping[str, str] | None = None) -> Settings:
         pod_service_account=env.get("PLATFORM_POD_SERVICE_ACCOUNT") or None,
         kubeconfig=env.get("KUBECONFIG") or None,
         image_registry=env.get("PLATFORM_IMAGE_REGISTRY", "").rstrip("/"),
+        container_env_dir=_path(env.get("PLATFORM_CONTAINER_ENV_DIR")),
+        container_mounts=tuple(m for m in env.get("PLATFORM_CONTAINER_MOUNTS", "").split(",") if m),
+        container_tls_verify=_flag(
+            "PLATFORM_CONTAINER_TLS_VERIFY", env.get("PLATFORM_CONTAINER_TLS_VERIFY", "true")
+        ),
         environment=env.get("PLATFORM_ENVIRONMENT", "sandbox"),
         environments_dir=Path(env.get("PLATFORM_ENVIRONMENTS_DIR", "/opt/airflow/environments")),
         release_file=_path(env.get("PLATFORM_RELEASE_FILE")),
