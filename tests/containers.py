@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import threading
 import time
 from pathlib import Path
 from types import TracebackType
@@ -93,3 +94,116 @@ def run_container(
         return int(status["StatusCode"]), stdout.decode(), stderr.decode()
     finally:
         container.stop(force=True, delete_volume=True)
+
+
+PLATFORM_LABEL = "app.kubernetes.io/part-of=data-platform"
+
+
+class StartedContainers:
+    """Which images the platform's containers ran while a `with` block runs, in order.
+
+    It follows podman's event stream live (the event log on disk rotates, so a
+    query after the fact can miss what a long run started), only containers
+    labelled as the platform's (anything else on the machine is not ours),
+    bracketed by two marker containers so that no start is missed at either end.
+    `digests()` answers what each started image is by content: podman may name
+    an image started by digest by one of its tags.
+    """
+
+    def __init__(self, marker_image: str) -> None:
+        self.marker_image = marker_image
+        self.images: list[str] = []
+        self._events: list[tuple[str, str]] = []
+        self._process: subprocess.Popen[str] | None = None
+        self._reader: threading.Thread | None = None
+
+    def _read(self) -> None:
+        assert self._process is not None and self._process.stdout is not None
+        for line in self._process.stdout:
+            image, _, name = line.strip().rpartition(" ")
+            self._events.append((image, name))
+
+    def _marker(self) -> int:
+        """Start a marker container; the index of its start event once podman reports it."""
+        name = f"marker-{os.urandom(4).hex()}"
+        subprocess.run(
+            [
+                "podman",
+                "run",
+                "--rm",
+                "--name",
+                name,
+                "--label",
+                PLATFORM_LABEL,
+                "--entrypoint",
+                "true",
+                self.marker_image,
+            ],
+            env={**os.environ, "CONTAINERS_CONF": str(CONTAINERS_CONF)},
+            check=True,
+            capture_output=True,
+        )
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            for index, (_, seen) in enumerate(list(self._events)):
+                if seen == name:
+                    return index
+            time.sleep(0.1)
+        return -1
+
+    def __enter__(self) -> StartedContainers:
+        self._process = subprocess.Popen(
+            [
+                "podman",
+                "events",
+                "--filter",
+                "event=start",
+                "--filter",
+                f"label={PLATFORM_LABEL}",
+                "--format",
+                "{{.Image}} {{.Name}}",
+            ],
+            env={**os.environ, "CONTAINERS_CONF": str(CONTAINERS_CONF)},
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        for _ in range(12):  # the stream goes live a moment after it starts
+            self._start = self._marker()
+            if self._start >= 0:
+                return self
+        raise AssertionError("podman events never reported the marker container")
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        try:
+            if kind is None:
+                end = self._marker()
+                assert end > self._start, "podman events did not report the closing marker"
+                self.images = [image for image, _ in self._events[self._start + 1 : end]]
+        finally:
+            if self._process is not None:
+                self._process.terminate()
+                self._process.wait(timeout=30)
+
+    def digests(self) -> list[set[str]]:
+        """For each started container, every manifest digest its image is known by."""
+        import json
+
+        found = []
+        for image in self.images:
+            inspected = json.loads(
+                subprocess.run(
+                    ["podman", "image", "inspect", image],
+                    env={**os.environ, "CONTAINERS_CONF": str(CONTAINERS_CONF)},
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+            )[0]
+            found.append(
+                {inspected["Digest"], *(d.rpartition("@")[2] for d in inspected.get("RepoDigests") or [])}
+            )
+        return found

@@ -26,7 +26,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from containers import PodmanService, run_container
+from containers import PodmanService, StartedContainers, run_container
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "scripts-repo" / ".venv" / "bin" / "extract-load"
@@ -438,37 +438,18 @@ def test_the_container_runner_runs_each_command_in_the_image_its_release_pins(
         "CONTAINERS_CONF": str(ROOT / "tools" / "podman" / "containers.conf"),
         "PYTHONPATH": str(ROOT / "airflow-repo" / "dags"),
     }
-    since = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    ran = subprocess.run(
-        [airflow_python, "-c", RUN_THROUGH_RUNNER, start.isoformat(), end.isoformat()],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=1200,
-    )
-    until = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    started = subprocess.run(
-        [
-            "podman",
-            "events",
-            "--since",
-            since,
-            "--until",
-            until,
-            "--filter",
-            "event=start",
-            "--format",
-            "{{.Image}}",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-        timeout=60,
-    ).stdout
+    with StartedContainers(images["scripts"]["ref"]) as started:
+        ran = subprocess.run(
+            [airflow_python, "-c", RUN_THROUGH_RUNNER, start.isoformat(), end.isoformat()],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=1200,
+        )
     assert ran.returncode == 0, (ran.stdout + ran.stderr)[-4000:]
     # Two containers ran, both from the pinned digest, and nothing of them is left.
-    assert started.split() == [f"localhost/platform/scripts@{digest}"] * 2
+    assert started.images == [f"localhost/platform/scripts@{digest}"] * 2
+    assert all(digest in d for d in started.digests())
     left = subprocess.run(
         ["podman", "ps", "--all", "--quiet", "--filter", "label=app.kubernetes.io/part-of=data-platform"],
         capture_output=True,
@@ -482,3 +463,88 @@ def test_the_container_runner_runs_each_command_in_the_image_its_release_pins(
     assert sum(r["loaded"] for r in loads) == served and all(r["quarantined"] == 0 for r in loads)
     with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
         assert con.execute("select count(*) from raw.events").fetchone()[0] == served
+
+
+def image_file(ref: str, path: str, destination: Path) -> Path:
+    """Copy one file out of an image (what the Airflow image build does with the dbt manifest)."""
+    env = {**os.environ, "CONTAINERS_CONF": str(ROOT / "tools" / "podman" / "containers.conf")}
+    created = subprocess.run(
+        ["podman", "create", ref], capture_output=True, text=True, check=True, env=env
+    ).stdout.strip()
+    try:
+        subprocess.run(["podman", "cp", f"{created}:{path}", str(destination)], check=True, env=env)
+    finally:
+        subprocess.run(["podman", "rm", "--force", created], capture_output=True, check=False, env=env)
+    return destination
+
+
+def test_a_sandbox_in_containers_runs_both_dags_at_the_pinned_digests_only(
+    images: dict[str, dict[str, Any]], podman_api: PodmanService, tmp_path: Path
+) -> None:
+    """events_ingest and dbt_transform, real DAG runs, every command in the image its release pins."""
+    from test_production_dags import dags_test, environment_in
+
+    pinned = {c: inspect(images[c]["ref"])["Digest"] for c in ("scripts", "dbt")}
+    refs = {c: f"localhost/platform/{c}@{d}" for c, d in pinned.items()}
+    state = shared_dir(tmp_path / "sandbox")
+    for folder in ("bucket", "dbt-artifacts"):
+        shared_dir(state / folder)
+    with environment_in(state) as env:
+        release = state / "release.yaml"
+        release.write_text(
+            "environment: sandbox\ncomponents:\n"
+            + "".join(
+                f"  {c}: {{version: {pyproject_version(c)}, image: {c}, digest: '{d}'}}\n"
+                for c, d in pinned.items()
+            )
+        )
+        # The platform chart's ConfigMaps for this environment, as env files.
+        env_dir = state / "configmaps"
+        env_dir.mkdir()
+        (env_dir / "platform-scripts.env").write_text(
+            f"BUCKET_URL={env['BUCKET_URL']}\nWAREHOUSE_URL={env['WAREHOUSE_URL']}\n"
+            f"EVENTS_API_URL={env['EVENTS_API_URL']}\n"
+        )
+        (env_dir / "platform-dbt.env").write_text(
+            f"DBT_DUCKDB_PATH={env['DBT_DUCKDB_PATH']}\nDBT_ARTIFACTS_URL={env['DBT_ARTIFACTS_URL']}\n"
+            f"DASHBOARD_DIR={state / 'dashboard'}\n"
+        )
+        shared_dir(state / "dashboard")
+        env.update(
+            {
+                "PLATFORM_RUNNER": "container",
+                "PLATFORM_RELEASE_FILE": str(release),
+                "PLATFORM_IMAGE_REGISTRY": "localhost/platform",
+                "PLATFORM_CONTAINER_ENV_DIR": str(env_dir),
+                "PLATFORM_CONTAINER_MOUNTS": str(state),
+                "PLATFORM_CONTAINER_DOCKER_URL": podman_api.url,
+                "CONTAINERS_CONF": str(ROOT / "tools" / "podman" / "containers.conf"),
+                # The project inside the dbt image; Airflow renders from that image's own manifest.
+                "DBT_PROJECT_DIR": "/opt/dbt",
+                "DBT_MANIFEST_PATH": str(
+                    image_file(refs["dbt"], "/opt/dbt/target/manifest.json", state / "manifest.json")
+                ),
+            }
+        )
+        with StartedContainers(refs["scripts"]) as started:
+            dags_test(
+                env,
+                "events_ingest",
+                {"start": "2025-03-03", "end": "2025-03-06", "days_per_task": 1},
+                "2025-03-06",
+            )
+            dags_test(env, "dbt_transform", logical_date="2025-03-06")
+    # Every command ran in a container of a pinned image: extract and load per day, dbt per task.
+    ran = [
+        ("scripts" if pinned["scripts"] in d else "dbt" if pinned["dbt"] in d else "?")
+        for d in started.digests()
+    ]
+    assert "?" not in ran, list(zip(started.images, ran, strict=True))
+    assert ran.count("scripts") == 6
+    assert ran.count("dbt") > 10  # each model's build, the freshness check, the dashboard
+    with duckdb.connect(str(state / "warehouse.duckdb"), read_only=True) as con:
+        raw = con.execute("select count(*) from raw.events").fetchone()[0]
+        assert raw > 0 and con.execute("select count(*) from core.fct_events").fetchone()[0] == raw
+    manifests = sorted((state / "bucket" / "raw" / "events").glob("dt=*/_manifest.json"))
+    assert len(manifests) == 3 and sum(json.loads(m.read_text())["row_count"] for m in manifests) == raw
+    assert (state / "dashboard" / "index.html").is_file()

@@ -23,7 +23,7 @@ import pendulum
 from airflow.sdk import Variable, dag, get_current_context, task
 
 from pipeline_runtime.dbt_checks import check
-from pipeline_runtime.dbt_project import IMAGE_VARIABLE, on_kubernetes
+from pipeline_runtime.dbt_project import IMAGE_VARIABLE
 from pipeline_runtime.defaults import DEFAULT_ARGS
 from pipeline_runtime.intervals import LOCAL_TZ
 from pipeline_runtime.release import load_release, with_registry, without_registry
@@ -60,7 +60,7 @@ def dbt_image_refresh() -> None:
         current_settings = settings()
         candidate = (
             load_release().image_name("dbt")
-            if current_settings.on_kubernetes
+            if current_settings.runs_images
             else current_settings.command("dbt", "dbt")
         )
         current = Variable.get(IMAGE_VARIABLE, None)
@@ -103,8 +103,8 @@ def dbt_image_refresh() -> None:
 
 
 def _runnable(candidate: str) -> str:
-    """The candidate as a pod or the local runner takes it (an image with its registry)."""
-    return with_registry(candidate) if on_kubernetes() else candidate
+    """The candidate as a pod, a container or the local runner takes it (an image with its registry)."""
+    return with_registry(candidate) if settings().runs_images else candidate
 
 
 dbt_image_refresh()

@@ -90,3 +90,32 @@ def test_container_settings_are_checked(monkeypatch: pytest.MonkeyPatch) -> None
     assert settings({"PLATFORM_RUNNER": "container"}).container_tls_verify is True
     with pytest.raises(ValueError, match="PLATFORM_CONTAINER_TLS_VERIFY"):
         settings({"PLATFORM_CONTAINER_TLS_VERIFY": "sometimes"})
+
+
+def test_dbt_transform_runs_each_model_in_a_container_of_the_release_dbt_image(
+    container_mode: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.dag_processing.dagbag import BundleDagBag
+    from cosmos.operators.docker import DbtDockerBaseOperator
+
+    from conftest import AIRFLOW_REPO, DAGS_FOLDER
+
+    (container_mode / "platform-dbt.env").write_text("DBT_DUCKDB_PATH=/srv/data/warehouse.duckdb\n")
+    (container_mode / "platform-dbt.secret.env").write_text("NEVER_IN_A_DAG=secret-value\n")
+    monkeypatch.setenv("PLATFORM_CONTAINER_DOCKER_URL", "unix:///run/test/podman.sock")
+    monkeypatch.setenv("DBT_PROJECT_DIR", "/opt/dbt")  # the image's project, absent here
+    monkeypatch.setenv(
+        "DBT_MANIFEST_PATH", str(AIRFLOW_REPO.parent / "dbt-repo" / "target" / "manifest.json")
+    )
+    bag = BundleDagBag(dag_folder=str(DAGS_FOLDER / "dbt_transform.py"), bundle_path=DAGS_FOLDER)
+    assert bag.import_errors == {}
+    dbt_tasks = [t for t in bag.dags["dbt_transform"].tasks if t.task_id.startswith("dbt.")]
+    assert dbt_tasks and all(isinstance(t, DbtDockerBaseOperator) for t in dbt_tasks)
+    for task in dbt_tasks:
+        # Only an image the release names can run (the Variable is honoured only when it is one of them).
+        assert f"127.0.0.1:5000/dbt@{DBT_DIGEST}" in task.image
+        assert task.entrypoint == ["dbt-keep-artifacts"] and task.network_mode == "host"
+        assert task.docker_url == "unix:///run/test/podman.sock"
+        assert task.environment == {"DBT_DUCKDB_PATH": "/srv/data/warehouse.duckdb"}
+        assert [m["Target"] for m in task.mounts] == ["/srv/data", "/srv/warehouse"]
+        assert str(task.project_dir) == "/opt/dbt"

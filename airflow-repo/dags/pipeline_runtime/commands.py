@@ -85,8 +85,8 @@ def dbt(*args: str) -> Command:
 
 
 def dbt_with(candidate: str, *args: str, env: dict[str, str] | None = None) -> Command:
-    """dbt from a specific build: an image reference on Kubernetes, a dbt executable locally."""
-    if settings().on_kubernetes:
+    """dbt from a specific build: an image reference where commands run in images, else an executable."""
+    if settings().runs_images:
         return Command("dbt", ("dbt", *args), env or {}, image=candidate)
     return Command("dbt", (*shlex.split(candidate), *args), env or {}, image_argv=("dbt", *args))
 

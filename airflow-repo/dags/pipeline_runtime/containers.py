@@ -46,6 +46,20 @@ def env_files(component: str) -> list[Path]:
     return [f for f in (folder / f"{config}.env", folder / f"{config}.secret.env") if f.is_file()]
 
 
+def config_env(component: str) -> dict[str, str]:
+    """The component's ConfigMap file as a mapping (never its Secret: that one stays a file)."""
+    found: dict[str, str] = {}
+    for env_file in env_files(component):
+        if env_file.name.endswith(".secret.env"):
+            continue
+        for line in env_file.read_text().splitlines():
+            line = line.strip()
+            if line and not line.startswith("#") and "=" in line:
+                key, value = line.split("=", 1)
+                found[key.strip()] = value
+    return found
+
+
 def podman_argv(command: Command, name: str, release: Release | None = None) -> list[str]:
     """`podman run` for `command` in its pinned image: what the pod spec says, as flags."""
     config = settings()

@@ -40,7 +40,8 @@ def executable() -> str:
 
 def project_config() -> ProjectConfig:
     return ProjectConfig(
-        dbt_project_path=project_dir(),
+        # In containers the project is the image's (execution_config says where): not on this machine.
+        dbt_project_path=None if settings().in_containers else project_dir(),
         manifest_path=manifest_path(),
         project_name=PROJECT_NAME,
         install_dbt_deps=False,  # no packages (docs/adr/0006)
@@ -67,6 +68,9 @@ def execution_config() -> ExecutionConfig:
     if on_kubernetes():
         # Each dbt task is a pod of the dbt image, whose project sits at the same path.
         return ExecutionConfig(execution_mode=ExecutionMode.KUBERNETES)
+    if settings().in_containers:
+        # The same image as a container (podman, through its Docker API): the image's own project.
+        return ExecutionConfig(execution_mode=ExecutionMode.DOCKER, dbt_project_path=project_dir())
     return ExecutionConfig(
         execution_mode=ExecutionMode.LOCAL,
         invocation_mode=InvocationMode.SUBPROCESS,
@@ -144,6 +148,8 @@ def keep_dbt_artifacts(project_dir: str, context: Any = None, **_: Any) -> None:
 
 
 def operator_args() -> dict[str, object]:
+    if settings().in_containers:
+        return container_operator_args()
     if not on_kubernetes():
         # Every dbt task inherits the worker's environment: warehouse, target and paths are configuration.
         return {"append_env": True, "callback": keep_dbt_artifacts}
@@ -169,4 +175,30 @@ def operator_args() -> dict[str, object]:
         "get_logs": True,
         "on_finish_action": "delete_succeeded_pod",
         **hardened(),
+    }
+
+
+def container_operator_args() -> dict[str, object]:
+    """Cosmos's docker operators as the pods are: the release's dbt image, its wrapper, hardened.
+
+    Settings come from the dbt component's ConfigMap file (read with the
+    release file, when the DAG is parsed); dbt needs no secret in any
+    environment (BigQuery authenticates by Workload Identity). The bucket
+    and warehouse folders are mounted at the same path, as for every container.
+    """
+    from docker.types import Mount
+
+    from pipeline_runtime.containers import config_env
+
+    current = settings()
+    return {
+        "image": image_template(),
+        "entrypoint": ["dbt-keep-artifacts"],
+        "docker_url": current.container_docker_url,
+        "network_mode": "host",
+        "environment": config_env("dbt"),
+        "mounts": [Mount(target=folder, source=folder, type="bind") for folder in current.container_mounts],
+        "mount_tmp_dir": False,
+        "auto_remove": "force",
+        "labels": {"app.kubernetes.io/part-of": "data-platform", "app.kubernetes.io/component": "dbt"},
     }

@@ -35,6 +35,8 @@ class Settings:
     container_env_dir: Path | None = None
     container_mounts: tuple[str, ...] = ()
     container_tls_verify: bool = True
+    # podman's Docker API (`podman system service`), which Cosmos's docker mode drives for dbt.
+    container_docker_url: str = "unix:///run/podman/podman.sock"
     # Releases
     environment: str = "sandbox"
     environments_dir: Path = Path("/opt/airflow/environments")
@@ -65,6 +67,11 @@ class Settings:
     @property
     def in_containers(self) -> bool:
         return self.runner == "container"
+
+    @property
+    def runs_images(self) -> bool:
+        """Commands run in the release's images (containers or pods), not in local venvs."""
+        return self.runner in ("container", "kubernetes")
 
     @property
     def manifest_path(self) -> Path:
@@ -132,6 +139,7 @@ def settings(env: Mapping[str, str] | None = None) -> Settings:
         container_tls_verify=_flag(
             "PLATFORM_CONTAINER_TLS_VERIFY", env.get("PLATFORM_CONTAINER_TLS_VERIFY", "true")
         ),
+        container_docker_url=env.get("PLATFORM_CONTAINER_DOCKER_URL") or "unix:///run/podman/podman.sock",
         environment=env.get("PLATFORM_ENVIRONMENT", "sandbox"),
         environments_dir=Path(env.get("PLATFORM_ENVIRONMENTS_DIR", "/opt/airflow/environments")),
         release_file=_path(env.get("PLATFORM_RELEASE_FILE")),
