@@ -45,7 +45,7 @@ def dbt_transform() -> None:
     @task(outlets=[ANALYTICS], retries=1, pool="default_pool")
     def publish_dashboard() -> dict[str, Any]:
         """Render the dashboard from the analytics tables that just passed their tests."""
-        return runner.run(commands.publish_dashboard())[-1]
+        return runner.run(commands.publish_dashboard(dbt_project.image_in_use()))[-1]
 
     transform >> publish_dashboard()
 

@@ -232,6 +232,9 @@ def test_the_dbt_image_is_always_one_the_release_names(
     assert run.state == "success"
     images = {pod.spec.containers[0].image for task_id, pod in kubernetes_mode if task_id.startswith("dbt.")}
     assert images == {f"{REGISTRY}/dbt@{runs}"}
+    # The dashboard publisher ships in the dbt image: it runs the build the models ran, never another.
+    (dashboard,) = [p for _, p in kubernetes_mode if p.spec.containers[0].command == ["publish-dashboard"]]
+    assert dashboard.spec.containers[0].image == f"{REGISTRY}/dbt@{runs}"
 
 
 def test_no_task_needs_the_metadata_db_url_on_kubernetes(

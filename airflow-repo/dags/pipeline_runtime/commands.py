@@ -9,7 +9,7 @@ so the DAG code never changes between sandbox, staging and prod.
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pipeline_runtime.settings import settings
 
@@ -91,5 +91,7 @@ def dbt_with(candidate: str, *args: str, env: dict[str, str] | None = None) -> C
     return Command("dbt", (*shlex.split(candidate), *args), env or {}, image_argv=("dbt", *args))
 
 
-def publish_dashboard() -> Command:
-    return _command("dashboard", "publish-dashboard", ())
+def publish_dashboard(image: str | None = None) -> Command:
+    """The dashboard publisher ships in the dbt image: `image` is the dbt build the models ran with."""
+    command = _command("dashboard", "publish-dashboard", ())
+    return replace(command, image=image) if image else command

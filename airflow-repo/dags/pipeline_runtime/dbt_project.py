@@ -105,6 +105,23 @@ def image_template() -> str:
 IMAGE_VARIABLE = "dbt_image"
 
 
+def image_in_use() -> str | None:
+    """At run time, the dbt image this run's models start from (`image_template`'s choice), or None locally.
+
+    Whatever else runs from the dbt image in the same run (the dashboard
+    publisher) takes the same build: a build the release pins but
+    `dbt_image_refresh` has not adopted yet must not publish what the
+    validated build computed.
+    """
+    if not settings().runs_images:
+        return None
+    from airflow.sdk import Variable
+
+    from pipeline_runtime.release import load_release
+
+    return load_release().chosen_image_ref("dbt", Variable.get(IMAGE_VARIABLE, None))
+
+
 def render_config() -> RenderConfig:
     return RenderConfig(
         load_method=LoadMode.DBT_MANIFEST,

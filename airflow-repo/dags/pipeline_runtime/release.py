@@ -72,6 +72,17 @@ class Release:
             refs.append(f"{_registry(registry)}/{entry.image}@{entry.previous_digest}")
         return refs
 
+    def chosen_image_ref(self, component: str, validated: str | None, registry: str | None = None) -> str:
+        """The image `component` runs: the validated build if the release still names it, else its own.
+
+        `validated` is what the environment's own checks last adopted (the
+        dbt build `dbt_image_refresh` recorded). It runs only while the
+        release allows it; anything else runs the release's digest, so a
+        GitOps rollback takes effect at once and a typed value chooses nothing.
+        """
+        allowed = self.allowed_image_refs(component, registry)
+        return validated if validated in allowed else allowed[0]
+
 
 def _registry(registry: str | None = None) -> str:
     registry = registry or settings().image_registry
