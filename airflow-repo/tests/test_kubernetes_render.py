@@ -371,7 +371,11 @@ def test_a_component_never_built_for_the_environment_is_a_clear_error(tmp_path: 
                 "load": ["load", "--source", "events_stream", "--start", "2025-03-04", "--end", "2025-03-05"],
             },
         ),
-        ("dbt_image_refresh.py", "dbt_image_refresh", {"dbt_debug": ["debug"], "dbt_test": ["test"]}),
+        (
+            "dbt_image_refresh.py",
+            "dbt_image_refresh",
+            {"dbt_debug": ["debug", "--connection"], "dbt_test": ["test"]},
+        ),
         (
             "platform_maintenance.py",
             "platform_maintenance",
