@@ -8,33 +8,105 @@ off and every container is removed by `run_container` itself.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import sys
 import threading
 import time
+import tomllib
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTAINERS_CONF = ROOT / "tools" / "podman" / "containers.conf"
+COMPONENTS = ("scripts", "dbt", "airflow")
+
+
+def podman_env(**extra: str) -> dict[str, str]:
+    """This process's environment with the repository's podman configuration (runc, no ulimits)."""
+    return {**os.environ, "CONTAINERS_CONF": str(CONTAINERS_CONF), **extra}
+
+
+def podman(*args: str, env: dict[str, str] | None = None) -> str:
+    """Run podman to completion; its standard output."""
+    return subprocess.run(
+        ["podman", *args], capture_output=True, text=True, check=True, env=env or podman_env()
+    ).stdout
+
+
+def inspect(ref: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    return dict(json.loads(podman("image", "inspect", ref, env=env))[0])
+
+
+def image_file(ref: str, path: str, destination: Path, env: dict[str, str] | None = None) -> Path:
+    """Copy one file out of an image (pulled if missing, as a runtime would)."""
+    created = podman("create", ref, env=env).strip()
+    try:
+        podman("cp", f"{created}:{path}", str(destination), env=env)
+    finally:
+        subprocess.run(
+            ["podman", "rm", "--force", created], capture_output=True, check=False, env=env or podman_env()
+        )
+    return destination
+
+
+def shared_dir(path: Path) -> Path:
+    """A host folder the images' non-root user (uid 50000) may write."""
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o777)
+    return path
+
+
+def pyproject_version(component: str) -> str:
+    return str(
+        tomllib.loads((ROOT / f"{component}-repo" / "pyproject.toml").read_text())["project"]["version"]
+    )
+
+
+def load_tool(name: str) -> Any:
+    """A module of tools/ (not a package), as the Makefile runs it."""
+    import importlib.util
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def build_images() -> dict[str, dict[str, Any]]:
+    """The three images, by `tools/images.py build` (after `make images`, the layer cache's: seconds)."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "images.py"), "build", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
+    assert result.returncode == 0, f"image build failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return {b["component"]: b for b in json.loads(result.stdout[result.stdout.index("[\n") :])}
 
 
 class PodmanService:
     """`podman system service` on a socket of its own, for the length of a `with` block."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, env: dict[str, str] | None = None) -> None:
         self.socket = folder / "podman.sock"
+        self.env = env or podman_env()
         self.url = f"unix://{self.socket}"
         self._process: subprocess.Popen[bytes] | None = None
         self._saved: dict[str, str | None] = {}
 
     def __enter__(self) -> PodmanService:
         podman = shutil.which("podman")
-        assert podman, "podman is not installed: `make container-tools` installs it"
+        assert podman, "podman is not installed: `make system-packages` installs it"
+        self.socket.parent.mkdir(parents=True, exist_ok=True)
         self._process = subprocess.Popen(
             [podman, "system", "service", "--time=0", self.url],
-            env={**os.environ, "CONTAINERS_CONF": str(CONTAINERS_CONF)},
+            env=self.env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -139,7 +211,7 @@ class StartedContainers:
                 "true",
                 self.marker_image,
             ],
-            env={**os.environ, "CONTAINERS_CONF": str(CONTAINERS_CONF)},
+            env=podman_env(),
             check=True,
             capture_output=True,
         )
@@ -163,7 +235,7 @@ class StartedContainers:
                 "--format",
                 "{{.Image}} {{.Name}}",
             ],
-            env={**os.environ, "CONTAINERS_CONF": str(CONTAINERS_CONF)},
+            env=podman_env(),
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -190,14 +262,12 @@ class StartedContainers:
 
     def digests(self) -> list[set[str]]:
         """For each started container, every manifest digest its image is known by."""
-        import json
-
         found = []
         for image in self.images:
             inspected = json.loads(
                 subprocess.run(
                     ["podman", "image", "inspect", image],
-                    env={**os.environ, "CONTAINERS_CONF": str(CONTAINERS_CONF)},
+                    env=podman_env(),
                     capture_output=True,
                     text=True,
                     check=True,

@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
 import subprocess
-import sys
-import tomllib
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,54 +23,31 @@ from typing import Any
 
 import duckdb
 import pytest
-from containers import PodmanService, StartedContainers, run_container
+from containers import (
+    COMPONENTS,
+    PodmanService,
+    build_images,
+    inspect,
+    podman,
+    pyproject_version,
+    run_container,
+    shared_dir,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "scripts-repo" / ".venv" / "bin" / "extract-load"
-COMPONENTS = ("scripts", "dbt", "airflow")
 REGISTRY = "registry.invalid/platform"
-
-
-def pyproject_version(component: str) -> str:
-    return str(
-        tomllib.loads((ROOT / f"{component}-repo" / "pyproject.toml").read_text())["project"]["version"]
-    )
 
 
 @pytest.fixture(scope="module")
 def images() -> dict[str, dict[str, Any]]:
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "images.py"), "build", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=3600,
-    )
-    assert result.returncode == 0, f"image build failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-    return {b["component"]: b for b in json.loads(result.stdout[result.stdout.index("[\n") :])}
+    return build_images()
 
 
 @pytest.fixture(scope="module")
 def podman_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PodmanService]:
     with PodmanService(tmp_path_factory.mktemp("podman")) as service:
         yield service
-
-
-def inspect(ref: str) -> dict[str, Any]:
-    out = subprocess.run(
-        ["podman", "image", "inspect", ref],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "CONTAINERS_CONF": str(ROOT / "tools" / "podman" / "containers.conf")},
-    ).stdout
-    return json.loads(out)[0]
-
-
-def shared_dir(path: Path) -> Path:
-    """A host folder the images' non-root user (uid 50000) may write."""
-    path.mkdir(parents=True, exist_ok=True)
-    path.chmod(0o777)
-    return path
 
 
 @pytest.mark.parametrize("component", COMPONENTS)
@@ -126,13 +100,7 @@ def test_no_image_carries_the_builders_environment_or_a_secret(
     component: str, images: dict[str, dict[str, Any]], podman_api: PodmanService
 ) -> None:
     ref = images[component]["ref"]
-    history = subprocess.run(
-        ["podman", "history", "--no-trunc", "--format", "{{.CreatedBy}}", ref],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "CONTAINERS_CONF": str(ROOT / "tools" / "podman" / "containers.conf")},
-    ).stdout
+    history = podman("history", "--no-trunc", "--format", "{{.CreatedBy}}", ref)
     # The build stage's CA bundle argument and any credential stay out of the final image's history.
     assert "SSL_CERT_FILE" not in history
     assert not re.search(r"(?i)(password|secret|token|api[_-]?key)=\S", history)
@@ -334,217 +302,3 @@ def test_the_airflow_image_loads_every_dag_and_renders_each_task_as_a_pinned_pod
         assert pod["run_as_non_root"] and pod["run_as_user"] == int(
             inspect(images["scripts"]["ref"])["Config"]["User"]
         )
-
-
-def load_tool(name: str) -> Any:
-    """A module of tools/ (not a package), as the Makefile runs it."""
-    import importlib.util
-
-    sys.path.insert(0, str(ROOT / "tools"))
-    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_release_local_pushes_to_a_real_registry_and_promotes_its_digests_in_a_scratch_clone(
-    images: dict[str, dict[str, Any]], podman_api: PodmanService, tmp_path: Path
-) -> None:
-    import yaml
-
-    release_local = load_tool("release_local")
-    environments = {p: p.read_bytes() for p in (ROOT / "environments").rglob("*") if p.is_file()}
-    with release_local.registry(tmp_path / "registry") as address:
-        result = release_local.release(tmp_path, address)
-        clone = Path(result["clone"])
-        pinned = yaml.safe_load((clone / "environments" / "sandbox" / "release.yaml").read_text())[
-            "components"
-        ]
-        builds = yaml.safe_load((clone / "environments" / "builds.yaml").read_text())["builds"]
-        for component in COMPONENTS:
-            entry = pinned[component]
-            # The pin is the registry's own manifest digest for the pushed tag, asked here over HTTP.
-            assert entry["digest"] == release_local.registry_digest(address, component, entry["version"])
-            assert entry["version"] == f"{pyproject_version(component)}-main.1"
-            assert {
-                "component": component,
-                "version": entry["version"],
-                "digest": entry["digest"],
-            }.items() <= next(b for b in builds if b["component"] == component).items()
-        # What the sandbox would start: pulled from the registry by digest, it runs.
-        scripts = f"{address}/scripts@{pinned['scripts']['digest']}"
-        podman = ["podman", "--runtime", "runc"]
-        env = {**os.environ, "CONTAINERS_CONF": str(ROOT / "tools" / "podman" / "containers.conf")}
-        subprocess.run([*podman, "pull", "--quiet", "--tls-verify=false", scripts], check=True, env=env)
-        ran = subprocess.run(
-            [*podman, "run", "--rm", scripts, "--version"],
-            capture_output=True,
-            text=True,
-            check=True,
-            env=env,
-        )
-        assert pyproject_version("scripts") in ran.stdout
-    # Each promotion is a commit in the clone, and this checkout's environments/ are untouched.
-    log = subprocess.run(
-        ["git", "log", "--format=%s", f"{result['source_commit']}..HEAD"],
-        cwd=clone,
-        capture_output=True,
-        text=True,
-    ).stdout.splitlines()
-    assert len(log) == 6
-    assert environments == {p: p.read_bytes() for p in (ROOT / "environments").rglob("*") if p.is_file()}
-
-
-RUN_THROUGH_RUNNER = """
-import json, sys
-from pipeline_runtime import commands, runner
-start, end = sys.argv[1:]
-results = runner.run(commands.extract_source("events", start, end), timeout_seconds=600)
-results += runner.run(commands.load("events", start, end), timeout_seconds=600)
-print("RESULTS " + json.dumps(results))
-"""
-
-
-def test_the_container_runner_runs_each_command_in_the_image_its_release_pins(
-    images: dict[str, dict[str, Any]],
-    podman_api: PodmanService,
-    events_api: tuple[str, int, dt.date, dt.date],
-    tmp_path: Path,
-) -> None:
-    """Airflow's runner (PLATFORM_RUNNER=container) starts the pinned digest with the pod's settings."""
-    url, served, start, end = events_api
-    data = shared_dir(tmp_path / "data")
-    digest = inspect(images["scripts"]["ref"])["Digest"]
-    release = tmp_path / "release.yaml"
-    release.write_text(
-        "environment: sandbox\ncomponents:\n"
-        f"  scripts: {{version: {pyproject_version('scripts')}, image: scripts, digest: '{digest}'}}\n"
-    )
-    # The ConfigMap of the scripts component, as the container runner reads it.
-    env_dir = tmp_path / "env"
-    env_dir.mkdir()
-    (env_dir / "platform-scripts.env").write_text(
-        f"BUCKET_URL={data}/bucket\nWAREHOUSE_URL=duckdb://{data}/warehouse.duckdb\nEVENTS_API_URL={url}\n"
-    )
-    airflow_python = ROOT / "airflow-repo" / ".venv" / "bin" / "python"
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("PLATFORM_", "BUCKET_", "WAREHOUSE_"))},
-        "PLATFORM_RUNNER": "container",
-        "PLATFORM_RELEASE_FILE": str(release),
-        "PLATFORM_IMAGE_REGISTRY": "localhost/platform",
-        "PLATFORM_CONTAINER_ENV_DIR": str(env_dir),
-        "PLATFORM_CONTAINER_MOUNTS": str(data),
-        "CONTAINERS_CONF": str(ROOT / "tools" / "podman" / "containers.conf"),
-        "PYTHONPATH": str(ROOT / "airflow-repo" / "dags"),
-    }
-    with StartedContainers(images["scripts"]["ref"]) as started:
-        ran = subprocess.run(
-            [airflow_python, "-c", RUN_THROUGH_RUNNER, start.isoformat(), end.isoformat()],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=1200,
-        )
-    assert ran.returncode == 0, (ran.stdout + ran.stderr)[-4000:]
-    # Two containers ran, both from the pinned digest, and nothing of them is left.
-    assert started.images == [f"localhost/platform/scripts@{digest}"] * 2
-    assert all(digest in d for d in started.digests())
-    left = subprocess.run(
-        ["podman", "ps", "--all", "--quiet", "--filter", "label=app.kubernetes.io/part-of=data-platform"],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-    ).stdout
-    assert left.split() == []
-    line = next(text for text in ran.stdout.splitlines() if text.startswith("RESULTS "))
-    loads = [r for r in json.loads(line.removeprefix("RESULTS ")) if "rows_in" in r]
-    assert sum(r["loaded"] for r in loads) == served and all(r["quarantined"] == 0 for r in loads)
-    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
-        assert con.execute("select count(*) from raw.events").fetchone()[0] == served
-
-
-def image_file(ref: str, path: str, destination: Path) -> Path:
-    """Copy one file out of an image (what the Airflow image build does with the dbt manifest)."""
-    env = {**os.environ, "CONTAINERS_CONF": str(ROOT / "tools" / "podman" / "containers.conf")}
-    created = subprocess.run(
-        ["podman", "create", ref], capture_output=True, text=True, check=True, env=env
-    ).stdout.strip()
-    try:
-        subprocess.run(["podman", "cp", f"{created}:{path}", str(destination)], check=True, env=env)
-    finally:
-        subprocess.run(["podman", "rm", "--force", created], capture_output=True, check=False, env=env)
-    return destination
-
-
-def test_a_sandbox_in_containers_runs_both_dags_at_the_pinned_digests_only(
-    images: dict[str, dict[str, Any]], podman_api: PodmanService, tmp_path: Path
-) -> None:
-    """events_ingest and dbt_transform, real DAG runs, every command in the image its release pins."""
-    from test_production_dags import dags_test, environment_in
-
-    pinned = {c: inspect(images[c]["ref"])["Digest"] for c in ("scripts", "dbt")}
-    refs = {c: f"localhost/platform/{c}@{d}" for c, d in pinned.items()}
-    state = shared_dir(tmp_path / "sandbox")
-    for folder in ("bucket", "dbt-artifacts"):
-        shared_dir(state / folder)
-    with environment_in(state) as env:
-        release = state / "release.yaml"
-        release.write_text(
-            "environment: sandbox\ncomponents:\n"
-            + "".join(
-                f"  {c}: {{version: {pyproject_version(c)}, image: {c}, digest: '{d}'}}\n"
-                for c, d in pinned.items()
-            )
-        )
-        # The platform chart's ConfigMaps for this environment, as env files.
-        env_dir = state / "configmaps"
-        env_dir.mkdir()
-        (env_dir / "platform-scripts.env").write_text(
-            f"BUCKET_URL={env['BUCKET_URL']}\nWAREHOUSE_URL={env['WAREHOUSE_URL']}\n"
-            f"EVENTS_API_URL={env['EVENTS_API_URL']}\n"
-        )
-        (env_dir / "platform-dbt.env").write_text(
-            f"DBT_DUCKDB_PATH={env['DBT_DUCKDB_PATH']}\nDBT_ARTIFACTS_URL={env['DBT_ARTIFACTS_URL']}\n"
-            f"DASHBOARD_DIR={state / 'dashboard'}\n"
-        )
-        shared_dir(state / "dashboard")
-        env.update(
-            {
-                "PLATFORM_RUNNER": "container",
-                "PLATFORM_RELEASE_FILE": str(release),
-                "PLATFORM_IMAGE_REGISTRY": "localhost/platform",
-                "PLATFORM_CONTAINER_ENV_DIR": str(env_dir),
-                "PLATFORM_CONTAINER_MOUNTS": str(state),
-                "PLATFORM_CONTAINER_DOCKER_URL": podman_api.url,
-                "CONTAINERS_CONF": str(ROOT / "tools" / "podman" / "containers.conf"),
-                # The project inside the dbt image; Airflow renders from that image's own manifest.
-                "DBT_PROJECT_DIR": "/opt/dbt",
-                "DBT_MANIFEST_PATH": str(
-                    image_file(refs["dbt"], "/opt/dbt/target/manifest.json", state / "manifest.json")
-                ),
-            }
-        )
-        with StartedContainers(refs["scripts"]) as started:
-            dags_test(
-                env,
-                "events_ingest",
-                {"start": "2025-03-03", "end": "2025-03-06", "days_per_task": 1},
-                "2025-03-06",
-            )
-            dags_test(env, "dbt_transform", logical_date="2025-03-06")
-    # Every command ran in a container of a pinned image: extract and load per day, dbt per task.
-    ran = [
-        ("scripts" if pinned["scripts"] in d else "dbt" if pinned["dbt"] in d else "?")
-        for d in started.digests()
-    ]
-    assert "?" not in ran, list(zip(started.images, ran, strict=True))
-    assert ran.count("scripts") == 6
-    assert ran.count("dbt") > 10  # each model's build, the freshness check, the dashboard
-    with duckdb.connect(str(state / "warehouse.duckdb"), read_only=True) as con:
-        raw = con.execute("select count(*) from raw.events").fetchone()[0]
-        assert raw > 0 and con.execute("select count(*) from core.fct_events").fetchone()[0] == raw
-    manifests = sorted((state / "bucket" / "raw" / "events").glob("dt=*/_manifest.json"))
-    assert len(manifests) == 3 and sum(json.loads(m.read_text())["row_count"] for m in manifests) == raw
-    assert (state / "dashboard" / "index.html").is_file()

@@ -75,7 +75,7 @@ def podman(*args: str, capture: bool = False) -> str:
     """Run podman with this repository's configuration (runc, no default ulimits)."""
     executable = shutil.which("podman")
     if executable is None:
-        raise ImageError("podman is not installed: `make container-tools` installs it")
+        raise ImageError("podman is not installed: `make system-packages` installs it")
     result = subprocess.run(
         [executable, *args],
         env=podman_env(),
@@ -91,8 +91,11 @@ def podman(*args: str, capture: bool = False) -> str:
 
 
 def exists(ref: str) -> bool:
-    executable = shutil.which("podman") or "podman"
-    return subprocess.run([executable, "image", "exists", ref], env=podman_env(), check=False).returncode == 0
+    try:
+        podman("image", "exists", ref, capture=True)
+    except ImageError:
+        return False
+    return True
 
 
 def version(component: str) -> str:
@@ -117,7 +120,7 @@ def ensure_python_base() -> None:
         return
     mmdebstrap = shutil.which("mmdebstrap")
     if mmdebstrap is None:
-        raise ImageError("mmdebstrap is not installed: `make container-tools` installs it")
+        raise ImageError("mmdebstrap is not installed: `make system-packages` installs it")
     print(f"==> {PYTHON_BASE}: Debian 12 with Python 3.11 (mmdebstrap)", flush=True)
     with tempfile.TemporaryDirectory() as scratch:
         tar = Path(scratch) / "base.tar"
@@ -179,19 +182,41 @@ def inspect(image: str) -> tuple[str, float]:
     return str(found["Id"]), round(int(found["Size"]) / 1e6, 1)
 
 
-def build(component: str) -> Built:
+def build(
+    component: str,
+    *,
+    tag: str | None = None,
+    context: Path | None = None,
+    dbt_image: str | None = None,
+    insecure_registry: bool = False,
+) -> Built:
+    """Build one image from its subproject's Dockerfile.
+
+    `context` builds another checkout of the subproject (a change under
+    review); `dbt_image` is what the Airflow image copies its dbt project from
+    (by default the dbt image built here; the release builds it from the
+    pushed dbt digest, as the workflow does).
+    """
+    tag = tag or ref(component)
     # Labelled by the builder, as the release workflow and Cloud Build do (their version may be an rc).
     args = ["--label", f"org.opencontainers.image.version={version(component)}", *base_args()]
     if component == "airflow":
-        args += ["--build-arg", f"AIRFLOW_IMAGE={AIRFLOW_BASE}", "--build-arg", f"DBT_IMAGE={ref('dbt')}"]
-    print(f"==> {ref(component)}", flush=True)
+        args += [
+            "--build-arg",
+            f"AIRFLOW_IMAGE={AIRFLOW_BASE}",
+            "--build-arg",
+            f"DBT_IMAGE={dbt_image or ref('dbt')}",
+        ]
+    if insecure_registry:
+        args.append("--tls-verify=false")  # a registry on 127.0.0.1 speaks plain HTTP
+    print(f"==> {tag}", flush=True)
     started = time.monotonic()
     podman(
-        "build", "--layers", *network_args(), *args, "--tag", ref(component), str(ROOT / f"{component}-repo")
+        "build", "--layers", *network_args(), *args, "--tag", tag, str(context or ROOT / f"{component}-repo")
     )
     seconds = round(time.monotonic() - started, 1)
-    image_id, size = inspect(ref(component))
-    return Built(component, version(component), ref(component), image_id, size, seconds)
+    image_id, size = inspect(tag)
+    return Built(component, version(component), tag, image_id, size, seconds)
 
 
 def build_all(only: Sequence[str]) -> list[Built]:
@@ -205,8 +230,8 @@ def build_all(only: Sequence[str]) -> list[Built]:
     return [build(component) for component in wanted]
 
 
-def push(registry: str, component: str, tag: str | None = None) -> str:
-    """Push one built image; returns the registry's manifest digest (what release.yaml pins)."""
+def push(registry: str, component: str, tag: str | None = None, image: str | None = None) -> str:
+    """Push one built image (`image`, default the component's); returns the registry's manifest digest."""
     with tempfile.TemporaryDirectory() as scratch:
         digestfile = Path(scratch) / "digest"
         target = f"docker://{registry}/{component}:{tag or version(component)}"
@@ -216,7 +241,7 @@ def push(registry: str, component: str, tag: str | None = None) -> str:
             "--tls-verify=false",
             "--digestfile",
             str(digestfile),
-            ref(component),
+            image or ref(component),
             target,
             capture=True,
         )

@@ -10,12 +10,16 @@ same steps on this machine:
 2. Debian's `docker-registry` (the CNCF distribution registry) on 127.0.0.1,
    its storage in --workdir, so pushed images outlive the run;
 3. `podman push` of each image as `<version>-main.<N>`; the digest recorded is
-   the one the registry answers for that tag (checked against podman's);
+   the one the registry answers for that tag (checked against podman's); the
+   Airflow image is built from the pushed dbt image by digest, as in CI;
 4. a scratch clone of this repository's HEAD in --workdir (never the working
    tree's environments/), where `tools/promote.py record-build` and
    `promote --to sandbox --commit` write the release, as the workflow does.
 
 It prints the release.yaml diff and, with --json, the digests and the clone.
+`release_tag()` is the tag workflow (release.yaml) on the same clone: a
+release candidate is pushed and promoted to staging, its final version is
+recorded as the very same digest and promoted to prod (tests/test_gitops_walk.py).
 
     python tools/release_local.py --workdir .release-local [--json]
 """
@@ -137,38 +141,122 @@ def run_number(clone: Path) -> int:
     return len((yaml.safe_load(builds.read_text()) or {}).get("builds") or []) + 1
 
 
+def push_and_record(
+    clone: Path, address: str, component: str, version: str, source_commit: str, image: str | None = None
+) -> dict[str, str]:
+    """Push one image as `version`, pin what the registry answers, record the build in the clone."""
+    podman_digest = images.push(address, component, tag=version, image=image)
+    digest = registry_digest(address, component, version)
+    if digest != podman_digest:
+        raise images.ImageError(f"{component}: podman pushed {podman_digest}, the registry serves {digest}")
+    promote(
+        clone,
+        "record-build",
+        "--component",
+        component,
+        "--version",
+        version,
+        "--digest",
+        digest,
+        "--source-commit",
+        source_commit,
+        "--commit",
+    )
+    return {"version": version, "digest": digest, "ref": f"{address}/{component}@{digest}"}
+
+
+def pinned(clone: Path, environment: str) -> dict[str, dict[str, str]]:
+    import yaml
+
+    path = clone / "environments" / environment / "release.yaml"
+    return dict(yaml.safe_load(path.read_text())["components"])
+
+
+def build_airflow_from(address: str, dbt_digest: str) -> str:
+    """The Airflow image, its dbt project copied from the pushed dbt image by digest, as the workflows do."""
+    built = images.build(
+        "airflow",
+        tag=f"{images.REPOSITORY}/airflow:release",
+        dbt_image=f"{address}/dbt@{dbt_digest}",
+        insecure_registry=True,
+    )
+    return built.ref
+
+
 def release(workdir: Path, address: str) -> dict[str, object]:
+    """After a merge to main (sandbox.yaml): push each image, record it, promote it to sandbox."""
     clone = scratch_clone(workdir)
     number = run_number(clone)
     head = git(clone, "rev-parse", "HEAD").strip()
     pushed: dict[str, dict[str, str]] = {}
     for component in images.COMPONENTS:
         version = f"{images.version(component)}-main.{number}"
-        podman_digest = images.push(address, component, tag=version)
-        digest = registry_digest(address, component, version)
-        if digest != podman_digest:
-            raise images.ImageError(
-                f"{component}: podman pushed {podman_digest}, the registry serves {digest}"
-            )
-        pushed[component] = {"version": version, "digest": digest, "ref": f"{address}/{component}@{digest}"}
-        promote(
-            clone,
-            "record-build",
-            "--component",
-            component,
-            "--version",
-            version,
-            "--digest",
-            digest,
-            "--source-commit",
-            head,
-            "--commit",
-        )
+        image = build_airflow_from(address, pushed["dbt"]["digest"]) if component == "airflow" else None
+        pushed[component] = push_and_record(clone, address, component, version, head, image)
         promote(
             clone, "promote", "--component", component, "--version", version, "--to", "sandbox", "--commit"
         )
     diff = git(clone, "diff", head, "HEAD", "--", "environments/sandbox/release.yaml")
     return {"registry": address, "clone": str(clone), "source_commit": head, "images": pushed, "diff": diff}
+
+
+def release_tag(clone: Path, address: str, tag: str, source_commit: str) -> dict[str, str]:
+    """A release tag on `source_commit` (release.yaml): an rc goes to staging, a final to prod, unrebuilt.
+
+    `<component>/vX.Y.Z-rc.N`: the tag is checked against the subproject's
+    version and changelog, the image is pushed once, recorded and promoted
+    to staging. `<component>/vX.Y.Z`: the tagged commit must carry a release
+    candidate of that version; its very build is recorded as the final
+    version (no rebuild, no push) and promoted to prod.
+    """
+    git(clone, "tag", tag, source_commit)
+    checked = subprocess.run(
+        [
+            sys.executable,
+            str(clone / "tools" / "check_release_tag.py"),
+            tag,
+            str(clone),
+            "--reachable-from",
+            "HEAD",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if checked.returncode != 0:
+        raise images.ImageError(f"{tag}: {checked.stderr.strip()}")
+    component, _, version = tag.partition("/v")
+    if "-rc." in version:
+        image = None
+        if component == "airflow":  # its dbt project comes from the dbt image staging runs
+            image = build_airflow_from(address, pinned(clone, "staging")["dbt"]["digest"])
+        result = push_and_record(clone, address, component, version, source_commit, image)
+        environment = "staging"
+    else:
+        candidates = git(clone, "tag", "--points-at", source_commit).split()
+        if not any(t.startswith(f"{component}/v{version}-rc.") for t in candidates):
+            raise images.ImageError(f"{tag} is not on the commit of a {version} release candidate")
+        promote(
+            clone,
+            "finalize",
+            "--component",
+            component,
+            "--version",
+            version,
+            "--source-commit",
+            source_commit,
+            "--commit",
+        )
+        environment = "prod"
+    promote(clone, "promote", "--component", component, "--version", version, "--to", environment, "--commit")
+    entry = pinned(clone, environment)[component]
+    if "-rc." not in version:
+        result = {
+            "version": version,
+            "digest": entry["digest"],
+            "ref": f"{address}/{component}@{entry['digest']}",
+        }
+    return {**result, "environment": environment}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
