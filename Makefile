@@ -104,19 +104,21 @@ down: ## Stop what `make up` started (the whole process group)
 
 RESULTS := $(CURDIR)/.test-results
 
-# The images build (minutes, cold) on the second core while the lint hooks and the
-# subprojects' tests (mostly one process at a time) use the first; test-e2e, which
-# tests the images, starts once both are done.
+# The images build (minutes, cold) in the background while the lint hooks and the
+# subprojects' suites run two at a time (each is mostly one process; dbt's, the
+# longest, starts first; -O prints each suite's output whole when it ends);
+# test-e2e, which tests the images, starts once both are done.
 test: setup system-packages ## Run every test: the lint hooks, each subproject's tests, the images, the whole pipeline
 	@rm -rf $(RESULTS) && mkdir -p $(RESULTS)
 	@echo "==> images, in the background ($(RESULTS)/images.log)"; \
 	.venv/bin/python tools/images.py build >$(RESULTS)/images.log 2>&1 & images=$$!; \
 	trap 'kill $$images 2>/dev/null || true' EXIT; \
-	$(MAKE) --no-print-directory lint test-scripts test-dbt test-airflow; \
+	$(MAKE) --no-print-directory -k -j2 -Otarget test-dbt lint test-scripts test-airflow || failed=yes; \
 	wait $$images || { tail -40 $(RESULTS)/images.log; echo "images: the build failed" >&2; exit 1; }; \
 	trap - EXIT; tail -4 $(RESULTS)/images.log; \
-	$(MAKE) --no-print-directory test-e2e
-	@.venv/bin/python tools/test_report.py $(RESULTS)
+	$(MAKE) --no-print-directory test-e2e || failed=yes; \
+	.venv/bin/python tools/test_report.py $(RESULTS) || failed=yes; \
+	if [ -n "$$failed" ]; then echo "make test: FAILED (the lint or a suite, above)" >&2; exit 1; fi
 
 test-scripts: scripts-repo/.venv/.synced ## scripts-repo tests
 	cd scripts-repo && .venv/bin/python -m pytest --junitxml=$(RESULTS)/scripts.xml
@@ -134,7 +136,7 @@ test-platform: .venv/.synced system-packages ## Deployment config: platform char
 # fixtures): the DAG runs are chains of single-threaded processes, so two of
 # them keep both cores busy.
 test-e2e: setup system-packages images ## Real DAG runs: the demo, backfill, image refresh, stream, maintenance; the local stack behind the viewer
-	.venv/bin/python -m pytest tests -n 2 --dist loadscope --junitxml=$(RESULTS)/e2e.xml
+	TEST_ARTIFACTS_DIR=$(RESULTS) .venv/bin/python -m pytest tests -n 2 --dist loadscope --junitxml=$(RESULTS)/e2e.xml
 
 lint: setup ## pre-commit on every file (ruff, sqlfluff, yamllint, detect-secrets), then mypy per subproject
 	PATH="$(CURDIR)/.venv/bin:$$PATH" .venv/bin/pre-commit run --all-files --show-diff-on-failure
