@@ -139,7 +139,7 @@ test-platform: .venv/.synced system-packages ## Deployment config: platform char
 # fixtures): the DAG runs are chains of single-threaded processes, so two of
 # them keep both cores busy.
 test-e2e: setup system-packages images ## Real DAG runs: the demo, backfill, image refresh, stream, maintenance; the local stack behind the viewer
-	TEST_ARTIFACTS_DIR=$(RESULTS) .venv/bin/python -m pytest tests -n 2 --dist loadscope --junitxml=$(RESULTS)/e2e.xml
+	TEST_ARTIFACTS_DIR=$(RESULTS) .venv/bin/python -m pytest tests -n 2 --dist loadscope --no-loadscope-reorder --junitxml=$(RESULTS)/e2e.xml
 
 lint: setup ## pre-commit on every file (ruff, sqlfluff, yamllint, detect-secrets), then mypy per subproject
 	PATH="$(CURDIR)/.venv/bin:$$PATH" .venv/bin/pre-commit run --all-files --show-diff-on-failure
