@@ -228,3 +228,23 @@ def test_an_unread_public_response_is_not_spooled_to_disk(viewer: Viewer) -> Non
         assert not spooled, spooled
     finally:
         raw.close()
+
+
+def test_an_unpublished_dashboard_says_why_instead_of_403(viewer: Viewer) -> None:
+    """Before dbt_transform's first publish the folder is empty: the page explains, never a bare 403."""
+    page = viewer.prefix / "dashboard" / "index.html"
+    page.unlink(missing_ok=True)
+    for path in ("/dashboard/", "/dashboard/index.html"):
+        status, body = viewer.get(path)
+        text = body.decode()
+        assert status == 404, (path, status, text)
+        assert "not been published yet" in text and "dbt_transform" in text, text
+        assert "/dags/dbt_transform" in text  # where to follow the run that will publish it
+    page.write_text("<!doctype html><title>dashboard</title><p>published")
+    try:
+        assert viewer.get("/dashboard/") == (200, page.read_bytes())
+    finally:
+        page.unlink()
+    # Anything else under /dashboard/ that does not exist is a plain not-found, never a listing.
+    status, _ = viewer.get("/dashboard/missing.png")
+    assert status == 404
