@@ -94,8 +94,13 @@ release-local: images ## Push the images to a local registry and promote their d
 demo: setup ## Generate events and run the whole pipeline through a real Airflow DAG run
 	@tools/demo.sh
 
-up: setup system-packages ## Start a local Airflow behind the viewer: https://127.0.0.1:8443 (public, read-only), :8444 (admin)
-	@tools/stack.sh up
+# `make up ENV=sandbox` runs that environment from what it pins: the images
+# pushed and promoted by release-local, every task in a container by digest.
+# Only ENV given on the command line counts (sh reads an ENV variable of its own).
+STACK_ENV := $(if $(filter command line,$(origin ENV)),$(ENV))
+
+up: setup system-packages $(if $(STACK_ENV),release-local) ## Start a working local platform behind the viewer (ENV=sandbox: in containers, from what it pins): https://127.0.0.1:8443
+	@STACK_ENV=$(STACK_ENV) tools/stack.sh up
 
 down: ## Stop what `make up` started (the whole process group)
 	@tools/stack.sh down

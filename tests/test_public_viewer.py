@@ -1,7 +1,9 @@
 """The public read-only viewer and the admin entrance: real nginx, real Airflow, a real browser.
 
-`make up` is started on the demo's data (a real DAG run of events_ingest and
-dbt_transform, metadata in PostgreSQL), so the viewer shows real runs. Then:
+`make up` starts a working platform (metadata in PostgreSQL): its scheduler loads
+the stack's demo period with events_ingest from a real HTTP API, dbt_transform
+follows on the raw tables' Assets and publishes the dashboard, so the viewer
+shows real runs. Once they have settled:
 
 - every route of Airflow's own OpenAPI documents (the REST API, the UI's API,
   the auth manager's API, the execution API) is tried with its method through
@@ -176,7 +178,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Stack:
         pytest.fail("nginx is not installed: `make system-packages` installs it")
     state = tmp_path_factory.mktemp("viewer") / "stack"
     database = f"airflow_viewer_{uuid.uuid4().hex[:8]}"
-    # Where the StatsD exporter would listen: every line Airflow sends, from the demo's runs and the stack.
+    # Where the StatsD exporter would listen: every line Airflow sends, from the stack's runs.
     listener = statsd_listener()
     statsd_port, statsd_lines = listener.__enter__()
     with psycopg.connect(POSTGRES, autocommit=True) as con:
@@ -185,7 +187,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Stack:
     env = {
         **os.environ,
         "STACK_DIR": str(state),
-        "DEMO_DIR": str(state),
+        # The stack's own demo source, small: two weeks of events on a port of its own.
+        "STACK_DEMO_DAYS": "14",
+        "STACK_DEMO_EVENTS": "3000",
+        "STACK_EVENTS_API_PORT": str(_free_port()),
         "STACK_PORT": str(_free_port()),
         "STACK_VIEWER_PORT": str(_free_port()),
         "STACK_ADMIN_PORT": str(_free_port()),
@@ -198,38 +203,37 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Stack:
         "AIRFLOW__METRICS__STATSD_ON": "True",
         "AIRFLOW__METRICS__STATSD_PORT": str(statsd_port),
     }
-    # The demo's data and DAG runs, recorded in the same metadata DB the stack then serves.
-    demo = subprocess.run(
-        [ROOT / "tools" / "demo.sh"],
-        env={
-            **env,
-            "DEMO_DAYS": "14",
-            "DEMO_EVENTS": "3000",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://{base_url}/{database}",
-        },
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
-    up = subprocess.run([STACK, "up"], env=env, capture_output=True, text=True, timeout=300)
+    up = subprocess.run([STACK, "up"], env=env, capture_output=True, text=True, timeout=600)
     assert up.returncode == 0, up.stdout + up.stderr
     pgid = int((state / "stack.pgid").read_text())
     api = f"http://127.0.0.1:{env['STACK_PORT']}"
     try:
         assert "metadata DB: postgresql" in up.stdout
-        # The DAG processor of the stack has parsed our DAGs.
-        deadline = time.monotonic() + 180
-        while "events_ingest" not in {
-            d["dag_id"] for d in request(api, "/api/v2/dags?limit=100").json()["dags"]
-        }:
-            assert time.monotonic() < deadline, "the stack's DAG processor did not parse the DAGs"
-            time.sleep(2)
+        # Before the first publish the dashboard's address says why it is empty, not 403.
+        if not (state / "dashboard" / "index.html").exists():
+            early = request(f"https://127.0.0.1:{env['STACK_VIEWER_PORT']}", "/dashboard/")
+            assert early.status in (200, 404) and (early.status == 200 or b"not been published" in early.body)
+        # The stack shows a working platform: its own scheduler loads the demo period,
+        # dbt_transform follows on the raw tables' Assets and publishes the dashboard.
+        runs = wait_until_settled(f"postgresql://{base_url}/{database}", deadline=time.monotonic() + 1200)
+        assert ("events_ingest", "manual", "success") in runs, runs
+        assert ("dbt_transform", "asset_triggered", "success") in runs, runs
+        assert {run_state for _, _, run_state in runs} == {"success"}, runs
+        assert (state / "dashboard" / "index.html").is_file()
         with psycopg.connect(f"postgresql://{base_url}/{database}") as con:
+            paused = dict(con.execute("select dag_id, is_paused from dag").fetchall())
             run_id, task_id = con.execute(
                 "select run_id, task_id from task_instance where dag_id = 'events_ingest' "
-                "and map_index = -1 and state = 'success' order by task_id limit 1"
+                "and run_id like 'demo%' and map_index = -1 and state = 'success' order by task_id limit 1"
             ).fetchone()
+        assert paused == {
+            "events_ingest": False,
+            "dbt_transform": False,
+            "platform_maintenance": False,
+            "events_stream": True,  # it needs Kafka
+            "dbt_image_refresh": True,
+            "cloud_build": True,
+        }, paused
         yield Stack(
             env=env,
             public=f"https://127.0.0.1:{env['STACK_VIEWER_PORT']}",
@@ -251,6 +255,22 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Stack:
     # `make down` stops every component, nginx included, with one signal to the group.
     assert down.returncode == 0 and "stopped process group" in down.stdout, down.stdout + down.stderr
     assert not _group_alive(pgid), "a component survived `make down`"
+
+
+def wait_until_settled(url: str, deadline: float) -> list[tuple[str, str, str]]:
+    """The stack's DAG runs (dag, run type, state) once none is queued or running and the dashboard is out."""
+    while True:
+        with psycopg.connect(url) as con:
+            runs = [
+                (str(dag), str(kind), str(state))
+                for dag, kind, state in con.execute("select dag_id, run_type, state from dag_run order by id")
+            ]
+        dags = {dag for dag, _, _ in runs}
+        settled = not any(state in ("queued", "running") for _, _, state in runs)
+        if settled and {"events_ingest", "dbt_transform"} <= dags:
+            return runs
+        assert time.monotonic() < deadline, f"the stack's runs did not settle: {runs}"
+        time.sleep(5)
 
 
 def _group_alive(pgid: int) -> bool:
@@ -776,6 +796,7 @@ def test_airflows_own_statsd_through_the_mapping_carries_every_airflow_metric_us
     mapped as the statsd exporter maps it, holds every airflow_* metric the dashboards and alerts read."""
     admin = stack.token("admin")
     dag = "/api/v2/dags/platform_maintenance"
+    was_paused = request(stack.api, dag, token=admin).json()["is_paused"]
     assert request(stack.api, dag, "PATCH", token=admin, body={"is_paused": False}).status == 200
     try:
         run = request(stack.api, f"{dag}/dagRuns", "POST", token=admin, body={"logical_date": None})
@@ -790,7 +811,7 @@ def test_airflows_own_statsd_through_the_mapping_carries_every_airflow_metric_us
             time.sleep(2)
         assert state == "success"
     finally:
-        request(stack.api, dag, "PATCH", token=admin, body={"is_paused": True})
+        request(stack.api, dag, "PATCH", token=admin, body={"is_paused": was_paused})
     time.sleep(3)  # the scheduler's next heartbeat and gauges
     mapper = StatsdMapper()
     lines = list(stack.statsd_lines)

@@ -16,10 +16,33 @@
 # The metadata DB is the local PostgreSQL when one answers (database
 # `$STACK_DB_NAME`, created if missing), otherwise SQLite.
 #
+# A stack shows a working platform, not an empty one: the first `up` generates
+# demo events ending yesterday (local time), serves them over HTTP as the
+# `events` source (a process of the group), triggers `events_ingest` over that
+# period and unpauses the scheduled DAGs, so the scheduler loads every day,
+# `dbt_transform` follows on the raw tables' Assets and publishes the
+# dashboard, and each new day is loaded when it ends. Until the first publish,
+# /dashboard/ answers a page that says so. `events_stream` (it needs Kafka),
+# `cloud_build` and `dbt_image_refresh` (deployed environments) stay paused.
+#
 # Settings: STACK_DIR (default .stack), STACK_PORT (8080), STACK_VIEWER_PORT
 # (8443), STACK_ADMIN_PORT (8444), STACK_LOG_PORT and STACK_TRIGGER_LOG_PORT
-# (8793, 8794: the components' log servers), STACK_POSTGRES_URL (a libpq URL of a server
-# where the database may be created), STACK_DB_NAME (airflow_local).
+# (8793, 8794: the components' log servers), STACK_EVENTS_API_PORT (8795: the
+# demo's events API), STACK_POSTGRES_URL (a libpq URL of a server
+# where the database may be created), STACK_DB_NAME (airflow_local),
+# STACK_DEMO (1; 0: no demo source, no first run, nothing unpaused),
+# STACK_DEMO_DAYS (28), STACK_DEMO_EVENTS (40000), STACK_DEMO_SEED (42).
+#
+# STACK_ENV=<env> (`make up ENV=sandbox`) runs that environment from what it
+# pins: every task's command in a container of its component's image, pulled by
+# the digest `environments/<env>/release.yaml` names in the scratch clone that
+# `make release-local` promoted, from the registry on its storage
+# (STACK_RELEASE_DIR, default .release-local; the registry on
+# STACK_REGISTRY_PORT, 5055, and podman's Docker API for Cosmos's dbt
+# containers run in the group). Each container gets its component's ConfigMap,
+# rendered from the platform chart for that environment, and Secret as files
+# (tools/container_env.py). The bucket and warehouse are in $STACK_DIR/data,
+# mounted at the same path. Airflow itself runs from its venv here.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,6 +51,16 @@ STACK_PORT="${STACK_PORT:-8080}"
 STACK_VIEWER_PORT="${STACK_VIEWER_PORT:-8443}"
 STACK_ADMIN_PORT="${STACK_ADMIN_PORT:-8444}"
 STACK_DB_NAME="${STACK_DB_NAME:-airflow_local}"
+STACK_EVENTS_API_PORT="${STACK_EVENTS_API_PORT:-8795}"
+STACK_DEMO="${STACK_DEMO:-1}"
+STACK_DEMO_DAYS="${STACK_DEMO_DAYS:-28}"
+STACK_DEMO_EVENTS="${STACK_DEMO_EVENTS:-40000}"
+STACK_DEMO_SEED="${STACK_DEMO_SEED:-42}"
+STACK_ENV="${STACK_ENV:-}"
+STACK_REGISTRY_PORT="${STACK_REGISTRY_PORT:-5055}"
+STACK_RELEASE_DIR="${STACK_RELEASE_DIR:-$ROOT/.release-local}"
+# The scheduled DAGs a local stack runs (the others need Kafka or a deployed environment).
+SCHEDULED_DAGS=(events_ingest dbt_transform platform_maintenance)
 AIRFLOW="$ROOT/airflow-repo/.venv/bin"
 PGID_FILE="$STACK_DIR/stack.pgid"
 
@@ -107,20 +140,103 @@ PY
   fi
 }
 
+# The demo source: events generated once for this stack, ending yesterday in the
+# platform's time zone, so the daily schedule finds each new day's interval.
+demo_events() {
+  local today start
+  if [[ ! -s "$STACK_DIR/events.parquet" ]]; then
+    today="$(TZ=Asia/Singapore date +%F)"
+    start="$(date -d "$today - $STACK_DEMO_DAYS days" +%F)"
+    echo "==> generating ~$STACK_DEMO_EVENTS demo events, $start to $today (exclusive)"
+    "$ROOT/scripts-repo/.venv/bin/extract-load" generate --out "$STACK_DIR/events.parquet.tmp" \
+      --start "$start" --days "$STACK_DEMO_DAYS" --events "$STACK_DEMO_EVENTS" --seed "$STACK_DEMO_SEED" \
+      >"$STACK_DIR/logs/generate.log" 2>&1 || { cat "$STACK_DIR/logs/generate.log" >&2; exit 1; }
+    mv "$STACK_DIR/events.parquet.tmp" "$STACK_DIR/events.parquet"
+    echo "$start $today" >"$STACK_DIR/events.period"
+  fi
+  export EVENTS_API_URL="http://127.0.0.1:$STACK_EVENTS_API_PORT"
+}
+
+# Container mode: the data folders the images' user (uid 50000) writes, the
+# registry and podman's configuration, each component's env files and the
+# pinned Airflow image's dbt manifest (tools/stack_pins.py).
+container_mode() {
+  local data="$STACK_DIR/data"
+  mkdir -p "$data"/{bucket,dbt-artifacts,dashboard,metrics}
+  chmod 0777 "$data" "$data"/{bucket,dbt-artifacts,dashboard,metrics}
+  export BUCKET_URL="$data/bucket" WAREHOUSE_URL="duckdb://$data/warehouse.duckdb"
+  export DBT_DUCKDB_PATH="$data/warehouse.duckdb" DBT_ARTIFACTS_URL="file://$data/dbt-artifacts"
+  export DASHBOARD_DIR="$data/dashboard" PLATFORM_METRICS_DIR="$data/metrics" EXTRACT_LOAD_METRICS_DIR="$data/metrics"
+  export CONTAINERS_CONF="$ROOT/tools/podman/containers.conf"
+  export CONTAINERS_REGISTRIES_CONF="$STACK_DIR/registries.conf"
+  printf '[[registry]]\nlocation = "127.0.0.1:%s"\ninsecure = true\n' "$STACK_REGISTRY_PORT" >"$CONTAINERS_REGISTRIES_CONF"
+  cat >"$STACK_DIR/registry.yml" <<YAML
+version: 0.1
+log: {level: warn}
+storage:
+  filesystem: {rootdirectory: $STACK_RELEASE_DIR/registry}
+http: {addr: '127.0.0.1:$STACK_REGISTRY_PORT'}
+YAML
+  echo "==> $STACK_ENV runs what it pins ($STACK_RELEASE_DIR/repository/environments/$STACK_ENV/release.yaml)"
+  "$ROOT/.venv/bin/python" "$ROOT/tools/stack_pins.py" --env "$STACK_ENV" --release-dir "$STACK_RELEASE_DIR" \
+    --state-dir "$data" --env-dir "$STACK_DIR/configmaps" --registry-port "$STACK_REGISTRY_PORT" \
+    --manifest "$STACK_DIR/manifest.json" 2>"$STACK_DIR/logs/stack-pins.log" \
+    || { cat "$STACK_DIR/logs/stack-pins.log" >&2; exit 1; }
+  export PLATFORM_RUNNER=container PLATFORM_ENVIRONMENT="$STACK_ENV"
+  export PLATFORM_ENVIRONMENTS_DIR="$STACK_RELEASE_DIR/repository/environments"
+  export PLATFORM_IMAGE_REGISTRY="127.0.0.1:$STACK_REGISTRY_PORT" PLATFORM_CONTAINER_TLS_VERIFY=false
+  export PLATFORM_CONTAINER_ENV_DIR="$STACK_DIR/configmaps" PLATFORM_CONTAINER_MOUNTS="$data"
+  export PLATFORM_CONTAINER_DOCKER_URL="unix://$STACK_DIR/podman.sock"
+  # The project inside the dbt image; the scheduler renders it from the Airflow image's manifest.
+  export DBT_PROJECT_DIR=/opt/dbt DBT_MANIFEST_PATH="$STACK_DIR/manifest.json"
+}
+
+# After the DAG processor has parsed the DAGs: the first run over the demo period
+# (once per generated period), then the schedule takes over.
+first_runs() {
+  local found start end runs
+  for _ in $(seq 1 180); do
+    found="$(airflow dags list -o plain 2>/dev/null | awk '{print $1}' || true)"
+    if grep -qx events_ingest <<<"$found" && grep -qx dbt_transform <<<"$found"; then
+      break
+    fi
+    sleep 1
+  done
+  grep -qx events_ingest <<<"$found" || { echo "the DAG processor did not parse the DAGs; logs in $STACK_DIR/logs" >&2; exit 1; }
+  read -r start end <"$STACK_DIR/events.period"
+  # Once per generated period: a restart finds its run; new data (a new period) gets its own.
+  runs="$(airflow dags list-runs events_ingest -o plain 2>/dev/null || true)"
+  if ! grep -q "demo__${start}_${end}" <<<"$runs"; then
+    # With a logical date (now): Airflow's calendar view fails on a run without one.
+    airflow dags trigger events_ingest --run-id "demo__${start}_${end}" -l "$(date -u +%Y-%m-%dT%H:%M:%S+00:00)" \
+      --conf "{\"start\": \"$start\", \"end\": \"$end\", \"days_per_task\": 7}" >/dev/null 2>>"$STACK_DIR/logs/first-runs.log"
+    echo "==> triggered events_ingest over the demo period, $start to $end (exclusive)"
+  fi
+  for dag in "${SCHEDULED_DAGS[@]}"; do
+    airflow dags unpause "$dag" >/dev/null 2>>"$STACK_DIR/logs/first-runs.log"
+  done
+  echo "==> unpaused ${SCHEDULED_DAGS[*]}: dbt_transform follows each load and publishes the dashboard"
+}
+
 up() {
   if running; then
     echo "already running (process group $(cat "$PGID_FILE")): http://127.0.0.1:$STACK_PORT"
     return
   fi
   local port
-  for port in "$STACK_PORT" "$STACK_VIEWER_PORT" "$STACK_ADMIN_PORT" \
-    "$AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT" "$AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT"; do
+  local ports=("$STACK_PORT" "$STACK_VIEWER_PORT" "$STACK_ADMIN_PORT"
+    "$AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT" "$AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT")
+  if [[ "$STACK_DEMO" == 1 ]]; then ports+=("$STACK_EVENTS_API_PORT"); fi
+  if [[ -n "$STACK_ENV" ]]; then ports+=("$STACK_REGISTRY_PORT"); fi
+  for port in "${ports[@]}"; do
     if "$AIRFLOW/python" -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' "$port" 2>/dev/null; then
       echo "port $port on 127.0.0.1 is taken by another program; choose others with the STACK_*PORT settings" >&2
       exit 1
     fi
   done
   mkdir -p "$AIRFLOW_HOME" "$STACK_DIR/logs"
+  if [[ "$STACK_DEMO" == 1 ]]; then demo_events; fi
+  if [[ -n "$STACK_ENV" ]]; then container_mode; fi
   AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="$(metadata_db)"
   export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN
   export PLATFORM_METADATA_DB_URL="$AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"
@@ -143,18 +259,28 @@ PY
 
   # One new session and process group holding every component.
   setsid bash -c '
+    if [[ -n "$5" ]]; then
+      docker-registry serve "$0/registry.yml" >"$0/logs/registry.log" 2>&1 &
+      podman system service --time=0 "unix://$0/podman.sock" >"$0/logs/podman-api.log" 2>&1 &
+    fi
+    if [[ -n "$3" ]]; then
+      "$4" serve-api --source "$0/events.parquet" --port "$3" >"$0/logs/events-api.log" 2>&1 &
+    fi
     airflow api-server -H 127.0.0.1 -p "$AIRFLOW__API__PORT" >"$0/logs/api-server.log" 2>&1 &
     airflow scheduler >"$0/logs/scheduler.log" 2>&1 &
     airflow dag-processor >"$0/logs/dag-processor.log" 2>&1 &
     airflow triggerer >"$0/logs/triggerer.log" 2>&1 &
     nginx -p "$1" -c "$1/nginx.conf" ${2:+-g "$2"} >"$0/logs/nginx.log" 2>&1 &
     wait
-  ' "$STACK_DIR" "$NGINX_PREFIX" "$(nginx_user)" </dev/null >/dev/null 2>&1 &
+  ' "$STACK_DIR" "$NGINX_PREFIX" "$(nginx_user)" "$([[ "$STACK_DEMO" == 1 ]] && echo "$STACK_EVENTS_API_PORT")" \
+    "$ROOT/scripts-repo/.venv/bin/extract-load" "$STACK_ENV" \
+    </dev/null >/dev/null 2>&1 &
   echo $! >"$PGID_FILE"
 
   echo "==> waiting for the api-server on 127.0.0.1:$STACK_PORT"
   for _ in $(seq 1 120); do
     if healthy >/dev/null; then
+      if [[ "$STACK_DEMO" == 1 ]]; then first_runs; fi
       echo "    public viewer: https://127.0.0.1:$STACK_VIEWER_PORT (read-only, no login; dashboard at /dashboard/)"
       echo "    admin entrance: https://127.0.0.1:$STACK_ADMIN_PORT (logins admin / viewer, passwords in $STACK_DIR/users.json)"
       echo "    api-server: http://127.0.0.1:$STACK_PORT (self-signed certificate: your browser will ask)"
