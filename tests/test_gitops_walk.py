@@ -9,6 +9,13 @@ builds to staging (rc) and prod (final: no rebuild, the same digest); a new
 dbt build that breaks a data test reaches sandbox and `dbt_image_refresh`
 refuses it, while the models and the dashboard keep the validated build; a
 rollback puts the previous digest back and the next run uses it.
+
+Then `make up ENV=sandbox`: the local stack started from what sandbox pins
+after a release, its scheduler running the demo period with every task in a
+container of a pinned image, each container's environment rendered from the
+platform chart for sandbox. Both tests start containers of the platform, so
+they share this module (one worker, one after the other): each asserts that
+every such container ran a pinned image.
 """
 
 from __future__ import annotations
@@ -17,11 +24,13 @@ import json
 import os
 import shutil
 import subprocess
+import time
 import urllib.error
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import psycopg
 import pytest
 import yaml
 from containers import (
@@ -37,6 +46,7 @@ from containers import (
     shared_dir,
 )
 from test_production_dags import AIRFLOW, dags_test, environment_in, variable
+from test_public_viewer import POSTGRES, STACK, request, wait_until_settled
 
 ROOT = Path(__file__).resolve().parents[1]
 # Two local days of events, each its own extract and load container.
@@ -53,17 +63,29 @@ def pinned(clone: Path, environment: str) -> dict[str, dict[str, Any]]:
 def container_settings(
     state: Path, env: dict[str, str], clone: Path, address: str, api: str
 ) -> dict[str, str]:
-    """The container runner's configuration for sandbox: git's release file, the registry, the ConfigMaps."""
+    """The container runner's configuration for sandbox: git's release file, the registry, the ConfigMaps.
+
+    Each component's settings are its ConfigMap as the platform chart renders it for sandbox
+    (with the local layer: DuckDB, loopback, this run's folders); what production keeps in the
+    Secret comes from a 0600 file, never a command line.
+    """
     env_dir = state / "configmaps"
-    env_dir.mkdir(exist_ok=True)
-    (env_dir / "platform-scripts.env").write_text(
-        f"BUCKET_URL={env['BUCKET_URL']}\nWAREHOUSE_URL={env['WAREHOUSE_URL']}\n"
-        f"EVENTS_API_URL={env['EVENTS_API_URL']}\n"
+    written = load_tool("container_env").render(
+        "sandbox",
+        env_dir,
+        environments=clone / "environments",
+        values_files=[ROOT / "helm_config" / "platform" / "local-values.yaml"],
+        assignments=[
+            f"config.dbt.DBT_DUCKDB_PATH={env['DBT_DUCKDB_PATH']}",
+            f"config.dbt.DASHBOARD_DIR={state / 'dashboard'}",
+            # A bucket's name is the Secret's in production; a local folder is no secret.
+            f"config.dbt.DBT_ARTIFACTS_URL={env['DBT_ARTIFACTS_URL']}",
+        ],
+        secrets={"scripts": ["BUCKET_URL", "WAREHOUSE_URL", "EVENTS_API_URL"]},
+        source=env,
     )
-    (env_dir / "platform-dbt.env").write_text(
-        f"DBT_DUCKDB_PATH={env['DBT_DUCKDB_PATH']}\nDBT_ARTIFACTS_URL={env['DBT_ARTIFACTS_URL']}\n"
-        f"DASHBOARD_DIR={state / 'dashboard'}\n"
-    )
+    assert "DBT_BIGQUERY_DATASET=analytics_sandbox\n" in written["platform-dbt.env"].read_text()
+    assert written["platform-scripts.secret.env"].stat().st_mode & 0o077 == 0
     for folder in ("bucket", "dbt-artifacts", "dashboard"):
         shared_dir(state / folder)
     return {
@@ -281,3 +303,73 @@ def walk(
         check=True,
     ).stdout
     (Path(os.environ.get("TEST_ARTIFACTS_DIR", tmp_path)) / "gitops-walk-release.diff").write_text(walked)
+
+
+def test_make_up_env_sandbox_runs_the_stack_from_what_sandbox_pins(tmp_path: Path) -> None:
+    release_local = load_tool("release_local")
+    built = build_images()
+    workdir = tmp_path / "release"
+    registry_port = release_local.free_port()
+    address = f"127.0.0.1:{registry_port}"
+    # `make release-local`: push, record, promote to sandbox in a scratch clone (the registry stops after).
+    with release_local.registry(workdir / "registry", registry_port):
+        release_local.release(workdir, address)
+    sandbox = pinned(workdir / "repository", "sandbox")
+    database = f"airflow_sandbox_{os.urandom(4).hex()}"
+    with psycopg.connect(POSTGRES, autocommit=True) as con:
+        con.execute(f'create database "{database}"')
+    base_url = POSTGRES.rsplit("/", 1)[0].removeprefix("postgresql://")
+    state = tmp_path / "stack"
+    ports = {
+        name: str(release_local.free_port()) for name in ("", "_VIEWER", "_ADMIN", "_LOG", "_TRIGGER_LOG")
+    }
+    env = {
+        **podman_env(),
+        **{f"STACK{name}_PORT": port for name, port in ports.items()},
+        "STACK_DIR": str(state),
+        "STACK_ENV": "sandbox",
+        "STACK_RELEASE_DIR": str(workdir),
+        "STACK_REGISTRY_PORT": str(registry_port),  # the same storage, served again by the stack
+        "STACK_EVENTS_API_PORT": str(release_local.free_port()),
+        "STACK_DEMO_DAYS": "2",
+        "STACK_DEMO_EVENTS": "400",
+        "STACK_POSTGRES_URL": POSTGRES,
+        "STACK_DB_NAME": database,
+        "AIRFLOW__CORE__PARALLELISM": "2",
+    }
+    pgid = None
+    try:
+        with StartedContainers(built["scripts"]["ref"]) as started:
+            up = subprocess.run([STACK, "up"], env=env, capture_output=True, text=True, timeout=600)
+            assert up.returncode == 0, up.stdout + up.stderr
+            pgid = int((state / "stack.pgid").read_text())
+            for component in COMPONENTS:
+                assert sandbox[component]["digest"] in up.stdout  # what it says it runs
+            runs = wait_until_settled(f"postgresql://{base_url}/{database}", deadline=time.monotonic() + 1500)
+        assert ("events_ingest", "manual", "success") in runs, runs
+        assert {run_state for _, _, run_state in runs} == {"success"}, runs
+        # Every container of the platform ran a pinned image, pulled by digest.
+        ran = ran_at(started, {"scripts": sandbox["scripts"]["digest"], "dbt": sandbox["dbt"]["digest"]})
+        assert "?" not in ran, list(zip(started.images, ran, strict=True))
+        assert ran.count("scripts") >= 4 and ran.count("dbt") > 10, ran
+        # Their settings: the chart's ConfigMaps for sandbox; the Secret's values only in a 0600 file.
+        configmaps = state / "configmaps"
+        assert "DBT_BIGQUERY_DATASET=analytics_sandbox\n" in (configmaps / "platform-dbt.env").read_text()
+        secret = configmaps / "platform-scripts.secret.env"
+        assert secret.stat().st_mode & 0o077 == 0 and "EVENTS_API_URL=" in secret.read_text()
+        # The data the containers wrote, and the dashboard the viewer serves.
+        with duckdb.connect(str(state / "data" / "warehouse.duckdb"), read_only=True) as con:
+            raw = con.execute("select count(*) from raw.events").fetchone()[0]
+            assert raw > 0 and con.execute("select count(*) from core.fct_events").fetchone()[0] == raw
+        page = request(f"https://127.0.0.1:{ports['_VIEWER']}", "/dashboard/")
+        assert page.status == 200 and b"User Activity" in page.body
+    finally:
+        down = subprocess.run([STACK, "down"], env=env, capture_output=True, text=True, timeout=120)
+        with psycopg.connect(POSTGRES, autocommit=True) as con:
+            con.execute(f'drop database if exists "{database}" with (force)')
+    assert down.returncode == 0, down.stdout + down.stderr
+    if pgid is not None:
+        with pytest.raises(ProcessLookupError):
+            os.killpg(pgid, 0)  # the whole group is gone
+    left = podman("ps", "--all", "--quiet", "--filter", "label=app.kubernetes.io/part-of=data-platform")
+    assert left.split() == []

@@ -167,6 +167,7 @@ container_mode() {
   export BUCKET_URL="$data/bucket" WAREHOUSE_URL="duckdb://$data/warehouse.duckdb"
   export DBT_DUCKDB_PATH="$data/warehouse.duckdb" DBT_ARTIFACTS_URL="file://$data/dbt-artifacts"
   export DASHBOARD_DIR="$data/dashboard" PLATFORM_METRICS_DIR="$data/metrics" EXTRACT_LOAD_METRICS_DIR="$data/metrics"
+  export NGINX_DASHBOARD_DIR="$DASHBOARD_DIR"  # the viewer serves what the dbt containers publish
   export CONTAINERS_CONF="$ROOT/tools/podman/containers.conf"
   export CONTAINERS_REGISTRIES_CONF="$STACK_DIR/registries.conf"
   printf '[[registry]]\nlocation = "127.0.0.1:%s"\ninsecure = true\n' "$STACK_REGISTRY_PORT" >"$CONTAINERS_REGISTRIES_CONF"
