@@ -60,6 +60,11 @@ def pinned(clone: Path, environment: str) -> dict[str, dict[str, Any]]:
     return dict(yaml.safe_load(path.read_text())["components"])
 
 
+def env_file(path: Path) -> dict[str, str]:
+    """A podman env file as a mapping."""
+    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+
+
 def container_settings(
     state: Path, env: dict[str, str], clone: Path, address: str, api: str
 ) -> dict[str, str]:
@@ -84,7 +89,7 @@ def container_settings(
         secrets={"scripts": ["BUCKET_URL", "WAREHOUSE_URL", "EVENTS_API_URL"]},
         source=env,
     )
-    assert "DBT_BIGQUERY_DATASET=analytics_sandbox\n" in written["platform-dbt.env"].read_text()
+    assert env_file(written["platform-dbt.env"])["DBT_BIGQUERY_DATASET"] == "analytics_sandbox"
     assert written["platform-scripts.secret.env"].stat().st_mode & 0o077 == 0
     for folder in ("bucket", "dbt-artifacts", "dashboard"):
         shared_dir(state / folder)
@@ -354,7 +359,7 @@ def test_make_up_env_sandbox_runs_the_stack_from_what_sandbox_pins(tmp_path: Pat
         assert ran.count("scripts") >= 4 and ran.count("dbt") > 10, ran
         # Their settings: the chart's ConfigMaps for sandbox; the Secret's values only in a 0600 file.
         configmaps = state / "configmaps"
-        assert "DBT_BIGQUERY_DATASET=analytics_sandbox\n" in (configmaps / "platform-dbt.env").read_text()
+        assert env_file(configmaps / "platform-dbt.env")["DBT_BIGQUERY_DATASET"] == "analytics_sandbox"
         secret = configmaps / "platform-scripts.secret.env"
         assert secret.stat().st_mode & 0o077 == 0 and "EVENTS_API_URL=" in secret.read_text()
         # The data the containers wrote, and the dashboard the viewer serves.
