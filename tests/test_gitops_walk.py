@@ -75,18 +75,13 @@ def container_settings(
     Secret comes from a 0600 file, never a command line.
     """
     env_dir = state / "configmaps"
-    written = load_tool("container_env").render(
+    written = load_tool("container_env").render_local(
         "sandbox",
         env_dir,
         environments=clone / "environments",
-        values_files=[ROOT / "helm_config" / "platform" / "local-values.yaml"],
-        assignments=[
-            f"config.dbt.DBT_DUCKDB_PATH={env['DBT_DUCKDB_PATH']}",
-            f"config.dbt.DASHBOARD_DIR={state / 'dashboard'}",
-            # A bucket's name is the Secret's in production; a local folder is no secret.
-            f"config.dbt.DBT_ARTIFACTS_URL={env['DBT_ARTIFACTS_URL']}",
-        ],
-        secrets={"scripts": ["BUCKET_URL", "WAREHOUSE_URL", "EVENTS_API_URL"]},
+        duckdb_path=env["DBT_DUCKDB_PATH"],
+        dashboard_dir=state / "dashboard",
+        artifacts_url=env["DBT_ARTIFACTS_URL"],
         source=env,
     )
     assert env_file(written["platform-dbt.env"])["DBT_BIGQUERY_DATASET"] == "analytics_sandbox"

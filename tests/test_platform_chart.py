@@ -14,34 +14,18 @@ from typing import Any
 
 import pytest
 import yaml
+from containers import load_tool
 from test_argocd import APPSETS, generate
 
 ROOT = Path(__file__).resolve().parents[1]
 CHART = ROOT / "helm_config" / "platform"
+# Values layered as the container runner's env files layer them (tools/container_env.py).
+CONTAINER_ENV = load_tool("container_env")
 KUBERNETES_VERSION = "1.33.0"  # the GKE release channel the platform targets
 CUSTOM_RESOURCES = {"ServiceMonitor", "PrometheusRule"}  # no schema offline: checked field by field below
 
 
 pytestmark = pytest.mark.platform  # configuration checked by its tools, no pipeline run
-
-
-def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in overlay.items():
-        merged[key] = (
-            deep_merge(merged[key], value)
-            if isinstance(value, dict) and isinstance(merged.get(key), dict)
-            else value
-        )
-    return merged
-
-
-def set_parameter(values: dict[str, Any], name: str, value: str) -> None:
-    """`helm --set name=value` as Argo CD passes a parameter: dots separate keys, `\\.` is a dot."""
-    keys = [key.replace("\0", ".") for key in name.replace("\\.", "\0").split(".")]
-    for key in keys[:-1]:
-        values = values.setdefault(key, {})
-    values[keys[-1]] = value
 
 
 def argo_parameters(env: str) -> list[dict[str, str]]:
@@ -50,18 +34,16 @@ def argo_parameters(env: str) -> list[dict[str, str]]:
 
 
 def environment_values(env: str) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for name in ("platform-values.yaml", "release.yaml"):
-        values = deep_merge(values, yaml.safe_load((ROOT / "environments" / env / name).read_text()) or {})
+    values = CONTAINER_ENV.environment_values(ROOT / "environments", env)
     for parameter in argo_parameters(env):
-        set_parameter(values, parameter["name"], parameter["value"])
+        CONTAINER_ENV.set_value(values, parameter["name"], parameter["value"])
     return values
 
 
 def render(env: str, overrides: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     from helm_python import Chart
 
-    values = deep_merge(environment_values(env), overrides or {})
+    values = CONTAINER_ENV.deep_merge(environment_values(env), overrides or {})
     rendered = Chart.load(str(CHART)).render(values, name="platform", namespace=f"platform-{env}")
     return [doc for text in rendered.values() for doc in yaml.safe_load_all(text) if doc]
 

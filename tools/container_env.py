@@ -51,15 +51,12 @@ def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str,
     return merged
 
 
-def set_value(values: dict[str, Any], assignment: str) -> None:
-    """`helm --set a.b.c=value` (a string value; keys are dot-separated)."""
-    name, separator, value = assignment.partition("=")
-    if not separator or not name:
-        raise SystemExit(f"--set {assignment!r}: expected KEY.PATH=value")
-    *parents, last = name.split(".")
-    for key in parents:
+def set_value(values: dict[str, Any], name: str, value: str) -> None:
+    """`helm --set name=value` as Argo CD passes a parameter: dots separate keys, `\\.` is a dot."""
+    keys = [key.replace("\0", ".") for key in name.replace("\\.", "\0").split(".")]
+    for key in keys[:-1]:
         values = values.setdefault(key, {})
-    values[last] = value
+    values[keys[-1]] = value
 
 
 def environment_values(environments: Path, env: str) -> dict[str, Any]:
@@ -123,7 +120,10 @@ def render(
     for path in values_files:
         values = deep_merge(values, yaml.safe_load(path.read_text()) or {})
     for assignment in assignments:
-        set_value(values, assignment)
+        name, separator, value = assignment.partition("=")
+        if not separator or not name:
+            raise SystemExit(f"--set {assignment!r}: expected KEY.PATH=value")
+        set_value(values, name, value)
     source = os.environ if source is None else source
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
@@ -139,6 +139,37 @@ def render(
         write_env(path, {key: source[key] for key in keys}, private=True)
         written[path.name] = path
     return written
+
+
+# What the platform's Secrets hold that a local run has too (the rest of a Secret is cloud-only).
+LOCAL_SECRETS = {"scripts": ["BUCKET_URL", "WAREHOUSE_URL", "EVENTS_API_URL"]}
+
+
+def render_local(
+    env: str,
+    out: Path,
+    *,
+    environments: Path,
+    duckdb_path: Path | str,
+    dashboard_dir: Path | str,
+    artifacts_url: str,
+    source: Mapping[str, str] | None = None,
+) -> dict[str, Path]:
+    """`render` for this machine: the local layer, this run's folders, the Secrets' local values."""
+    return render(
+        env,
+        out,
+        environments=environments,
+        values_files=[LOCAL_VALUES],
+        assignments=[
+            f"config.dbt.DBT_DUCKDB_PATH={duckdb_path}",
+            f"config.dbt.DASHBOARD_DIR={dashboard_dir}",
+            # A bucket's name is the Secret's in production; a local folder is no secret.
+            f"config.dbt.DBT_ARTIFACTS_URL={artifacts_url}",
+        ],
+        secrets=LOCAL_SECRETS,
+        source=source,
+    )
 
 
 def parse_secret(text: str) -> tuple[str, list[str]]:

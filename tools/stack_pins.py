@@ -27,8 +27,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import yaml
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import container_env
 import images
@@ -41,7 +39,7 @@ def pins(clone: Path, env: str) -> dict[str, dict[str, str]]:
     release = clone / "environments" / env / "release.yaml"
     if not release.is_file():
         raise SystemExit(f"{release}: missing; `make release-local` makes the scratch clone")
-    components = dict(yaml.safe_load(release.read_text())["components"])
+    components = release_local.pinned(clone, env)
     unbuilt = [name for name, entry in components.items() if not entry.get("digest")]
     if unbuilt:
         raise SystemExit(
@@ -80,18 +78,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     clone = args.release_dir.resolve() / "repository"
     pinned = pins(clone, args.env)
     state = args.state_dir.resolve()
-    container_env.render(
+    container_env.render_local(
         args.env,
         args.env_dir,
         environments=clone / "environments",
-        values_files=[container_env.LOCAL_VALUES],
-        assignments=[
-            f"config.dbt.DBT_DUCKDB_PATH={state / 'warehouse.duckdb'}",
-            f"config.dbt.DASHBOARD_DIR={os.environ['DASHBOARD_DIR']}",
-            # A bucket's name is the Secret's in production; a local folder is no secret.
-            f"config.dbt.DBT_ARTIFACTS_URL=file://{state / 'dbt-artifacts'}",
-        ],
-        secrets={"scripts": ["BUCKET_URL", "WAREHOUSE_URL", "EVENTS_API_URL"]},
+        duckdb_path=state / "warehouse.duckdb",
+        dashboard_dir=os.environ["DASHBOARD_DIR"],
+        artifacts_url=f"file://{state / 'dbt-artifacts'}",
     )
     try:
         with release_local.registry(args.release_dir.resolve() / "registry", args.registry_port) as address:
