@@ -1,4 +1,4 @@
-"""Run the longest modules first.
+"""The e2e session: the longest modules first, and one generated demo shared by its readers.
 
 `make test-e2e` runs two xdist workers with `--dist loadscope
 --no-loadscope-reorder`: each worker takes the next whole module when it is
@@ -12,19 +12,63 @@ busy to the end. The durations are from `make test`'s JUnit report
 
 from __future__ import annotations
 
+import fcntl
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
 import pytest
 
 LONGEST_FIRST = (
     "test_public_viewer",  # ~14: make up on the demo's data, Chromium, nginx
     "test_gitops_walk",  # ~13: registry, sandbox DAG runs in containers, refresh, rollback
     "test_production_dags",  # ~12: daily runs, backfill, refresh, stream, maintenance
-    "test_pipeline_e2e",  # ~9: the demo, and an export over the quarantine threshold
-    "test_monitoring_live",  # ~7: the demo, Prometheus and its alerts
+    "test_pipeline_e2e",  # ~9: the session's demo, a dirty export, one over the quarantine threshold
+    "test_monitoring_live",  # ~3: the session's demo (or waiting for it), Prometheus and its alerts
     "test_images",  # ~6: the three images under testcontainers
 )
+# The generated stream the demo runs on when a test reads a finished demo (`generated_demo`).
+GENERATED_DEMO = {"DEMO_DAYS": "28", "DEMO_EVENTS": "4000", "DEMO_START": "2025-02-03", "DEMO_SEED": "5"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     rank = {name: position for position, name in enumerate(LONGEST_FIRST)}
     # A stable sort: each module's tests keep their order (module fixtures depend on it).
     items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))
+
+
+@dataclass(frozen=True)
+class Demo:
+    """A finished `tools/demo.sh` run: its folder and what it printed."""
+
+    folder: Path
+    stdout: str
+
+
+@pytest.fixture(scope="session")
+def generated_demo(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Demo:
+    """The demo on a generated stream, run once per test session and shared by the modules that read it.
+
+    The pipeline's layer-by-layer checks and the monitoring stack read the same finished run
+    (readers only: a module that writes, e.g. more metrics, works on its own copy). Under xdist
+    the workers share one folder; the first to ask runs the demo while holding a lock, and the
+    other finds it done. Only a run that succeeded is marked done, so a failure is every
+    asker's failure, never a half-built warehouse.
+    """
+    from test_pipeline_e2e import run_demo
+
+    # xdist's workers share the parent of their base folders; without xdist that parent
+    # outlives the session, so a single process keeps the demo in its own base folder.
+    root = tmp_path_factory.getbasetemp()
+    if worker_id != "master":
+        root = root.parent
+    folder = root / "generated-demo"
+    printed, done = folder.with_suffix(".stdout"), folder.with_suffix(".done")
+    with (root / "generated-demo.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            result = run_demo(folder, **GENERATED_DEMO)
+            printed.write_text(result.stdout)
+            done.touch()
+    return Demo(folder=folder, stdout=printed.read_text())

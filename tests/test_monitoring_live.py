@@ -1,7 +1,8 @@
 """Real Prometheus scraping the pipeline's metrics after a real DAG run, and the freshness alert firing.
 
-The demo runs on small generated data with metrics on (every extract & load
-run drops a text file; tools/local-env.sh). `data-health serve` exposes them
+The session's demo (conftest's `generated_demo`) ran on small generated data
+with metrics on (every extract & load run drops a text file;
+tools/local-env.sh). `data-health serve` exposes them
 with the warehouse's freshness and dbt's results; Prometheus (Debian's, on
 loopback) scrapes it and evaluates the platform's own rule files. The row
 counts Prometheus reports must equal the warehouse's. Then new data stops and
@@ -30,7 +31,8 @@ import duckdb
 import pytest
 import yaml
 from test_dashboards import expressions, metric_names
-from test_pipeline_e2e import run_demo
+
+from conftest import GENERATED_DEMO, Demo
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "scripts-repo"
@@ -98,13 +100,14 @@ class Exporter:
 
 
 @pytest.fixture(scope="module")
-def monitored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def monitored(tmp_path_factory: pytest.TempPathFactory, generated_demo: Demo) -> Iterator[dict[str, Any]]:
     prometheus = shutil.which("prometheus")
     if not prometheus:
         pytest.fail("prometheus is not installed: `make system-packages` installs it")
     base = tmp_path_factory.mktemp("monitoring")
+    # The session's demo, copied: the stream below adds its metrics, and the exporter opens the warehouse.
     demo = base / "demo"
-    run_demo(demo, DEMO_DAYS="14", DEMO_EVENTS="2000", DEMO_START="2025-03-03", DEMO_SEED="11")
+    shutil.copytree(generated_demo.folder, demo, symlinks=True)
     streamed = stream_part_of_a_topic(demo, base)
     with duckdb.connect(str(demo / "warehouse.duckdb"), read_only=True) as con:
         newest = (
@@ -275,7 +278,7 @@ def test_prometheus_row_counts_equal_the_warehouses(monitored: dict[str, Any]) -
     quarantined = query(api, 'sum(extract_load_rows{source="events", stage="load", kind="quarantined"})')
     assert float(quarantined[0]["value"][1]) == 0
     days = query(api, 'count(extract_load_rows{source="events", stage="load", kind="loaded"})')
-    assert float(days[0]["value"][1]) == 14  # one series per daily interval
+    assert float(days[0]["value"][1]) == int(GENERATED_DEMO["DEMO_DAYS"])  # one series per daily interval
     fct = query(api, 'platform_warehouse_rows{table="core.fct_events"}')
     assert float(fct[0]["value"][1]) == monitored["warehouse"]["fct_events"]
     tests = query(api, 'sum(platform_dbt_results{resource_type="test", status="pass"})')

@@ -16,6 +16,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from conftest import Demo
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_EXPORT = Path(
     os.environ.get("HEYMAX_SAMPLE", ROOT.parent / "shared" / "datasets" / "heymax_event_stream.csv")
@@ -62,9 +64,8 @@ def assert_growth_identities(db: Path) -> list[tuple]:
     return weeks
 
 
-def test_generated_stream_through_a_real_dag_run(tmp_path: Path) -> None:
-    demo = tmp_path / "demo"
-    result = run_demo(demo, DEMO_DAYS="28", DEMO_EVENTS="4000", DEMO_START="2025-02-03", DEMO_SEED="5")
+def test_generated_stream_through_a_real_dag_run(generated_demo: Demo) -> None:
+    demo, stdout = generated_demo.folder, generated_demo.stdout
     db = demo / "warehouse.duckdb"
 
     with duckdb.connect() as con:
@@ -81,10 +82,10 @@ def test_generated_stream_through_a_real_dag_run(tmp_path: Path) -> None:
 
     weeks = assert_growth_identities(db)
     assert len(weeks) == 4
-    assert "DAG run state: events_ingest success" in result.stdout
-    assert "DAG run state: dbt_transform success" in result.stdout
+    assert "DAG run state: events_ingest success" in stdout
+    assert "DAG run state: dbt_transform success" in stdout
     assert "freshness of raw.events" in (demo / "logs" / "dbt_transform.log").read_text()  # checked first
-    assert "dbt tests passed" in result.stdout and (demo / "dashboard" / "index.html").is_file()
+    assert "dbt tests passed" in stdout and (demo / "dashboard" / "index.html").is_file()
     # One run_results.json per dbt task, kept by the Cosmos callback: every model built, every test passed.
     statuses: dict[str, str] = {}
     for path in sorted((demo / "dbt-artifacts" / "dbt_transform").rglob("run_results.json")):
