@@ -20,12 +20,12 @@ from pathlib import Path
 import pytest
 
 LONGEST_FIRST = (
-    "test_public_viewer",  # ~14: make up on the demo's data, Chromium, nginx
-    "test_gitops_walk",  # ~13: registry, sandbox DAG runs in containers, refresh, rollback
+    "test_gitops_walk",  # ~12: registry, the sandbox stack in containers, tags, refresh, rollback
     "test_production_dags",  # ~12: daily runs, backfill, refresh, stream, maintenance
-    "test_pipeline_e2e",  # ~9: the session's demo, a dirty export, one over the quarantine threshold
-    "test_monitoring_live",  # ~3: the session's demo (or waiting for it), Prometheus and its alerts
+    "test_public_viewer",  # ~8: make up on its own demo, Chromium, nginx
+    "test_pipeline_e2e",  # ~3: the session's demo; ~6 more with the public sample's two runs
     "test_images",  # ~6: the three images under testcontainers
+    "test_monitoring_live",  # ~3: the session's demo (done by now), Prometheus and its alerts
 )
 # The generated stream the demo runs on when a test reads a finished demo (`generated_demo`).
 GENERATED_DEMO = {"DEMO_DAYS": "28", "DEMO_EVENTS": "4000", "DEMO_START": "2025-02-03", "DEMO_SEED": "5"}
