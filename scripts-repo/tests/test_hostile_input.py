@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -134,6 +135,18 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.fixture(scope="module")
+def landed_day(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An export, the day it landed and its load: each case below works on a copy."""
+    folder = tmp_path_factory.mktemp("landed")
+    export = folder / "export.csv"
+    export.write_text("event_time,user_id,event_type\n2025-03-05 10:00:00,u_1,like\n")
+    bucket, db = folder / "bucket", folder / "w.duckdb"
+    cli("extract-file", "--path", str(export), "--bucket", str(bucket))
+    cli("load", "--start", "2025-03-05", "--bucket", str(bucket), "--warehouse", str(db))
+    return folder
+
+
 @pytest.mark.parametrize(
     ("option", "value"),
     [
@@ -145,13 +158,10 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     ],
 )
 def test_names_that_would_be_sql_or_paths_are_refused_before_anything_runs(
-    option: str, value: str, tmp_path: Path
+    option: str, value: str, landed_day: Path, tmp_path: Path
 ) -> None:
-    export = tmp_path / "export.csv"
-    export.write_text("event_time,user_id,event_type\n2025-03-05 10:00:00,u_1,like\n")
-    bucket, db = tmp_path / "bucket", tmp_path / "w.duckdb"
-    cli("extract-file", "--path", str(export), "--bucket", str(bucket))
-    cli("load", "--start", "2025-03-05", "--bucket", str(bucket), "--warehouse", str(db))
+    shutil.copytree(landed_day, tmp_path, dirs_exist_ok=True)
+    export, bucket, db = tmp_path / "export.csv", tmp_path / "bucket", tmp_path / "w.duckdb"
     landed = sorted(p.relative_to(bucket) for p in bucket.rglob("*"))
 
     args = {"--source": "events", "--schema": "raw", option: value}
