@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import time
 import urllib.error
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -184,7 +185,7 @@ def test_a_release_walks_from_build_to_prod_and_back_by_digest_only(tmp_path: Pa
     # 2. `make up ENV=sandbox`: the stack runs the demo period from what sandbox pins, the same
     # registry storage served again by the stack.
     state = tmp_path / "stack"
-    sandbox_stack_runs(built, workdir, port, sandbox, state)
+    sandbox_stack_runs(release_local.free_port, built, workdir, port, sandbox, state)
 
     # 3.-5. Release tags, a refused build and a rollback, on the data the sandbox wrote.
     os.environ["CONTAINERS_REGISTRIES_CONF"] = str(registries)
@@ -203,11 +204,15 @@ def test_a_release_walks_from_build_to_prod_and_back_by_digest_only(tmp_path: Pa
 
 
 def sandbox_stack_runs(
-    built: dict[str, dict[str, Any]], workdir: Path, registry_port: int, sandbox: dict[str, Any], state: Path
+    free_port: Callable[[], int],
+    built: dict[str, dict[str, Any]],
+    workdir: Path,
+    registry_port: int,
+    sandbox: dict[str, Any],
+    state: Path,
 ) -> None:
     """`make up ENV=sandbox` after the release: its scheduler runs the demo period, every task in a
     container of a pinned image, each container's settings the platform chart's for sandbox."""
-    free_port = load_tool("release_local").free_port
     database = f"airflow_sandbox_{os.urandom(4).hex()}"
     with psycopg.connect(POSTGRES, autocommit=True) as con:
         con.execute(f'create database "{database}"')

@@ -192,6 +192,13 @@ YAML
   export DBT_PROJECT_DIR=/opt/dbt DBT_MANIFEST_PATH="$STACK_DIR/manifest.json"
 }
 
+unpause() {
+  local dag
+  for dag in "$@"; do
+    [[ -z "$dag" ]] || airflow dags unpause "$dag" >/dev/null 2>>"$STACK_DIR/logs/first-runs.log"
+  done
+}
+
 # After the DAG processor has parsed the DAGs: the first run over the demo period
 # (once per generated period), then the schedule takes over.
 first_runs() {
@@ -211,9 +218,7 @@ first_runs() {
   # Once per generated period: a restart finds its run; new data (a new period) gets its own.
   runs="$(airflow dags list-runs events_ingest -o plain 2>/dev/null || true)"
   if grep -q "demo__${start}_${end}" <<<"$runs"; then
-    for dag in "${SCHEDULED_DAGS[@]}"; do
-      airflow dags unpause "$dag" >/dev/null 2>>"$STACK_DIR/logs/first-runs.log"
-    done
+    unpause "${SCHEDULED_DAGS[@]}"
     echo "==> unpaused ${SCHEDULED_DAGS[*]}: dbt_transform follows each load and publishes the dashboard"
     return
   fi
@@ -221,9 +226,7 @@ first_runs() {
   airflow dags trigger events_ingest --run-id "demo__${start}_${end}" -l "$(date -u +%Y-%m-%dT%H:%M:%S+00:00)" \
     --conf "{\"start\": \"$start\", \"end\": \"$end\", \"days_per_task\": $days}" >/dev/null 2>>"$STACK_DIR/logs/first-runs.log"
   echo "==> triggered events_ingest over the demo period, $start to $end (exclusive)"
-  for dag in "${SCHEDULED_DAGS[@]}"; do
-    [[ "$dag" == dbt_transform ]] || airflow dags unpause "$dag" >/dev/null 2>>"$STACK_DIR/logs/first-runs.log"
-  done
+  unpause "${SCHEDULED_DAGS[@]/dbt_transform}"  # all but dbt_transform (its entry emptied)
   # dbt_transform stays paused while the first loads run (a paused DAG queues no Asset
   # events), then builds once over all of them: following each load would build the
   # models once per load, minutes each, before the dashboard shows the whole period.
@@ -250,7 +253,7 @@ PY
   then
     echo "    the loads are still running after 15 minutes: dbt_transform starts now and follows each load"
   fi
-  airflow dags unpause dbt_transform >/dev/null 2>>"$STACK_DIR/logs/first-runs.log"
+  unpause dbt_transform
   airflow dags trigger dbt_transform --run-id "demo__${start}_${end}" -l "$(date -u +%Y-%m-%dT%H:%M:%S+00:00)" \
     >/dev/null 2>>"$STACK_DIR/logs/first-runs.log"
   echo "==> triggered dbt_transform over what loaded, and unpaused ${SCHEDULED_DAGS[*]}: dbt_transform follows each load"
