@@ -109,7 +109,7 @@ def test_the_source_time_zone_is_one_offset_wherever_it_must_be_repeated() -> No
         raise AssertionError(f"{name} is not assigned in {path}")
 
     loader_offset = constant(
-        ROOT / "scripts-repo" / "src" / "extract_load" / "schema.py", "SOURCE_UTC_OFFSET_HOURS"
+        ROOT / "scripts-repo" / "src" / "extract_load" / "contract.py", "SOURCE_UTC_OFFSET_HOURS"
     )
     zone = ZoneInfo(
         str(constant(ROOT / "airflow-repo" / "dags" / "pipeline_runtime" / "intervals.py", "LOCAL_TZ"))
@@ -132,7 +132,7 @@ def test_the_exit_codes_airflow_acts_on_are_the_ones_extract_load_declares() -> 
             if isinstance(target, ast.Name) and target.id.startswith("EXIT_")
         }
 
-    declared = constants(ROOT / "scripts-repo" / "src" / "extract_load" / "cli.py")
+    declared = constants(ROOT / "scripts-repo" / "src" / "extract_load" / "cli" / "errors.py")
     acted_on = constants(ROOT / "airflow-repo" / "dags" / "pipeline_runtime" / "runner.py")
     assert acted_on and all(declared.get(name) == code for name, code in acted_on.items()), (
         declared,

@@ -50,7 +50,7 @@ def emit_bytes(case: str, size: int, events: int, baseline: bool) -> None:
 
 def one_day_of_events(events: int, out: Path) -> Path:
     """`events` generated events, all on one local day: one interval to extract."""
-    from extract_load.generator import GeneratorSpec, generate
+    from extract_load.demo.generator import GeneratorSpec, generate
 
     spec = GeneratorSpec.for_event_count(events, dt.date(2025, 1, 6), 90, seed=7)
     tables = []

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from extract_load.events_api import serve
-from extract_load.generator import GeneratorSpec, write_parquet
+from extract_load.demo.events_api import serve
+from extract_load.demo.generator import GeneratorSpec, write_parquet
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_EXPORT = Path(

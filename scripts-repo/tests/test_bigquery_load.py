@@ -15,10 +15,10 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 
-from extract_load.bigquery_load import BigQueryTarget, load_bigquery
-from extract_load.bucket import LocalBucket, open_bucket
 from extract_load.intervals import Interval
-from extract_load.landing import PartitionWriter
+from extract_load.landing.bucket import LocalBucket, open_bucket
+from extract_load.landing.manifest import PartitionWriter
+from extract_load.load.bigquery import BigQueryTarget, load_bigquery
 
 DAY = Interval(dt.date(2025, 3, 5), dt.date(2025, 3, 6))
 

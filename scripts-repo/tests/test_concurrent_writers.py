@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from extract_load.bucket import LocalBucket
 from extract_load.cli import main
 from extract_load.intervals import Interval
-from extract_load.landing import (
+from extract_load.landing.bucket import LocalBucket
+from extract_load.landing.manifest import (
     CHECKPOINT,
     ORPHAN_SECONDS,
     ConcurrentCommitError,
@@ -31,7 +31,7 @@ from extract_load.landing import (
     partition_prefix,
     read_manifest,
 )
-from extract_load.stream import _add_to_manifest
+from extract_load.sources.kafka import _add_to_manifest
 
 DAY = Interval(dt.date(2025, 3, 5), dt.date(2025, 3, 6))
 

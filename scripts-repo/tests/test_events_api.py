@@ -7,8 +7,8 @@ import duckdb
 import httpx
 import pytest
 
-from extract_load.events_api import EventStore, SourceError
-from extract_load.http_source import Auth, Pagination, RestClient
+from extract_load.demo.events_api import EventStore, SourceError
+from extract_load.sources.http import Auth, Pagination, RestClient
 
 
 def _all_pages(url: str, start: str, end: str, page_size: int, token: str | None = None) -> list[list[dict]]:

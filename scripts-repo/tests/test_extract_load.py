@@ -9,12 +9,18 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from extract_load.bucket import LocalBucket
-from extract_load.extract import EVENTS_API_PAGINATION, extract_rest
-from extract_load.http_source import RestClient
 from extract_load.intervals import Interval
-from extract_load.landing import MANIFEST, ManifestError, PartitionWriter, partition_prefix, read_manifest
-from extract_load.warehouse import QuarantineThresholdError, load_duckdb
+from extract_load.landing.bucket import LocalBucket
+from extract_load.landing.manifest import (
+    MANIFEST,
+    ManifestError,
+    PartitionWriter,
+    partition_prefix,
+    read_manifest,
+)
+from extract_load.load.duckdb import QuarantineThresholdError, load_duckdb
+from extract_load.sources.http import RestClient
+from extract_load.sources.rest import EVENTS_API_PAGINATION, extract_rest
 
 DAY = Interval(dt.date(2025, 3, 5), dt.date(2025, 3, 6))
 QUARANTINE_KEY = "quarantine/events/dt=2025-03-05/quarantine.jsonl.gz"
@@ -156,7 +162,7 @@ def test_a_range_loads_day_by_day_semantics_in_batches(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch_bytes: int
 ) -> None:
     """Days load in order; the first bad one stops the range; what came before it is committed."""
-    from extract_load import warehouse
+    from extract_load.load import duckdb as warehouse
 
     monkeypatch.setattr(warehouse, "BATCH_BYTES", batch_bytes)
     bucket = LocalBucket(tmp_path / "bucket")

@@ -17,12 +17,12 @@ import pytest
 import requests
 from test_http_source import Answer, http_server
 
-from extract_load.bucket import LocalBucket
-from extract_load.extract import extract_rest
-from extract_load.http_source import Pagination, RestClient
 from extract_load.intervals import Interval
-from extract_load.landing import CHECKPOINT, MANIFEST
-from extract_load.warehouse import load_duckdb
+from extract_load.landing.bucket import LocalBucket
+from extract_load.landing.manifest import CHECKPOINT, MANIFEST
+from extract_load.load.duckdb import load_duckdb
+from extract_load.sources.http import Pagination, RestClient
+from extract_load.sources.rest import extract_rest
 
 DAY = Interval(dt.date(2025, 3, 5), dt.date(2025, 3, 6))
 EVENTS = [
@@ -99,8 +99,10 @@ def test_killing_the_extract_process_mid_run_loses_and_duplicates_nothing(tmp_pa
         "--part-rows",
         "40",
     )
+    # A short lease: the rerun waits for the killed run's lease to expire, as a retry would (60 s default).
+    env = {"EXTRACT_LOAD_LEASE_SECONDS": "5"}
     with http_server(events_api(delay=0.05)) as (url, _):
-        process = _cli(*args, env={"EVENTS_API_URL": url})
+        process = _cli(*args, env={**env, "EVENTS_API_URL": url})
         deadline = time.monotonic() + 60
         while not (partition / CHECKPOINT).exists() and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -111,7 +113,7 @@ def test_killing_the_extract_process_mid_run_loses_and_duplicates_nothing(tmp_pa
         landed_before = json.loads((partition / CHECKPOINT).read_text())["parts"]
         assert 0 < len(landed_before) < len(EVENTS) // 40
 
-        rerun = _cli(*args, env={"EVENTS_API_URL": url})
+        rerun = _cli(*args, env={**env, "EVENTS_API_URL": url})
         out, err = rerun.communicate(timeout=120)
     assert rerun.returncode == 0, err
     assert json.loads(out.splitlines()[-1])["rows"] == len(EVENTS)
@@ -133,7 +135,7 @@ def test_killing_the_extract_process_mid_run_loses_and_duplicates_nothing(tmp_pa
 
 
 def test_killing_the_load_process_mid_run_leaves_the_previous_state(tmp_path: Path) -> None:
-    from extract_load.landing import PartitionWriter
+    from extract_load.landing.manifest import PartitionWriter
 
     bucket = LocalBucket(tmp_path / "bucket")
     big = [

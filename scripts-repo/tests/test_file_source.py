@@ -16,11 +16,11 @@ import pyarrow.parquet as pq
 import pytest
 from openpyxl import Workbook
 
-from extract_load.bucket import LocalBucket
-from extract_load.file_source import FileSourceError, extract_file
+from extract_load.contract import QuarantinePolicy
 from extract_load.intervals import Interval
-from extract_load.schema import QuarantinePolicy
-from extract_load.warehouse import load_duckdb
+from extract_load.landing.bucket import LocalBucket
+from extract_load.load.duckdb import load_duckdb
+from extract_load.sources.file import FileSourceError, extract_file
 
 
 def quarantined_at_extract(bucket: LocalBucket, source: str = "events") -> list[dict[str, object]]:

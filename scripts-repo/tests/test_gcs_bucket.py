@@ -8,10 +8,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from extract_load.bucket import GCSBucket, open_bucket
 from extract_load.intervals import Interval
-from extract_load.landing import MANIFEST, PartitionWriter
-from extract_load.warehouse import load_duckdb
+from extract_load.landing.bucket import GCSBucket, open_bucket
+from extract_load.landing.manifest import MANIFEST, PartitionWriter
+from extract_load.load.duckdb import load_duckdb
 
 DAY = Interval(dt.date(2025, 3, 5), dt.date(2025, 3, 6))
 
@@ -55,7 +55,7 @@ def test_land_and_load_through_gcs(gcs_emulator: str, tmp_path: Path) -> None:
 
 
 def test_prune_removes_whole_days_past_retention_only(gcs_emulator: str) -> None:
-    from extract_load.retention import prune
+    from extract_load.landing.retention import prune
 
     bucket = open_bucket("gs://landing/retention")
     for day in ("2025-01-01", "2025-01-02", "2025-03-01"):
@@ -73,7 +73,7 @@ def test_prune_removes_whole_days_past_retention_only(gcs_emulator: str) -> None
 
 
 def test_compare_and_swap_and_the_lease_through_gcs_preconditions(gcs_emulator: str) -> None:
-    from extract_load.leases import IntervalBusyError, Lease
+    from extract_load.landing.leases import IntervalBusyError, Lease
 
     bucket = open_bucket("gs://landing/cas")
     key = "raw/x/dt=2025-03-05/_manifest.json"
@@ -90,7 +90,7 @@ def test_compare_and_swap_and_the_lease_through_gcs_preconditions(gcs_emulator: 
 
 
 def test_of_two_extracts_committing_one_interval_through_gcs_the_second_fails(gcs_emulator: str) -> None:
-    from extract_load.landing import ConcurrentCommitError, read_manifest
+    from extract_load.landing.manifest import ConcurrentCommitError, read_manifest
 
     bucket = open_bucket("gs://landing/two-writers")
     record = {"event_time": "2025-03-05 10:00:00", "user_id": "u_1", "event_type": "like"}

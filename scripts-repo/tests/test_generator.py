@@ -7,7 +7,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from extract_load.generator import GeneratorSpec, generate, write_parquet
+from extract_load.demo.generator import GeneratorSpec, generate, write_parquet
 
 SPEC = GeneratorSpec(dt.date(2025, 1, 6), days=70, users=800, seed=11)
 

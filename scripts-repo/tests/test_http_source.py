@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import requests
 
-from extract_load.http_source import Auth, Pagination, RateLimiter, RestClient
+from extract_load.sources.http import Auth, Pagination, RateLimiter, RestClient
 
 Answer = tuple[int, dict[str, str], Any]  # status, headers, JSON body (or "DROP" to cut the connection)
 

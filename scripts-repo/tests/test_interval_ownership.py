@@ -19,13 +19,18 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from extract_load import leases
-from extract_load.bucket import LocalBucket
 from extract_load.cli import main
 from extract_load.intervals import Interval
-from extract_load.landing import FeedConflictError, Part, PartitionWriter, partition_prefix, read_manifest
-from extract_load.leases import LEASE, IntervalBusyError, Lease, LeaseLostError
-from extract_load.stream import _add_to_manifest
+from extract_load.landing.bucket import LocalBucket
+from extract_load.landing.leases import LEASE, IntervalBusyError, Lease, LeaseLostError
+from extract_load.landing.manifest import (
+    FeedConflictError,
+    Part,
+    PartitionWriter,
+    partition_prefix,
+    read_manifest,
+)
+from extract_load.sources.kafka import _add_to_manifest
 
 DAY = Interval(dt.date(2025, 3, 5), dt.date(2025, 3, 6))
 PREFIX = partition_prefix("events", DAY)
@@ -90,7 +95,7 @@ def test_an_unreadable_lease_never_blocks_an_interval_for_ever(tmp_path: Path) -
 def test_an_extract_of_an_interval_another_run_holds_is_the_landings_exit_code(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(leases, "WAIT_SECONDS", 0.5)
+    monkeypatch.setenv("EXTRACT_LOAD_LEASE_SECONDS", "0.2")  # its own lease, so it waits 2.5 x 0.2 s
     export = tmp_path / "export.csv"
     export.write_text("event_time,user_id,event_type\n2025-03-05 10:00:00,u_1,like\n")
     bucket = LocalBucket(tmp_path / "bucket")

@@ -18,10 +18,10 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from extract_load import file_source
-from extract_load.bucket import LocalBucket
 from extract_load.cli import main
-from extract_load.records import MAX_RECORD_BYTES, Scan
+from extract_load.landing.bucket import LocalBucket
+from extract_load.sources import file as file_source
+from extract_load.sources.records import MAX_RECORD_BYTES, Scan
 
 
 def run(*args: str) -> tuple[int, list[dict[str, object]], str]:

@@ -16,11 +16,11 @@ import duckdb
 import pytest
 from openpyxl import Workbook
 
-from extract_load.bucket import LocalBucket
+from extract_load.contract import QuarantinePolicy
 from extract_load.intervals import Interval
-from extract_load.schema import QuarantinePolicy
-from extract_load.sheets_source import extract_drive_xlsx, extract_sheet, google_service
-from extract_load.warehouse import load_duckdb
+from extract_load.landing.bucket import LocalBucket
+from extract_load.load.duckdb import load_duckdb
+from extract_load.sources.sheets import extract_drive_xlsx, extract_sheet, google_service
 
 RECORDED = Path(__file__).parent / "fixtures" / "google"
 
@@ -123,8 +123,8 @@ def test_an_xlsx_in_drive_lands_through_the_drive_api(tmp_path: Path) -> None:
 
 
 def test_a_sheet_without_a_required_column_is_refused(tmp_path: Path) -> None:
-    from extract_load.file_source import FileSourceError
-    from extract_load.sheets_source import stage_values
+    from extract_load.sources.file import FileSourceError
+    from extract_load.sources.sheets import stage_values
 
     with pytest.raises(FileSourceError, match=r"sheets://x/A:B: required column.*user_id"):
         stage_values(

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import json
+import secrets
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from extract_load.cli import main
-from extract_load.sources import load_sources
+from extract_load.sources.registry import load_sources
 
 
 def _lines(output: str) -> list[dict]:
@@ -99,3 +101,34 @@ def test_extract_dispatches_a_file_source_by_configuration(tmp_path: Path) -> No
         main, ["extract", "--source", "events_stream", "--start", "2025-03-05", "--bucket", bucket]
     )
     assert streamed.exit_code == 2 and "extract-load stream" in streamed.output
+
+
+def test_settings_are_read_and_validated_in_one_place() -> None:
+    """One reader of the environment (ADR 0021): defaults, validation, and no secret in repr."""
+    from extract_load.settings import settings
+
+    defaults = settings({})
+    assert defaults.lease_seconds == 60.0 and defaults.kafka_auth is None and defaults.results_file is None
+    hidden = secrets.token_hex(8)
+    configured = settings(
+        {
+            "EXTRACT_LOAD_LEASE_SECONDS": "5",
+            "KAFKA_SASL_USERNAME": "svc",
+            "KAFKA_SASL_PASSWORD": hidden,
+            "EVENTS_API_TOKEN": hidden[::-1],
+            "GOOGLE_SHEETS_API_ENDPOINT": "http://127.0.0.1:1/",
+        }
+    )
+    assert configured.lease_seconds == 5.0
+    assert (
+        configured.kafka_auth is not None and configured.kafka_auth.client_config()["sasl.username"] == "svc"
+    )
+    assert configured.google_api_endpoints == {"sheets": "http://127.0.0.1:1/"}
+    assert hidden not in repr(configured) and hidden[::-1] not in repr(configured)
+    for bad in (
+        {"EXTRACT_LOAD_LEASE_SECONDS": "0"},
+        {"EXTRACT_LOAD_LEASE_SECONDS": "soon"},
+        {"STATSD_PORT": "x"},
+    ):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            settings(bad)

@@ -13,12 +13,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from extract_load.bucket import LocalBucket
+from extract_load.contract import local_today
 from extract_load.intervals import Interval
-from extract_load.landing import read_manifest
-from extract_load.schema import local_today
-from extract_load.stream import CRASH_BEFORE_COMMIT
-from extract_load.warehouse import load_duckdb
+from extract_load.landing.bucket import LocalBucket
+from extract_load.landing.manifest import read_manifest
+from extract_load.load.duckdb import load_duckdb
+from extract_load.sources.kafka import CRASH_BEFORE_COMMIT
 
 HERE = Path(__file__).parent
 DAYS = ("2025-03-05", "2025-03-06", "2025-03-07")

@@ -36,7 +36,7 @@ def metadata_db_env() -> dict[str, str]:
             "PLATFORM_METADATA_DB_URL is not set: tasks cannot read the metadata DB URL in Airflow 3,"
             " so platform_maintenance needs it passed explicitly (from the metadata DB Secret)"
         )
-    return {**os.environ, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url}
+    return {**os.environ, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url}  # noqa: TID251 - passed on, not read
 
 
 def db_clean_argv(before: dt.datetime) -> list[str]:

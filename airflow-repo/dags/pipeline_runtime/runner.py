@@ -25,7 +25,7 @@ from pipeline_runtime.settings import settings
 log = logging.getLogger(__name__)
 
 
-# Exit codes of `extract-load` (declared in its cli.py; a test keeps these equal) after
+# Exit codes of `extract-load` (declared in its cli/errors.py; a test keeps these equal) after
 # which a retry cannot help: a quarantine over its threshold needs a person, and failed
 # reconciliation is a bug. Others (4: landing, 6: source unavailable) are retried.
 EXIT_QUARANTINE_THRESHOLD = 3
@@ -47,7 +47,7 @@ def run(command: Command, timeout_seconds: float | None = None) -> list[dict[str
 
         log.info("running %s command in a pod: %s", command.component, shlex.join(command.in_image))
         return run_in_pod(command)
-    env = {**os.environ, **command.env}
+    env = {**os.environ, **command.env}  # noqa: TID251 - the whole environment passed on, not read
     argv: list[str] | tuple[str, ...] = command.argv
     container: str | None = None
     if settings().in_containers:

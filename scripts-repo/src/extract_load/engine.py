@@ -14,16 +14,16 @@ import uuid
 
 import duckdb
 
-DEFAULT_MEMORY_LIMIT = "1536MB"  # with Python and the client, a process stays under 2 GiB
+from extract_load.settings import settings
 
 
 def connect(database: str = ":memory:") -> duckdb.DuckDBPyConnection:
     """A connection limited by `EXTRACT_LOAD_MEMORY_LIMIT` that spills to `EXTRACT_LOAD_TEMP_DIR`."""
-    default_spill = os.path.join(tempfile.gettempdir(), "extract-load-spill")
-    spill = os.environ.get("EXTRACT_LOAD_TEMP_DIR") or default_spill
+    config_of = settings()
+    spill = str(config_of.temp_dir or os.path.join(tempfile.gettempdir(), "extract-load-spill"))
     os.makedirs(spill, exist_ok=True)  # DuckDB creates its own folder inside, not the parents
     config: dict[str, str | bool | int | float | list[str]] = {
-        "memory_limit": os.environ.get("EXTRACT_LOAD_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT),
+        "memory_limit": config_of.memory_limit,
         # One folder per connection: DuckDB treats its temp directory as its own (file names, size,
         # removal on close), so two loads spilling into one folder on a worker both failed.
         "temp_directory": os.path.join(spill, f"{os.getpid()}-{uuid.uuid4().hex[:8]}"),
@@ -31,7 +31,7 @@ def connect(database: str = ":memory:") -> duckdb.DuckDBPyConnection:
         "preserve_insertion_order": True,
     }
     con = duckdb.connect(database, config=config)
-    # Nothing may depend on where the process runs: times are parsed by one rule (schema.py),
+    # Nothing may depend on where the process runs: times are parsed by one rule (contract.py),
     # and a session's zone would otherwise be the host's (set once ICU, which owns it, is loaded).
     con.execute("set TimeZone = 'UTC'")
     return con

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import socket
 import sys
 import time
@@ -152,11 +151,14 @@ class RunMetrics:
         """Where the run's metrics go: a file named on the command line, else a file in
         EXTRACT_LOAD_METRICS_DIR (the exporter serves that folder locally), and the
         StatsD exporter when STATSD_HOST is set (Kubernetes)."""
-        if path is None and (directory := os.environ.get("EXTRACT_LOAD_METRICS_DIR")):
-            path = self.default_path(Path(directory))
+        from extract_load.settings import settings
+
+        config = settings()
+        if path is None and config.metrics_dir is not None:
+            path = self.default_path(config.metrics_dir)
         self.write(path)
-        if host := os.environ.get("STATSD_HOST"):
-            send_statsd(self.registry, host, int(os.environ.get("STATSD_PORT", "9125")))
+        if config.statsd_host:
+            send_statsd(self.registry, config.statsd_host, config.statsd_port)
 
 
 def statsd_lines(registry: CollectorRegistry) -> list[str]:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import io
-import os
 import re
 import sys
 from typing import TextIO
@@ -51,7 +50,10 @@ def secret_values(
     environ: dict[str, str] | None = None, named: frozenset[str] = frozenset()
 ) -> frozenset[str]:
     """Every secret value the environment holds (see the module), longest first when used."""
-    environ = dict(os.environ if environ is None else environ)
+    if environ is None:
+        from extract_load.settings import settings
+
+        environ = dict(settings().environ)
     found: set[str] = set()
     for name, value in environ.items():
         if not value:
@@ -66,7 +68,7 @@ def secret_values(
 def _known() -> tuple[str, ...]:
     named: frozenset[str] = frozenset()
     try:  # the sources file names which variables hold secrets
-        from extract_load.sources import load_sources
+        from extract_load.sources.registry import load_sources
 
         named = frozenset(
             variable for source in load_sources().values() for setting, variable in source.env_names().items()

@@ -40,21 +40,22 @@ from urllib.parse import urlparse
 import duckdb
 
 from extract_load import engine
-from extract_load.bucket import Bucket
-from extract_load.intervals import Interval
-from extract_load.landing import Manifest, PartitionWriter, partition_prefix
-from extract_load.leases import Lease
-from extract_load.records import MAX_RECORD_BYTES, Oversized, parser_limit, scan_csv, scan_jsonl
-from extract_load.redaction import public_location
-from extract_load.schema import BROKEN_LINE_KEY, DEFAULT_POLICY, OVERSIZED_KEY, QuarantinePolicy, local_today
-from extract_load.warehouse import (
-    UNDATABLE_REASONS,
-    QuarantineThresholdError,
-    ReconciliationError,
-    classify_sql,
-    undated_prefix,
-    write_quarantined_records,
+from extract_load.contract import (
+    BROKEN_LINE_KEY,
+    DEFAULT_POLICY,
+    OVERSIZED_KEY,
+    QuarantinePolicy,
+    local_today,
 )
+from extract_load.intervals import Interval
+from extract_load.landing.bucket import Bucket
+from extract_load.landing.leases import Lease
+from extract_load.landing.manifest import Manifest, PartitionWriter, partition_prefix
+from extract_load.landing.quarantine import undated_prefix, write_quarantined_records
+from extract_load.load.classify import UNDATABLE_REASONS, classify_sql
+from extract_load.load.reconcile import QuarantineThresholdError, ReconciliationError
+from extract_load.redaction import public_location
+from extract_load.sources.records import MAX_RECORD_BYTES, Oversized, parser_limit, scan_csv, scan_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ def local_copy(location: str) -> Iterator[Path]:
     if urlparse(location).scheme in ("http", "https"):
         import requests
 
-        from extract_load.http_source import make_session
+        from extract_load.sources.http import make_session
 
         suffix = "".join(Path(urlparse(location).path).suffixes)
         with tempfile.TemporaryDirectory() as tmp, make_session() as session:

@@ -166,11 +166,14 @@ class GCSBucket:
         from google.cloud import storage  # type: ignore[attr-defined,unused-ignore]  # untyped namespace package
 
         if client is None:
-            if os.environ.get("STORAGE_EMULATOR_HOST"):
+            from extract_load.settings import settings
+
+            config = settings()
+            if config.storage_emulator_host:
                 from google.auth.credentials import AnonymousCredentials
 
                 client = storage.Client(
-                    project=os.environ.get("GOOGLE_CLOUD_PROJECT", "emulator"),
+                    project=config.google_cloud_project or "emulator",
                     credentials=AnonymousCredentials(),
                 )
             else:

@@ -9,12 +9,12 @@ import logging
 from dataclasses import asdict
 from typing import Any
 
-from extract_load.bucket import Bucket
-from extract_load.http_source import Pagination, RestClient
 from extract_load.intervals import Interval
-from extract_load.landing import Manifest, PartitionWriter, partition_prefix
-from extract_load.leases import Lease
+from extract_load.landing.bucket import Bucket
+from extract_load.landing.leases import Lease
+from extract_load.landing.manifest import Manifest, PartitionWriter, partition_prefix
 from extract_load.redaction import public_location
+from extract_load.sources.http import Pagination, RestClient
 
 log = logging.getLogger(__name__)
 

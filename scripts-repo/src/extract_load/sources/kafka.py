@@ -34,9 +34,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from extract_load.bucket import Bucket
+from extract_load.contract import BROKEN_LINE_KEY, local_days, local_today
 from extract_load.intervals import Interval
-from extract_load.landing import (
+from extract_load.landing.bucket import Bucket
+from extract_load.landing.manifest import (
     MANIFEST,
     STREAM,
     ConcurrentCommitError,
@@ -45,12 +46,12 @@ from extract_load.landing import (
     ensure_feed,
     partition_prefix,
 )
-from extract_load.schema import BROKEN_LINE_KEY, local_days, local_today
-from extract_load.warehouse import undated_prefix
+from extract_load.landing.quarantine import undated_prefix
+from extract_load.settings import FAILPOINT_BEFORE_OFFSET_COMMIT, settings
 
 log = logging.getLogger(__name__)
 
-CRASH_BEFORE_COMMIT = "EXTRACT_LOAD_FAILPOINT_BEFORE_OFFSET_COMMIT"
+CRASH_BEFORE_COMMIT = FAILPOINT_BEFORE_OFFSET_COMMIT
 
 
 @dataclass
@@ -193,6 +194,23 @@ def _add_to_manifest(bucket: Bucket, source: str, interval: Interval, parts: lis
 MANIFEST_ATTEMPTS = 50
 
 
+def client_config(bootstrap_servers: str, group: str, extra: tuple[str, ...] = ()) -> dict[str, object]:
+    """librdkafka's settings: brokers and group, SASL from the environment when set, then `KEY=VALUE`s.
+
+    Raises ValueError for an item that is not KEY=VALUE.
+    """
+    config: dict[str, object] = {"bootstrap.servers": bootstrap_servers, "group.id": group}
+    auth = settings().kafka_auth
+    if auth is not None:
+        config.update(auth.client_config())
+    for item in extra:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--config {item!r} is not KEY=VALUE")
+        config[key.strip()] = value.strip()
+    return config
+
+
 def consume(
     bucket: Bucket,
     source: str,
@@ -216,6 +234,7 @@ def consume(
     # Idle time counts only once the group has given this consumer partitions.
     consumer.subscribe([topic], on_assign=lambda _consumer, _partitions: assigned.append(True))
     stats = StreamStats()
+    crash_before_commit = settings().failpoint_before_offset_commit
     idle_since = time.monotonic()
     try:
         while (max_batches is None or stats.batches < max_batches) and (
@@ -236,7 +255,7 @@ def consume(
             stats.days |= days
             for reason, count in reasons.items():
                 stats.reasons[reason] = stats.reasons.get(reason, 0) + count
-            if os.environ.get(CRASH_BEFORE_COMMIT):
+            if crash_before_commit:
                 log.error("failpoint %s: exiting between landing and offset commit", CRASH_BEFORE_COMMIT)
                 os._exit(70)
             last: dict[tuple[str, int], int] = {}

@@ -46,7 +46,7 @@ DEFAULT_POLICY = QuarantinePolicy()
 # Key under which a source line that could not be parsed is landed as text;
 # the load quarantines such records as `broken_line`.
 BROKEN_LINE_KEY = "_unparseable_line"
-# A record too large to parse, set aside whole by the file's extract (see records.py): what stands for it.
+# A record too large to parse, set aside whole by the file's extract (sources/records.py): its stand-in.
 OVERSIZED_KEY = "_oversized_record"
 
 # Formats seen in app exports. Naive timestamps are local time (GMT+8), as exported.

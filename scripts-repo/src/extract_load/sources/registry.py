@@ -4,7 +4,6 @@ and a cheap check that it can be reached, so an operator can ask
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -12,8 +11,9 @@ from typing import Any
 
 import yaml
 
-from extract_load.http_source import Auth, Pagination
 from extract_load.names import InvalidNameError, checked_name
+from extract_load.settings import settings
+from extract_load.sources.http import Auth, Pagination
 
 
 class SourceConfigError(ValueError):
@@ -36,7 +36,7 @@ class Source:
 
     def env(self, setting: str, required: bool = True) -> str | None:
         variable = self.env_names().get(setting)
-        value = os.environ.get(variable) if variable else None
+        value = settings().declared(variable)
         if required and not value:
             raise SourceConfigError(f"source {self.name}: set {variable or setting} ({setting})")
         return value
@@ -48,7 +48,7 @@ class Source:
         spec = dict(self.settings.get("auth", {}))
         kind = spec.pop("kind", "none")
         secret_env = spec.pop("secret_env", None)
-        secret = os.environ.get(secret_env) if secret_env else None
+        secret = settings().declared(secret_env)
         return Auth(kind=kind, secret=secret, **spec) if secret else Auth()
 
     def params(self, start: str, end: str) -> dict[str, str]:
@@ -56,7 +56,7 @@ class Source:
 
 
 def load_sources(path: Path | None = None) -> dict[str, Source]:
-    location = path or (Path(os.environ["SOURCES_FILE"]) if os.environ.get("SOURCES_FILE") else None)
+    location = path or settings().sources_file
     if location is not None:
         text = location.read_text()
     else:
@@ -82,13 +82,13 @@ def check(source: Source, timeout: float = 10.0) -> dict[str, Any]:
     missing = [
         v
         for v in source.env_names().values()
-        if not os.environ.get(v) and v != source.env_names().get("auth")
+        if not settings().declared(v) and v != source.env_names().get("auth")
     ]
     if missing:
         return {**report, "ok": False, "error": f"not configured: set {', '.join(missing)}"}
     try:
         if source.kind == "rest":
-            from extract_load.http_source import RestClient
+            from extract_load.sources.http import RestClient
 
             with RestClient(
                 source.env("base_url") or "", auth=source.auth(), max_attempts=2, timeout_seconds=timeout
@@ -113,7 +113,7 @@ def check(source: Source, timeout: float = 10.0) -> dict[str, Any]:
                 raise RuntimeError(str(metadata.topics[topic].error))
             report["partitions"] = len(metadata.topics[topic].partitions)
         else:
-            from extract_load.sheets_source import google_service
+            from extract_load.sources.sheets import google_service
 
             header = source.settings["range"].split("!")[0] + "!1:1"
             google_service("sheets", "v4").spreadsheets().values().get(

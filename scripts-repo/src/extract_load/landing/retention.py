@@ -15,8 +15,8 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
-from extract_load.bucket import Bucket
-from extract_load.landing import MANIFEST
+from extract_load.landing.bucket import Bucket
+from extract_load.landing.manifest import MANIFEST
 
 DAY_PREFIX = re.compile(r"^raw/(?P<source>[^/]+)/dt=(?P<day>\d{4}-\d{2}-\d{2})/")
 

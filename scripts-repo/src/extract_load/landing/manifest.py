@@ -23,12 +23,12 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from extract_load.bucket import Bucket
 from extract_load.intervals import Interval
+from extract_load.landing.bucket import Bucket
 from extract_load.names import checked_name
 
 if TYPE_CHECKING:
-    from extract_load.leases import Lease
+    from extract_load.landing.leases import Lease
 
 MANIFEST = "_manifest.json"
 BATCH, STREAM = "batch", "stream"

@@ -16,7 +16,6 @@ that BigQuery accepts that configuration and its schema.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import tempfile
 import time
@@ -25,18 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from extract_load import engine
-from extract_load.bucket import Bucket
+from extract_load.contract import EVENT_COLUMNS, KNOWN_EVENT_TYPES
 from extract_load.intervals import Interval
-from extract_load.landing import partition_prefix, read_manifest
-from extract_load.schema import EVENT_COLUMNS, KNOWN_EVENT_TYPES
-from extract_load.warehouse import (
-    LoadResult,
-    check_counts,
-    classified_sql,
-    read_undated,
-    undated_counts,
-    write_quarantine,
-)
+from extract_load.landing.bucket import Bucket
+from extract_load.landing.manifest import partition_prefix, read_manifest
+from extract_load.load.classify import classified_sql
+from extract_load.load.quarantine import read_undated, undated_counts, write_quarantine
+from extract_load.load.raw_tables import QUARANTINE, RAW, bigquery_schema, load_id
+from extract_load.load.reconcile import LoadResult, check_counts
 
 log = logging.getLogger(__name__)
 
@@ -55,33 +50,6 @@ class BigQueryTarget:
         if not dataset:
             raise ValueError(f"{url!r}: expected bigquery://[project]/dataset")
         return cls(project or None, dataset.strip("/"))
-
-
-def raw_schema() -> list[Any]:
-    from google.cloud.bigquery import SchemaField
-
-    return [
-        *(SchemaField(c, "STRING") for c in EVENT_COLUMNS),
-        SchemaField("_event_time_local", "TIMESTAMP", mode="REQUIRED"),
-        SchemaField("_record", "JSON", mode="REQUIRED"),
-        SchemaField("_interval_start", "DATE", mode="REQUIRED"),
-        SchemaField("_source_file", "STRING", mode="REQUIRED"),
-        SchemaField("_load_id", "STRING", mode="REQUIRED"),
-        SchemaField("_loaded_at", "TIMESTAMP", mode="REQUIRED"),
-    ]
-
-
-def quarantine_schema() -> list[Any]:
-    from google.cloud.bigquery import SchemaField
-
-    return [
-        SchemaField("_record", "STRING", mode="REQUIRED"),
-        SchemaField("reason", "STRING", mode="REQUIRED"),
-        SchemaField("_interval_start", "DATE", mode="REQUIRED"),
-        SchemaField("_source_file", "STRING", mode="REQUIRED"),
-        SchemaField("_load_id", "STRING", mode="REQUIRED"),
-        SchemaField("_loaded_at", "TIMESTAMP", mode="REQUIRED"),
-    ]
 
 
 def load_job_config(schema: list[Any], source: str) -> Any:
@@ -117,12 +85,12 @@ def load_bigquery(
     manifest = read_manifest(bucket, source, interval)
     prefix = partition_prefix(source, interval)
     files = [str(bucket.local_path(f"{prefix}/{p.name}")) for p in manifest.parts]
-    load_id = hashlib.sha256(manifest.to_json()).hexdigest()[:16]
+    day_load_id = load_id(manifest)
     landed_at = manifest.extracted_at
     ready = f"loadready/{source}/{interval.partition}"
     reasons: dict[str, int] = {}
     rows_in = 0
-    params = [interval.start.isoformat(), load_id, landed_at]
+    params = [interval.start.isoformat(), day_load_id, landed_at]
     with tempfile.TemporaryDirectory() as tmp:
         con = engine.connect()
         clean, rejected = Path(tmp) / "rows.jsonl.gz", Path(tmp) / "quarantine.jsonl.gz"
@@ -190,8 +158,8 @@ def load_bigquery(
     project = target.project or client.project
     day = interval.start.strftime("%Y%m%d")
     for table, file, table_schema in (
-        (source, "rows.jsonl.gz", raw_schema()),
-        (f"{source}_quarantine", "quarantine.jsonl.gz", quarantine_schema()),
+        (source, "rows.jsonl.gz", bigquery_schema(RAW)),
+        (f"{source}_quarantine", "quarantine.jsonl.gz", bigquery_schema(QUARANTINE)),
     ):
         job = client.load_table_from_uri(
             f"{bucket.url}/{ready}/{file}",
@@ -208,7 +176,7 @@ def load_bigquery(
         rows_in,
         rows_in - quarantined,
         quarantined,
-        load_id,
+        day_load_id,
         manifest.bytes,
         seconds,
         reasons,

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from extract_load.schema import OVERSIZED_KEY
+from extract_load.contract import OVERSIZED_KEY
 
 # A record longer than this (in bytes; in characters for CSV) is quarantined whole.
 # The parser is told `parser_limit()`, above it, so nothing under it is ever cut.

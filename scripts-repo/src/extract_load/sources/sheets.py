@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -19,11 +18,12 @@ from typing import Any
 import duckdb
 
 from extract_load import engine
-from extract_load.bucket import Bucket
-from extract_load.file_source import FileExtract, land_staged, require_columns, stage_file
+from extract_load.contract import DEFAULT_POLICY, QuarantinePolicy
 from extract_load.intervals import Interval
+from extract_load.landing.bucket import Bucket
 from extract_load.names import checked_drive_file_id
-from extract_load.schema import DEFAULT_POLICY, QuarantinePolicy
+from extract_load.settings import settings
+from extract_load.sources.file import FileExtract, land_staged, require_columns, stage_file
 
 SCOPES = [
     "https://www.googleapis.com/auth/spreadsheets.readonly",
@@ -34,9 +34,10 @@ SCOPES = [
 def google_service(api: str, version: str) -> Any:
     from googleapiclient.discovery import build
 
-    endpoint = os.environ.get(f"GOOGLE_{api.upper()}_API_ENDPOINT")
+    config = settings()
+    endpoint = config.google_api_endpoints.get(api)
     options = {"api_endpoint": endpoint} if endpoint else None
-    if endpoint and os.environ.get("GOOGLE_API_ANONYMOUS"):
+    if endpoint and config.google_api_anonymous:
         from google.auth.credentials import AnonymousCredentials
 
         credentials: Any = AnonymousCredentials()

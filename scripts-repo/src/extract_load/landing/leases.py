@@ -1,6 +1,6 @@
 """A lease on an interval's landing: one batch writer at a time, and a crashed one's turn ends.
 
-The manifest's compare-and-swap (landing.py) already keeps two writers of one
+The manifest's compare-and-swap (manifest.py) already keeps two writers of one
 interval from corrupting it: the second to commit fails. Without a lease both
 still extract the whole interval first (an API's quota, an hour of a pod),
 and the loser learns only at the end. The lease makes the second writer wait
@@ -29,18 +29,18 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-from extract_load.bucket import Bucket
-from extract_load.landing import ConcurrentCommitError
+from extract_load.landing.bucket import Bucket
+from extract_load.landing.manifest import ConcurrentCommitError
+from extract_load.settings import settings
 
 log = logging.getLogger(__name__)
 
 LEASE = "_lease.json"
 # Long enough that a renewal can miss twice on a slow bucket; short enough that a killed
 # pod's interval is free again before Airflow's second retry (30 s, then 60 s).
-LEASE_SECONDS = 60.0
-# How long a writer waits for another's lease to be released or to expire before it gives up
-# (exit 4, retried): a crashed holder's lease expires within LEASE_SECONDS.
-WAIT_SECONDS = 150.0
+# (EXTRACT_LOAD_LEASE_SECONDS, default 60 s.) A writer waits this many leases' time for another's lease to
+# be released or to expire before it gives up (exit 4, retried): a crashed holder's expires within one.
+WAIT_LEASES = 2.5
 
 
 class IntervalBusyError(ConcurrentCommitError):
@@ -55,7 +55,7 @@ class LeaseLostError(ConcurrentCommitError):
 class Lease:
     bucket: Bucket
     prefix: str
-    ttl: float = LEASE_SECONDS
+    ttl: float = field(default_factory=lambda: settings().lease_seconds)
     owner: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     generation: str = field(default="0", init=False)
     expires_at: float = field(default=0.0, init=False)
@@ -82,7 +82,7 @@ class Lease:
 
     def acquire(self, wait: float | None = None) -> Lease:
         """Take the lease: free, expired or already ours; else wait up to `wait` seconds, then refuse."""
-        wait = WAIT_SECONDS if wait is None else wait
+        wait = WAIT_LEASES * self.ttl if wait is None else wait
         deadline = time.monotonic() + wait
         while True:
             data, generation = self.bucket.read_versioned(self.key)

@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlparse
 
 import duckdb
 
-from extract_load.schema import EVENT_COLUMNS, local_time_sql
+from extract_load.contract import EVENT_COLUMNS, local_time_sql
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,120 @@
+"""The raw tables every warehouse gets, declared once and rendered for each.
+
+A source's raw table holds each contract column as the text the source sent
+(typing is dbt staging's job, so a new export format never fails a load),
+plus the record itself and where it came from. Its quarantine table holds the
+records refused, with their reasons. DuckDB gets DDL, BigQuery a load-job
+schema; both come from the same columns, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from extract_load.contract import EVENT_COLUMNS
+from extract_load.landing.manifest import Manifest
+from extract_load.names import quoted
+
+Kind = Literal["string", "json", "date", "timestamp"]
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: Kind
+    required: bool = True
+
+
+# Where each row came from: the day it belongs to, its landed file, the load that wrote it.
+LINEAGE = (
+    Column("_interval_start", "date"),
+    Column("_source_file", "string"),
+    Column("_load_id", "string"),
+    Column("_loaded_at", "timestamp"),
+)
+
+RAW = (
+    *(Column(c, "string", required=False) for c in EVENT_COLUMNS),
+    Column("_event_time_local", "timestamp"),
+    Column("_record", "json"),
+    *LINEAGE,
+)
+
+QUARANTINE = (
+    Column("_record", "string"),  # text, not JSON: a refused record need not be JSON at all
+    Column("reason", "string"),
+    *LINEAGE,
+)
+
+DUCKDB_TYPES: dict[Kind, str] = {
+    "string": "varchar",
+    "json": "json",
+    "date": "date",
+    "timestamp": "timestamp",
+}
+BIGQUERY_TYPES: dict[Kind, str] = {
+    "string": "STRING",
+    "json": "JSON",
+    "date": "DATE",
+    "timestamp": "TIMESTAMP",
+}
+
+
+def tables(schema: str, source: str) -> tuple[str, str, str]:
+    """The raw, quarantine and loads tables of a source, as quoted identifiers (names checked)."""
+    return (
+        f"{quoted(schema)}.{quoted(source)}",
+        f"{quoted(schema)}.{quoted(source + '_quarantine')}",
+        f'{quoted(schema)}."_loads"',
+    )
+
+
+def _duckdb_columns(columns: tuple[Column, ...]) -> str:
+    return ",\n".join(
+        f"    {c.name} {DUCKDB_TYPES[c.kind]}{' not null' if c.required else ''}" for c in columns
+    )
+
+
+def duckdb_ddl(schema: str, source: str) -> list[str]:
+    """The statements that create a source's tables in DuckDB (and in `_loads`, one row per loaded day)."""
+    raw, quarantine, loads = tables(schema, source)
+    return [
+        f"create schema if not exists {quoted(schema)}",
+        f"create table if not exists {raw} (\n{_duckdb_columns(RAW)}\n)",
+        f"create table if not exists {quarantine} (\n{_duckdb_columns(QUARANTINE)}\n)",
+        f"""create table if not exists {loads} (
+    source varchar not null,
+    interval_start date not null,
+    interval_end date not null,
+    load_id varchar not null,
+    extract_run_id varchar not null,
+    rows_in bigint not null,
+    loaded bigint not null,
+    quarantined bigint not null,
+    landed_at timestamp not null,
+    primary key (source, interval_start)
+)""",
+    ]
+
+
+def bigquery_schema(columns: tuple[Column, ...]) -> list[Any]:
+    """The same columns as BigQuery `SchemaField`s, for a load job's schema."""
+    from google.cloud.bigquery import SchemaField
+
+    return [
+        SchemaField(c.name, BIGQUERY_TYPES[c.kind], mode="REQUIRED" if c.required else "NULLABLE")
+        for c in columns
+    ]
+
+
+def load_id(manifest: Manifest) -> str:
+    """A load's id is the hash of the manifest it loaded: the same landing always loads as the same id."""
+    return hashlib.sha256(manifest.to_json()).hexdigest()[:16]
+
+
+def landed_at(manifest: Manifest) -> dt.datetime:
+    """When the interval was landed (naive UTC), written as `_loaded_at` so a reload changes nothing."""
+    return dt.datetime.fromisoformat(manifest.extracted_at).astimezone(dt.UTC).replace(tzinfo=None)
