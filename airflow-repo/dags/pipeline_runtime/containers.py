@@ -24,6 +24,7 @@ import subprocess
 from pathlib import Path
 
 from pipeline_runtime.commands import Command
+from pipeline_runtime.kubernetes import component_labels
 from pipeline_runtime.release import IMAGE_OF_COMPONENT, Release, load_release
 from pipeline_runtime.settings import settings
 
@@ -67,6 +68,7 @@ def podman_argv(command: Command, name: str, release: Release | None = None) -> 
     image_component = IMAGE_OF_COMPONENT.get(command.component, command.component)
     image = command.image or release.image_ref(command.component)
     program, *arguments = command.in_image
+    labels = component_labels(image_component, release.component(image_component).version)
     argv = [
         podman(),
         "run",
@@ -78,12 +80,7 @@ def podman_argv(command: Command, name: str, release: Release | None = None) -> 
         "--pull",
         "missing",
         f"--tls-verify={str(config.container_tls_verify).lower()}",
-        "--label",
-        "app.kubernetes.io/part-of=data-platform",
-        "--label",
-        f"app.kubernetes.io/component={image_component}",
-        "--label",
-        f"app.kubernetes.io/version={release.component(image_component).version}",
+        *(argument for key, value in labels.items() for argument in ("--label", f"{key}={value}")),
         "--security-opt",
         "no-new-privileges",
         "--cap-drop",

@@ -170,28 +170,14 @@ def operator_args() -> dict[str, object]:
     if not on_kubernetes():
         # Every dbt task inherits the worker's environment: warehouse, target and paths are configuration.
         return {"append_env": True, "callback": keep_dbt_artifacts}
-    from kubernetes.client import models as k8s
+    from pipeline_runtime.kubernetes import component_pod_args
 
-    from pipeline_runtime.kubernetes import RESOURCES, hardened, namespace
-
-    config = "platform-dbt"  # the dbt component's ConfigMap and Secret (warehouse, dataset)
     return {
         "image": image_template(),
         # The container runs `dbt-keep-artifacts dbt <args>`: the image's wrapper uploads the pod's
         # run_results.json to DBT_ARTIFACTS_URL before the pod goes (keep_dbt_artifacts, locally).
         "cmds": ["dbt-keep-artifacts"],
-        "image_pull_policy": "IfNotPresent",
-        "namespace": namespace(),
-        "service_account_name": settings().pod_service_account or config,
-        "env_from": [
-            k8s.V1EnvFromSource(config_map_ref=k8s.V1ConfigMapEnvSource(name=config, optional=True)),
-            k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=config, optional=True)),
-        ],
-        "container_resources": k8s.V1ResourceRequirements(**RESOURCES["dbt"]),
-        "labels": {"app.kubernetes.io/part-of": "data-platform", "app.kubernetes.io/component": "dbt"},
-        "get_logs": True,
-        "on_finish_action": "delete_succeeded_pod",
-        **hardened(),
+        **component_pod_args("dbt"),  # the dbt component's ConfigMap and Secret (warehouse, dataset)
     }
 
 
@@ -206,6 +192,7 @@ def container_operator_args() -> dict[str, object]:
     from docker.types import Mount
 
     from pipeline_runtime.containers import config_env
+    from pipeline_runtime.kubernetes import component_labels
 
     current = settings()
     return {
@@ -217,5 +204,5 @@ def container_operator_args() -> dict[str, object]:
         "mounts": [Mount(target=folder, source=folder, type="bind") for folder in current.container_mounts],
         "mount_tmp_dir": False,
         "auto_remove": "force",
-        "labels": {"app.kubernetes.io/part-of": "data-platform", "app.kubernetes.io/component": "dbt"},
+        "labels": component_labels("dbt"),
     }

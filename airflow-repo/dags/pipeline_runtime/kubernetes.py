@@ -75,48 +75,66 @@ def _pod_name(task_id: str) -> str:
     return re.sub(r"[^a-z0-9-]+", "-", task_id.lower()).strip("-")[:50] or "task"
 
 
+def component_labels(component: str, version: str | None = None) -> dict[str, str]:
+    """The labels of every pod or container a component runs in (network policies select on them)."""
+    labels = {"app.kubernetes.io/part-of": "data-platform", "app.kubernetes.io/component": component}
+    if version:
+        labels["app.kubernetes.io/version"] = version
+    return labels
+
+
+def component_pod_args(component: str, version: str | None = None) -> dict[str, Any]:
+    """What every pod of a component shares, ours and Cosmos's: one place for all of it.
+
+    Its ConfigMap and Secret (`platform-<component>`, managed by the platform
+    chart) as the environment, its service account (Workload Identity), its
+    resources, the labels the network policies and dashboards select on, and
+    the hardened security settings. Succeeded pods are deleted; failed ones
+    stay for a post-mortem.
+    """
+    from kubernetes.client import models as k8s
+
+    config = f"platform-{component}"
+    return {
+        "namespace": namespace(),
+        "image_pull_policy": "IfNotPresent",  # a digest never changes
+        # Settings from the component's ConfigMap, secrets (e.g. EVENTS_API_TOKEN) from its Secret.
+        "env_from": [
+            k8s.V1EnvFromSource(config_map_ref=k8s.V1ConfigMapEnvSource(name=config, optional=True)),
+            k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=config, optional=True)),
+        ],
+        "service_account_name": settings().pod_service_account or config,  # Workload Identity
+        "container_resources": k8s.V1ResourceRequirements(**RESOURCES.get(component, RESOURCES["scripts"])),
+        "labels": component_labels(component, version),
+        "get_logs": True,
+        "on_finish_action": "delete_succeeded_pod",  # failed pods stay for a post-mortem
+        **hardened(),
+    }
+
+
 def pod_operator(command: Command, task_id: str, release: Release | None = None) -> Any:
     """A KubernetesPodOperator for `command`; built when the task runs, never at parse time."""
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
-    from kubernetes.client import models as k8s
 
     release = release or load_release()
     image_component = IMAGE_OF_COMPONENT.get(command.component, command.component)
     program, *arguments = command.in_image
     env_vars = {key: value for key, value in command.env.items() if key not in command.secret_env}
     env_vars["RESULTS_FILE"] = XCOM_RESULTS_FILE
-    config = f"platform-{image_component}"
-    resources = RESOURCES.get(image_component, RESOURCES["scripts"])
     return KubernetesPodOperator(
         task_id=task_id,
         name=_pod_name(task_id),
-        namespace=namespace(),
         image=command.image or release.image_ref(command.component),
-        image_pull_policy="IfNotPresent",  # a digest never changes
         cmds=[program],
         arguments=arguments,
         env_vars=env_vars,
-        # Settings from the component's ConfigMap, secrets (e.g. EVENTS_API_TOKEN) from its Secret.
-        env_from=[
-            k8s.V1EnvFromSource(config_map_ref=k8s.V1ConfigMapEnvSource(name=config, optional=True)),
-            k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=config, optional=True)),
-        ],
-        service_account_name=settings().pod_service_account or config,  # Workload Identity
-        container_resources=k8s.V1ResourceRequirements(**resources),
-        labels={
-            "app.kubernetes.io/part-of": "data-platform",
-            "app.kubernetes.io/component": image_component,
-            "app.kubernetes.io/version": release.component(image_component).version,
-        },
         do_xcom_push=True,
-        get_logs=True,
-        on_finish_action="delete_succeeded_pod",  # failed pods stay for a post-mortem
         startup_timeout_seconds=600,
         # In a cluster the pod's service account; elsewhere the kubeconfig named when the task runs
         # (the client library reads KUBECONFIG once, at import).
         config_file=settings().kubeconfig,
         retries=0,  # the wrapping task owns retries
-        **hardened(),
+        **component_pod_args(image_component, release.component(image_component).version),
     )
 
 
