@@ -120,7 +120,7 @@ test: setup system-packages ## Run every test: the lint hooks, each subproject's
 	.venv/bin/python tools/images.py build >$(RESULTS)/images.log 2>&1 & images=$$!; \
 	$(MAKE) --no-print-directory test-dbt >$(RESULTS)/dbt.log 2>&1 & dbt=$$!; \
 	trap 'kill $$images $$dbt 2>/dev/null || true' EXIT; \
-	$(MAKE) --no-print-directory -k lint test-scripts test-airflow || failed=yes; \
+	$(MAKE) --no-print-directory -k lint test-scripts test-airflow test-platform || failed=yes; \
 	wait $$dbt || failed=yes; cat $(RESULTS)/dbt.log; \
 	wait $$images || { tail -40 $(RESULTS)/images.log; echo "images: the build failed" >&2; exit 1; }; \
 	trap - EXIT; tail -4 $(RESULTS)/images.log; \
@@ -138,13 +138,13 @@ test-airflow: airflow-repo/.venv/.synced ## airflow-repo tests (DagBag integrity
 	cd airflow-repo && .venv/bin/python -m pytest --junitxml=$(RESULTS)/airflow.xml
 
 test-platform: .venv/.synced system-packages ## Deployment config: platform chart (Helm SDK + kubernetes-validate), nginx -t, schemas, workflow lint, promotion tool
-	.venv/bin/python -m pytest -m platform
+	.venv/bin/python -m pytest -m platform --junitxml=$(RESULTS)/platform.xml
 
 # Two workers, one test module each at a time (a module's tests share its
 # fixtures): the DAG runs are chains of single-threaded processes, so two of
 # them keep both cores busy.
 test-e2e: setup system-packages images ## Real DAG runs: the demo, backfill, image refresh, stream, maintenance; the local stack behind the viewer
-	TEST_ARTIFACTS_DIR=$(RESULTS) .venv/bin/python -m pytest tests -n 2 --dist loadscope --no-loadscope-reorder --junitxml=$(RESULTS)/e2e.xml
+	TEST_ARTIFACTS_DIR=$(RESULTS) .venv/bin/python -m pytest -m e2e -n 2 --dist loadscope --no-loadscope-reorder --junitxml=$(RESULTS)/e2e.xml
 
 lint: setup ## pre-commit on every file (ruff, sqlfluff, yamllint, detect-secrets), then mypy per subproject
 	PATH="$(CURDIR)/.venv/bin:$$PATH" .venv/bin/pre-commit run --all-files --show-diff-on-failure

@@ -31,7 +31,20 @@ LONGEST_FIRST = (
 GENERATED_DEMO = {"DEMO_DAYS": "28", "DEMO_EVENTS": "4000", "DEMO_START": "2025-02-03", "DEMO_SEED": "5"}
 
 
+# Every test here is of one kind, so that targets select by marker (ADR 0021): `make test-platform`
+# runs the seconds-long checks, `make test-e2e` the pipeline runs, and nothing falls between them.
+KINDS = ("platform", "e2e")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    unkinded = [
+        item.nodeid for item in items if sum(item.get_closest_marker(kind) is not None for kind in KINDS) != 1
+    ]
+    if unkinded:
+        raise pytest.UsageError(
+            f"each test under tests/ carries exactly one of the markers {', '.join(KINDS)}: "
+            + ", ".join(unkinded)
+        )
     rank = {name: position for position, name in enumerate(LONGEST_FIRST)}
     # A stable sort: each module's tests keep their order (module fixtures depend on it).
     items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))

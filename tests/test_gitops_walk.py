@@ -46,6 +46,8 @@ from containers import (
 from test_production_dags import AIRFLOW, dags_test, environment_in, variable
 from test_public_viewer import POSTGRES, STACK, request, wait_until_settled
 
+pytestmark = pytest.mark.e2e  # runs the pipeline: DAG runs, the stack, containers
+
 ROOT = Path(__file__).resolve().parents[1]
 # The sandbox stack's demo period: local days, each its own extract and load container.
 DEMO_DAYS = 2

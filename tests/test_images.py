@@ -34,6 +34,8 @@ from containers import (
     shared_dir,
 )
 
+pytestmark = pytest.mark.e2e  # runs the pipeline: DAG runs, the stack, containers
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "scripts-repo" / ".venv" / "bin" / "extract-load"
 REGISTRY = "registry.invalid/platform"

@@ -34,6 +34,8 @@ from test_dashboards import expressions, metric_names
 
 from conftest import GENERATED_DEMO, Demo
 
+pytestmark = pytest.mark.e2e  # runs the pipeline: DAG runs, the stack, containers
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "scripts-repo"
 RULES = sorted((ROOT / "helm_config" / "platform" / "files" / "rules").glob("*.yaml"))

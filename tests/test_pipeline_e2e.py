@@ -18,6 +18,8 @@ import pytest
 
 from conftest import Demo
 
+pytestmark = pytest.mark.e2e  # runs the pipeline: DAG runs, the stack, containers
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_EXPORT = Path(
     os.environ.get("HEYMAX_SAMPLE", ROOT.parent / "shared" / "datasets" / "heymax_event_stream.csv")

@@ -22,6 +22,8 @@ import duckdb
 import pytest
 from statsd_mapping import statsd_listener
 
+pytestmark = pytest.mark.e2e  # runs the pipeline: DAG runs, the stack, containers
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "scripts-repo" / ".venv" / "bin"
 DBT = ROOT / "dbt-repo" / ".venv" / "bin"

@@ -42,6 +42,8 @@ import psycopg
 import pytest
 import yaml
 
+pytestmark = pytest.mark.e2e  # runs the pipeline: DAG runs, the stack, containers
+
 ROOT = Path(__file__).resolve().parents[1]
 STACK = ROOT / "tools" / "stack.sh"
 AIRFLOW_PYTHON = ROOT / "airflow-repo" / ".venv" / "bin" / "python"
@@ -49,7 +51,6 @@ POSTGRES = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:
 ARTIFACTS = ROOT / ".test-results" / "viewer"
 sys.path.insert(0, str(ROOT / "nginx"))
 
-import render as nginx_render  # noqa: E402  (nginx/render.py)
 from statsd_mapping import StatsdMapper, statsd_listener  # noqa: E402
 from test_monitoring_live import used_metric_names  # noqa: E402
 
@@ -416,73 +417,6 @@ VIEWER_MAY = {
     ("POST", "/api/v2/dags/{dag_id}/favorite"): "the caller's own favourites",
     ("POST", "/api/v2/dags/{dag_id}/unfavorite"): "the caller's own favourites",
 }
-
-
-@pytest.mark.platform
-def test_nginx_t_passes_for_every_environments_render(tmp_path: Path) -> None:
-    """The chart's rendered template and variables, substituted as the image does, pass `nginx -t`."""
-    from test_platform_chart import render as render_chart
-
-    for env in ("sandbox", "staging", "prod"):
-        objects = render_chart(env)
-        template = next(o for o in objects if o["metadata"]["name"] == "viewer-nginx-template")
-        deployment = next(
-            o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "viewer"
-        )
-        container = deployment["spec"]["template"]["spec"]["containers"][0]
-        variables = {e["name"]: e["value"] for e in container["env"]}
-        assert variables["NGINX_ENVSUBST_FILTER"] == "^NGINX_"
-        variables["NGINX_LOCAL_RESOLVERS"] = nginx_render.local_resolvers()  # as the entrypoint computes it
-        prefix = tmp_path / env
-        (prefix / "conf.d").mkdir(parents=True)
-        (prefix / "tls").mkdir()
-        for name, text in template["data"].items():
-            (prefix / "conf.d" / name.removesuffix(".template")).write_text(
-                nginx_render.render(text, variables)
-            )
-        subprocess.run(
-            [
-                *(
-                    "openssl",
-                    "req",
-                    "-x509",
-                    "-newkey",
-                    "rsa:2048",
-                    "-nodes",
-                    "-days",
-                    "1",
-                    "-subj",
-                    "/CN=test",
-                ),
-                *("-keyout", prefix / "tls" / "tls.key", "-out", prefix / "tls" / "tls.crt"),
-            ],
-            check=True,
-            capture_output=True,
-        )
-        shutil.copy(prefix / "tls" / "tls.crt", prefix / "tls" / "ca.crt")
-        main = (ROOT / "nginx" / "local" / "nginx.conf").read_text()
-        (prefix / "nginx.conf").write_text(main)
-        for folder in ("logs", "tmp"):
-            (prefix / folder).mkdir()
-        checked = subprocess.run(
-            ["nginx", "-t", "-p", prefix, "-c", prefix / "nginx.conf"]
-            + (["-g", "user root;"] if os.geteuid() == 0 else []),
-            capture_output=True,
-            text=True,
-        )
-        assert checked.returncode == 0, f"{env}: {checked.stderr}"
-        assert "test is successful" in checked.stderr
-
-
-@pytest.mark.platform
-def test_the_renderer_refuses_a_placeholder_without_a_value() -> None:
-    with pytest.raises(ValueError, match="NGINX_PUBLIC_LISTEN"):
-        nginx_render.render("listen ${NGINX_PUBLIC_LISTEN};", {})
-    with pytest.raises(ValueError, match="not \\$NGINX_X"):
-        nginx_render.render("listen $NGINX_X;", {"NGINX_X": "1"})
-    assert (
-        nginx_render.render("proxy_pass $upstream; ${NGINX_A}", {"NGINX_A": "a"}) == "proxy_pass $upstream; a"
-    )
 
 
 def test_every_write_route_is_refused_by_nginx_and_by_airflow(stack: Stack) -> None:

@@ -248,3 +248,71 @@ def test_an_unpublished_dashboard_says_why_instead_of_403(viewer: Viewer) -> Non
     # Anything else under /dashboard/ that does not exist is a plain not-found, never a listing.
     status, _ = viewer.get("/dashboard/missing.png")
     assert status == 404
+
+
+# --- the template as each environment renders it ----------------------------------
+
+
+def test_nginx_t_passes_for_every_environments_render(tmp_path: Path) -> None:
+    """The chart's rendered template and variables, substituted as the image does, pass `nginx -t`."""
+    from test_platform_chart import render as render_chart
+
+    for env in ("sandbox", "staging", "prod"):
+        objects = render_chart(env)
+        template = next(o for o in objects if o["metadata"]["name"] == "viewer-nginx-template")
+        deployment = next(
+            o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "viewer"
+        )
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        variables = {e["name"]: e["value"] for e in container["env"]}
+        assert variables["NGINX_ENVSUBST_FILTER"] == "^NGINX_"
+        variables["NGINX_LOCAL_RESOLVERS"] = nginx_render.local_resolvers()  # as the entrypoint computes it
+        prefix = tmp_path / env
+        (prefix / "conf.d").mkdir(parents=True)
+        (prefix / "tls").mkdir()
+        for name, text in template["data"].items():
+            (prefix / "conf.d" / name.removesuffix(".template")).write_text(
+                nginx_render.render(text, variables)
+            )
+        subprocess.run(
+            [
+                *(
+                    "openssl",
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-days",
+                    "1",
+                    "-subj",
+                    "/CN=test",
+                ),
+                *("-keyout", prefix / "tls" / "tls.key", "-out", prefix / "tls" / "tls.crt"),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        shutil.copy(prefix / "tls" / "tls.crt", prefix / "tls" / "ca.crt")
+        main = (ROOT / "nginx" / "local" / "nginx.conf").read_text()
+        (prefix / "nginx.conf").write_text(main)
+        for folder in ("logs", "tmp"):
+            (prefix / folder).mkdir()
+        checked = subprocess.run(
+            ["nginx", "-t", "-p", prefix, "-c", prefix / "nginx.conf"]
+            + (["-g", "user root;"] if os.geteuid() == 0 else []),
+            capture_output=True,
+            text=True,
+        )
+        assert checked.returncode == 0, f"{env}: {checked.stderr}"
+        assert "test is successful" in checked.stderr
+
+
+def test_the_renderer_refuses_a_placeholder_without_a_value() -> None:
+    with pytest.raises(ValueError, match="NGINX_PUBLIC_LISTEN"):
+        nginx_render.render("listen ${NGINX_PUBLIC_LISTEN};", {})
+    with pytest.raises(ValueError, match="not \\$NGINX_X"):
+        nginx_render.render("listen $NGINX_X;", {"NGINX_X": "1"})
+    assert (
+        nginx_render.render("proxy_pass $upstream; ${NGINX_A}", {"NGINX_A": "a"}) == "proxy_pass $upstream; a"
+    )
