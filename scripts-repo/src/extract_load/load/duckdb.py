@@ -167,7 +167,6 @@ def _load_batch(
         " (_interval_start date, load_id varchar, landed_at timestamp)"
     )
     con.executemany("insert into batch_loads values (?, ?, ?)", keys)
-    columns = ", ".join(EVENT_COLUMNS)
     results: list[LoadResult] = []
     try:
         con.execute("begin transaction")
@@ -175,64 +174,15 @@ def _load_batch(
         con.execute(
             f"delete from {quarantine} where _interval_start in (select _interval_start from batch_loads)"
         )
-        loaded: dict[dt.date, int] = {}
-        if files:
-            # Rows go in scan order (files in manifest order, lines in file order: DuckDB preserves
-            # insertion order), which keeps the table's layout identical across re-runs without a
-            # sort of every row.
-            con.execute(
-                f"""
-                insert into {raw}
-                select {columns}, _event_time_local, json, _interval_start, filename, load_id, landed_at
-                from ({classified_days_sql(files, event_types, line_numbers=False)}) as classified
-                inner join batch_loads using (_interval_start)
-                where reason is null
-                """
-            )
-            loaded = dict(
-                con.execute(
-                    f"select _interval_start, count(*) from {raw}"
-                    " where _interval_start in (select _interval_start from batch_loads) group by all"
-                ).fetchall()
-            )
+        loaded = _insert_accepted(con, raw, files, event_types)
         stats: dict[dt.date, tuple[int, dict[str, int]]] = {
             day.start: (loaded.get(day.start, 0), {}) for day, _ in batch
         }
         stated = {day.start: manifest.row_count for day, manifest in batch}
         flagged = {f: i for f, i in files.items() if loaded.get(i.start, 0) != stated[i.start]}
         if flagged:
-            con.execute(
-                "create or replace temp table quarantined as"
-                f" select * from ({classified_days_sql(flagged, event_types)})"
-            )
-            stats.update({i.start: (0, {}) for i in flagged.values()})
-            for start, reason, count in con.execute(
-                "select _interval_start, coalesce(reason, ''), count(*) from quarantined group by all"
-            ).fetchall():
-                rows_in, reasons = stats[start]
-                if reason:
-                    reasons[reason] = count
-                stats[start] = (rows_in + count, reasons)
-            con.execute(
-                f"""
-                insert into {quarantine}
-                select cast(json as varchar), reason, _interval_start, filename, load_id, landed_at
-                from quarantined inner join batch_loads using (_interval_start)
-                where reason is not null
-                order by filename, _line
-                """
-            )
-        # Records an extract quarantined for having no day join the quarantine of the day that owns them;
-        # they were held to their extract's threshold, not to this day's.
-        read_undated(con, bucket, source, [day for day, _ in batch])
-        con.execute(
-            f"""
-            insert into {quarantine}
-            select record, reason, _interval_start, source_file, load_id, landed_at
-            from undated inner join batch_loads using (_interval_start)
-            """
-        )
-        undated = undated_counts(con)
+            stats.update(_insert_refused(con, quarantine, flagged, event_types))
+        undated = _insert_undated(con, bucket, source, quarantine, [day for day, _ in batch])
         seconds_each = (time.monotonic() - started) / max(len(batch), 1)
         for position, ((day, manifest), (_, day_load_id, day_landed_at)) in enumerate(
             zip(batch, keys, strict=True)
@@ -277,3 +227,80 @@ def _load_batch(
         con.execute("drop table if exists quarantined")
         con.execute("drop table if exists undated")
     return results, None
+
+
+def _insert_accepted(
+    con: duckdb.DuckDBPyConnection, raw: str, files: dict[str, Interval], event_types: frozenset[str]
+) -> dict[dt.date, int]:
+    """Insert the accepted records of `files` (in the temp table batch_loads' days); rows loaded per day.
+
+    Rows go in scan order (files in manifest order, lines in file order: DuckDB
+    preserves insertion order), which keeps the table's layout identical across
+    re-runs without a sort of every row.
+    """
+    if not files:
+        return {}
+    columns = ", ".join(EVENT_COLUMNS)
+    con.execute(
+        f"""
+        insert into {raw}
+        select {columns}, _event_time_local, json, _interval_start, filename, load_id, landed_at
+        from ({classified_days_sql(files, event_types, line_numbers=False)}) as classified
+        inner join batch_loads using (_interval_start)
+        where reason is null
+        """
+    )
+    return dict(
+        con.execute(
+            f"select _interval_start, count(*) from {raw}"
+            " where _interval_start in (select _interval_start from batch_loads) group by all"
+        ).fetchall()
+    )
+
+
+def _insert_refused(
+    con: duckdb.DuckDBPyConnection, quarantine: str, flagged: dict[str, Interval], event_types: frozenset[str]
+) -> dict[dt.date, tuple[int, dict[str, int]]]:
+    """Read the flagged days again, numbered, into the temp table `quarantined`; insert their refused records.
+
+    Returns each flagged day's records read and its reasons' counts.
+    """
+    classified = classified_days_sql(flagged, event_types)
+    con.execute(f"create or replace temp table quarantined as select * from ({classified})")
+    stats: dict[dt.date, tuple[int, dict[str, int]]] = {i.start: (0, {}) for i in flagged.values()}
+    for start, reason, count in con.execute(
+        "select _interval_start, coalesce(reason, ''), count(*) from quarantined group by all"
+    ).fetchall():
+        rows_in, reasons = stats[start]
+        if reason:
+            reasons[reason] = count
+        stats[start] = (rows_in + count, reasons)
+    con.execute(
+        f"""
+        insert into {quarantine}
+        select cast(json as varchar), reason, _interval_start, filename, load_id, landed_at
+        from quarantined inner join batch_loads using (_interval_start)
+        where reason is not null
+        order by filename, _line
+        """
+    )
+    return stats
+
+
+def _insert_undated(
+    con: duckdb.DuckDBPyConnection, bucket: Bucket, source: str, quarantine: str, days: list[Interval]
+) -> dict[dt.date, dict[str, int]]:
+    """Records an extract quarantined for having no day join the quarantine of the day that owns them.
+
+    They were held to their extract's threshold, not to this day's: returned
+    apart, by day and reason, to be added to the day's counts after its checks.
+    """
+    read_undated(con, bucket, source, days)
+    con.execute(
+        f"""
+        insert into {quarantine}
+        select record, reason, _interval_start, source_file, load_id, landed_at
+        from undated inner join batch_loads using (_interval_start)
+        """
+    )
+    return undated_counts(con)
