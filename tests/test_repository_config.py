@@ -159,3 +159,34 @@ def test_airflows_default_sources_are_declared_with_the_kind_that_feeds_them() -
     }
     assert declared[defaults["stream_source"]]["kind"] == "kafka"
     assert all(declared[name]["kind"] != "kafka" for name in defaults["sources"].split(","))
+
+
+def test_dbts_raw_tables_declare_what_their_sources_contracts_say() -> None:
+    """The contracts are declared once, in scripts-repo; dbt's raw-table declarations must not drift
+    from them (issue 22): every contract column is declared, in the contract's order, and nothing
+    else but the loader's own columns."""
+    import re
+
+    import yaml
+
+    config = ROOT / "scripts-repo" / "src" / "extract_load" / "config"
+    sources = yaml.safe_load((config / "sources.yaml").read_text())["sources"]
+    loader_columns = set(
+        re.findall(
+            r'Column\("(_\w+)"',
+            (ROOT / "scripts-repo" / "src" / "extract_load" / "load" / "raw_tables.py").read_text(),
+        )
+    )
+    dbt = yaml.safe_load((ROOT / "dbt-repo" / "models" / "staging" / "__sources.yml").read_text())
+    checked = []
+    for table in dbt["sources"][0]["tables"]:
+        if table["name"] not in sources:
+            continue
+        contract_name = sources[table["name"]].get("contract", "events")
+        contract = yaml.safe_load((config / "contracts" / f"{contract_name}.yaml").read_text())
+        expected = [c["name"] for c in contract["columns"]]
+        declared = [c["name"] for c in table["columns"]]
+        assert [c for c in declared if c in expected] == expected, (table["name"], declared, expected)
+        assert set(declared) - set(expected) <= loader_columns, set(declared) - set(expected) - loader_columns
+        checked.append(table["name"])
+    assert "events" in checked

@@ -82,7 +82,7 @@ def extract(
     if config is None:
         raise click.BadParameter(f"{source!r} is not in the sources file", param_hint="--source")
     if config.kind in BATCH_FILE_KINDS:
-        policy = options.policy(max_quarantine_ratio, event_types)
+        policy = options.policy(max_quarantine_ratio, event_types, source)
         _extract_declared_file(
             config, options.interval(start, end), open_bucket(bucket_url), part_rows, policy
         )
@@ -204,7 +204,7 @@ def extract_file_command(
     from extract_load.sources.file import extract_file
 
     interval = options.optional_interval(start, end)
-    policy = options.policy(max_quarantine_ratio, event_types)
+    policy = options.policy(max_quarantine_ratio, event_types, source)
     with exit_codes():
         done = extract_file(location, open_bucket(bucket_url), interval, source, part_rows, policy, max_days)
     emit_file_extract(done)
@@ -212,16 +212,25 @@ def extract_file_command(
 
 @click.command("describe-file")
 @click.option("--path", "location", required=True, help="CSV, JSON lines, xlsx or Parquet: a path or a URL.")
+@click.option(
+    "--source",
+    default="events",
+    show_default=True,
+    help="Judge the records by this source's contract.",
+    callback=options.name,
+)
 @click.option("--max-days", type=click.IntRange(1), envvar="EXTRACT_MAX_DAYS", default=400, show_default=True)
 @options.quarantine_policy_options
 def describe_file_command(
-    location: str, max_days: int, max_quarantine_ratio: float, event_types: str | None
+    location: str, source: str, max_days: int, max_quarantine_ratio: float, event_types: str | None
 ) -> None:
     """What a file drop holds, landing nothing: records, its days (first, end), what would be quarantined."""
     from extract_load.sources.file import describe_file
 
     with exit_codes():
-        described = describe_file(location, options.policy(max_quarantine_ratio, event_types), max_days)
+        described = describe_file(
+            location, options.policy(max_quarantine_ratio, event_types, source), max_days
+        )
     emit(described.as_dict())
 
 
@@ -251,7 +260,7 @@ def extract_sheet_command(
     from extract_load.sources.sheets import extract_sheet
 
     interval = options.optional_interval(start, end)
-    policy = options.policy(max_quarantine_ratio, event_types)
+    policy = options.policy(max_quarantine_ratio, event_types, source)
     with exit_codes():
         done = extract_sheet(
             spreadsheet_id, cell_range, open_bucket(bucket_url), interval, source, policy=policy
@@ -283,7 +292,7 @@ def extract_drive_command(
     from extract_load.sources.sheets import extract_drive_xlsx
 
     interval = options.optional_interval(start, end)
-    policy = options.policy(max_quarantine_ratio, event_types)
+    policy = options.policy(max_quarantine_ratio, event_types, source)
     with exit_codes():
         done = extract_drive_xlsx(file_id, open_bucket(bucket_url), interval, source, policy=policy)
     emit_file_extract(done)

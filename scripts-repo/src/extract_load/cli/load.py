@@ -41,7 +41,7 @@ def load(
         target = parse_warehouse(warehouse)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--warehouse") from exc
-    accepted = options.policy(max_quarantine_ratio, event_types).event_types
+    contract = options.policy(max_quarantine_ratio, event_types, source).contract
     run_metrics = metrics()
 
     def report(result: LoadResult) -> None:
@@ -60,5 +60,5 @@ def load(
     days = options.interval(start, end).days()
     with exit_codes():
         load_days(
-            target, open_bucket(bucket_url), source, days, schema, accepted, max_quarantine_ratio, report
+            target, open_bucket(bucket_url), source, days, schema, contract, max_quarantine_ratio, report
         )

@@ -59,15 +59,24 @@ def quarantine_policy_options(command: Callable[..., None]) -> Callable[..., Non
     )(command)
 
 
-def policy(max_quarantine_ratio: float, event_types: str | None) -> QuarantinePolicy:
-    from extract_load.contract import KNOWN_EVENT_TYPES, QuarantinePolicy
+def policy(
+    max_quarantine_ratio: float, event_types: str | None, source: str | None = None
+) -> QuarantinePolicy:
+    """The source's contract (events for an undeclared name), `--event-types` applied, and the ratio."""
+    from extract_load.contract import EVENTS, ContractError, QuarantinePolicy
+    from extract_load.sources.registry import SourceConfigError, contract_for
 
-    accepted = (
-        frozenset(t.strip().lower() for t in event_types.split(",") if t.strip())
-        if event_types
-        else KNOWN_EVENT_TYPES
-    )
-    return QuarantinePolicy(accepted, max_quarantine_ratio)
+    try:
+        contract = contract_for(source) if source else EVENTS
+    except SourceConfigError as exc:
+        raise click.UsageError(str(exc)) from exc
+    if event_types:
+        accepted = frozenset(t.strip().lower() for t in event_types.split(",") if t.strip())
+        try:
+            contract = contract.with_accepted_values("event_type", accepted)
+        except ContractError as exc:
+            raise click.BadParameter(str(exc), param_hint="--event-types") from exc
+    return QuarantinePolicy(contract, max_quarantine_ratio)
 
 
 def interval(start: str, end: str | None) -> Interval:

@@ -14,7 +14,7 @@ def sources() -> None:
 
 @sources.command("list")
 def sources_list() -> None:
-    """One line per source: kind, description, and which settings are set (never their values)."""
+    """One line per source: kind, description, contract, which settings are set (never their values)."""
     from extract_load.settings import settings
     from extract_load.sources.registry import load_sources
 
@@ -29,6 +29,7 @@ def sources_list() -> None:
                 "kind": source.kind,
                 "description": source.description,
                 "settings": declared,
+                "contract": source.contract.as_dict(),
             }
         )
 

@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from extract_load import engine
-from extract_load.contract import EVENT_COLUMNS, KNOWN_EVENT_TYPES
+from extract_load.contract import EVENTS, Contract
 from extract_load.intervals import Interval
 from extract_load.landing.bucket import Bucket
 from extract_load.landing.manifest import partition_prefix, read_manifest
 from extract_load.load.classify import classified_sql
 from extract_load.load.quarantine import read_undated, undated_counts, write_quarantine
-from extract_load.load.raw_tables import QUARANTINE, RAW, bigquery_schema, load_id
+from extract_load.load.raw_tables import QUARANTINE, bigquery_schema, load_id, raw_columns
 from extract_load.load.reconcile import LoadResult, check_counts
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ def load_bigquery(
     interval: Interval,
     target: BigQueryTarget,
     client: Any = None,
-    event_types: frozenset[str] = KNOWN_EVENT_TYPES,
+    contract: Contract = EVENTS,
     max_quarantine_ratio: float = 0.05,
 ) -> LoadResult:
     started = time.monotonic()
@@ -95,14 +95,14 @@ def load_bigquery(
         con = engine.connect()
         clean, rejected = Path(tmp) / "rows.jsonl.gz", Path(tmp) / "quarantine.jsonl.gz"
         if files:
-            con.execute(f"create temp table classified as {classified_sql(files, interval, event_types)}")
+            con.execute(f"create temp table classified as {classified_sql(files, interval, contract)}")
             rows_in = con.execute("select count(*) from classified").fetchone()[0]  # type: ignore[index]
             reasons = dict(
                 con.execute(
                     "select reason, count(*) from classified where reason is not null group by 1"
                 ).fetchall()
             )
-            columns = ", ".join(EVENT_COLUMNS)
+            columns = ", ".join(contract.columns)
             con.execute(
                 f"""
                 copy (
@@ -158,7 +158,7 @@ def load_bigquery(
     project = target.project or client.project
     day = interval.start.strftime("%Y%m%d")
     for table, file, table_schema in (
-        (source, "rows.jsonl.gz", bigquery_schema(RAW)),
+        (source, "rows.jsonl.gz", bigquery_schema(raw_columns(contract))),
         (f"{source}_quarantine", "quarantine.jsonl.gz", bigquery_schema(QUARANTINE)),
     ):
         job = client.load_table_from_uri(

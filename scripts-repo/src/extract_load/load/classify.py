@@ -11,9 +11,10 @@ from __future__ import annotations
 from extract_load.contract import (
     BROKEN_LINE_KEY,
     EARLIEST_EVENT_TIME,
-    EVENT_COLUMNS,
     LATEST_EVENT_TIME,
     OVERSIZED_KEY,
+    Contract,
+    Field,
     local_time_sql,
 )
 from extract_load.intervals import Interval
@@ -23,14 +24,12 @@ def _sql_strings(values: list[str] | frozenset[str]) -> str:
     return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in sorted(values)) + "]"
 
 
-def classified_sql(files: list[str], interval: Interval, event_types: frozenset[str]) -> str:
+def classified_sql(files: list[str], interval: Interval, contract: Contract) -> str:
     """One row per landed line of one interval: fields, parsed time, quarantine reason (or NULL)."""
-    return classified_days_sql({f: interval for f in files}, event_types)
+    return classified_days_sql({f: interval for f in files}, contract)
 
 
-def classified_days_sql(
-    files: dict[str, Interval], event_types: frozenset[str], line_numbers: bool = True
-) -> str:
+def classified_days_sql(files: dict[str, Interval], contract: Contract, line_numbers: bool = True) -> str:
     """One row per landed line of several intervals (each file belongs to one), with `_interval_start`.
 
     Each line is parsed once: its JSON type, then every field in one multi-path
@@ -65,38 +64,64 @@ def classified_days_sql(
         from scanned
         inner join file_intervals using (filename)
     """
-    return classify_sql(landed, event_types)
+    return classify_sql(landed, contract)
 
 
-# The reasons a record has no day: a file's extract quarantines these itself.
-UNDATABLE_REASONS = frozenset(
-    {
-        "not_a_json_object",
-        "oversized_record",
-        "broken_line",
-        "non_standard_json",
-        "missing_event_time",
-        "unparseable_event_time",
-        "event_time_out_of_range",
-    }
-)
+def _column_checks(f: Field) -> list[str]:
+    """The CASE branches that hold one column to its contract, in the order they are tried."""
+    c = f.name
+    checks = []
+    if f.required:
+        checks.append(f"when {c} is null then 'missing_{c}'")
+    if f.accepted_values is not None:
+        checks.append(
+            f"when not list_contains({_sql_strings(f.accepted_values)}, lower({c})) then 'unknown_{c}'"
+        )
+    if f.type == "number":
+        number = f"try_cast({c} as double)"
+        checks += [
+            f"when {c} is not null and {number} is null then 'non_numeric_{c}'",
+            f"when not isfinite({number}) then 'non_finite_{c}'",
+        ]
+        if f.minimum is not None:
+            reason = f"negative_{c}" if f.minimum == 0 else f"{c}_below_minimum"
+            checks.append(f"when {number} < {f.minimum!r} then '{reason}'")
+    elif f.type == "integer":
+        checks.append(f"when {c} is not null and try_cast({c} as bigint) is null then 'non_integer_{c}'")
+        if f.minimum is not None:
+            reason = f"negative_{c}" if f.minimum == 0 else f"{c}_below_minimum"
+            checks.append(f"when try_cast({c} as bigint) < {f.minimum!r} then '{reason}'")
+    elif f.type == "boolean":
+        checks.append(f"when {c} is not null and try_cast({c} as boolean) is null then 'non_boolean_{c}'")
+    elif f.type == "date":
+        checks.append(f"when {c} is not null and try_cast({c} as date) is null then 'unparseable_{c}'")
+    elif f.type == "timestamp":
+        checks.append(f"when {c} is not null and {local_time_sql(c)} is null then 'unparseable_{c}'")
+    return checks
 
 
-def classify_sql(landed: str, event_types: frozenset[str]) -> str:
+def classify_sql(landed: str, contract: Contract) -> str:
     """Each record of `landed` (json, filename, _line, _interval_start, _interval_end) with its fields,
     its parsed local time and the reason it must be quarantined, or NULL.
 
     One rule for every stage: the loader classifies landed days with it, and a
     file's extract classifies the whole file with it before landing anything,
-    so both agree on what a record is worth. A record with no interval (NULL
-    bounds) cannot be outside one.
+    so both agree on what a record is worth. The rule is the contract's: the
+    record's shape first, then its time (which names its day), then each
+    column in the contract's order. A record with no interval (NULL bounds)
+    cannot be outside one.
     """
-    paths = "[" + ", ".join(f"'$.\"{c}\"'" for c in EVENT_COLUMNS) + "]"
+    columns = contract.columns
+    time = contract.time_column
+    paths = "[" + ", ".join(f"'$.\"{c}\"'" for c in columns) + "]"
     fields = ",\n".join(
         f"        case when _kind = 'OBJECT' then nullif(trim(_values[{i}]), '') end as {c}"
-        for i, c in enumerate(EVENT_COLUMNS, start=1)
+        for i, c in enumerate(columns, start=1)
     )
-    event_time = f"nullif(trim(_values[{EVENT_COLUMNS.index('event_time') + 1}]), '')"
+    record_time = f"nullif(trim(_values[{columns.index(time) + 1}]), '')"
+    column_checks = "\n            ".join(
+        check for f in contract.fields if f.name != time for check in _column_checks(f)
+    )
     return f"""
     with landed as (
         {landed}
@@ -127,7 +152,7 @@ def classify_sql(landed: str, event_types: frozenset[str]) -> str:
             _oversized,
             _non_standard,
 {fields},
-            {local_time_sql(event_time)} as _event_time_local
+            {local_time_sql(record_time)} as _event_time_local
         from parsed
     )
     select
@@ -137,19 +162,13 @@ def classify_sql(landed: str, event_types: frozenset[str]) -> str:
             when _oversized is not null then 'oversized_record'
             when _broken is not null then 'broken_line'
             when _non_standard then 'non_standard_json'
-            when event_time is null then 'missing_event_time'
-            when _event_time_local is null then 'unparseable_event_time'
+            when {time} is null then 'missing_{time}'
+            when _event_time_local is null then 'unparseable_{time}'
             when _event_time_local < timestamp '{EARLIEST_EVENT_TIME}'
-                or _event_time_local >= timestamp '{LATEST_EVENT_TIME}' then 'event_time_out_of_range'
+                or _event_time_local >= timestamp '{LATEST_EVENT_TIME}' then '{time}_out_of_range'
             when _event_time_local < _interval_start or _event_time_local >= _interval_end
-                then 'event_time_outside_interval'
-            when user_id is null then 'missing_user_id'
-            when event_type is null then 'missing_event_type'
-            when not list_contains({_sql_strings(event_types)}, lower(event_type)) then 'unknown_event_type'
-            when miles_amount is not null and try_cast(miles_amount as double) is null
-                then 'non_numeric_miles_amount'
-            when not isfinite(try_cast(miles_amount as double)) then 'non_finite_miles_amount'
-            when try_cast(miles_amount as double) < 0 then 'negative_miles_amount'
+                then '{time}_outside_interval'
+            {column_checks}
         end as reason
     from typed
     """

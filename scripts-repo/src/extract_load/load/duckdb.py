@@ -24,7 +24,7 @@ from pathlib import Path
 import duckdb
 
 from extract_load import engine
-from extract_load.contract import EVENT_COLUMNS, KNOWN_EVENT_TYPES
+from extract_load.contract import EVENTS, Contract
 from extract_load.intervals import Interval
 from extract_load.landing.bucket import Bucket
 from extract_load.landing.manifest import Manifest, ManifestError, partition_prefix, read_manifest
@@ -48,13 +48,11 @@ def load_duckdb(
     interval: Interval,
     database: Path,
     schema: str = "raw",
-    event_types: frozenset[str] = KNOWN_EVENT_TYPES,
+    contract: Contract = EVENTS,
     max_quarantine_ratio: float = 0.05,
 ) -> LoadResult:
     """Replace `interval` (one day) of `schema.<source>` with what its manifest lists, atomically."""
-    results = load_duckdb_days(
-        bucket, source, [interval], database, schema, event_types, max_quarantine_ratio
-    )
+    results = load_duckdb_days(bucket, source, [interval], database, schema, contract, max_quarantine_ratio)
     return results[0]
 
 
@@ -69,7 +67,7 @@ def load_duckdb_days(
     days: list[Interval],
     database: Path,
     schema: str = "raw",
-    event_types: frozenset[str] = KNOWN_EVENT_TYPES,
+    contract: Contract = EVENTS,
     max_quarantine_ratio: float = 0.05,
     on_loaded: Callable[[LoadResult], None] | None = None,
 ) -> list[LoadResult]:
@@ -84,7 +82,7 @@ def load_duckdb_days(
     database.parent.mkdir(parents=True, exist_ok=True)
     con = engine.connect(str(database))
     try:
-        for statement in duckdb_ddl(schema, source):
+        for statement in duckdb_ddl(schema, source, contract):
             con.execute(statement)
 
         batch: list[tuple[Interval, Manifest]] = []
@@ -100,7 +98,7 @@ def load_duckdb_days(
             batch_bytes += manifest.bytes
             if batch_bytes >= BATCH_BYTES:
                 done, failure = _load_batch(
-                    con, bucket, source, batch, schema, event_types, max_quarantine_ratio
+                    con, bucket, source, batch, schema, contract, max_quarantine_ratio
                 )
                 results += _report(done, on_loaded)
                 batch, batch_bytes = [], 0
@@ -108,7 +106,7 @@ def load_duckdb_days(
                     break
         if batch:
             done, batch_failure = _load_batch(
-                con, bucket, source, batch, schema, event_types, max_quarantine_ratio
+                con, bucket, source, batch, schema, contract, max_quarantine_ratio
             )
             results += _report(done, on_loaded)
             failure = batch_failure or failure  # a bad day in the batch comes before a missing manifest
@@ -141,7 +139,7 @@ def _load_batch(
     source: str,
     batch: list[tuple[Interval, Manifest]],
     schema: str,
-    event_types: frozenset[str],
+    contract: Contract,
     max_quarantine_ratio: float,
 ) -> tuple[list[LoadResult], BaseException | None]:
     """Load the batch's days in one scan; commit the days before the first bad one.
@@ -174,14 +172,14 @@ def _load_batch(
         con.execute(
             f"delete from {quarantine} where _interval_start in (select _interval_start from batch_loads)"
         )
-        loaded = _insert_accepted(con, raw, files, event_types)
+        loaded = _insert_accepted(con, raw, files, contract)
         stats: dict[dt.date, tuple[int, dict[str, int]]] = {
             day.start: (loaded.get(day.start, 0), {}) for day, _ in batch
         }
         stated = {day.start: manifest.row_count for day, manifest in batch}
         flagged = {f: i for f, i in files.items() if loaded.get(i.start, 0) != stated[i.start]}
         if flagged:
-            stats.update(_insert_refused(con, quarantine, flagged, event_types))
+            stats.update(_insert_refused(con, quarantine, flagged, contract))
         undated = _insert_undated(con, bucket, source, quarantine, [day for day, _ in batch])
         seconds_each = (time.monotonic() - started) / max(len(batch), 1)
         for position, ((day, manifest), (_, day_load_id, day_landed_at)) in enumerate(
@@ -198,7 +196,7 @@ def _load_batch(
                 if position == 0:
                     return [], error
                 done, _ = _load_batch(
-                    con, bucket, source, batch[:position], schema, event_types, max_quarantine_ratio
+                    con, bucket, source, batch[:position], schema, contract, max_quarantine_ratio
                 )
                 return done, error
             if sum(reasons.values()):
@@ -230,7 +228,7 @@ def _load_batch(
 
 
 def _insert_accepted(
-    con: duckdb.DuckDBPyConnection, raw: str, files: dict[str, Interval], event_types: frozenset[str]
+    con: duckdb.DuckDBPyConnection, raw: str, files: dict[str, Interval], contract: Contract
 ) -> dict[dt.date, int]:
     """Insert the accepted records of `files` (in the temp table batch_loads' days); rows loaded per day.
 
@@ -240,12 +238,12 @@ def _insert_accepted(
     """
     if not files:
         return {}
-    columns = ", ".join(EVENT_COLUMNS)
+    columns = ", ".join(contract.columns)
     con.execute(
         f"""
         insert into {raw}
         select {columns}, _event_time_local, json, _interval_start, filename, load_id, landed_at
-        from ({classified_days_sql(files, event_types, line_numbers=False)}) as classified
+        from ({classified_days_sql(files, contract, line_numbers=False)}) as classified
         inner join batch_loads using (_interval_start)
         where reason is null
         """
@@ -259,13 +257,13 @@ def _insert_accepted(
 
 
 def _insert_refused(
-    con: duckdb.DuckDBPyConnection, quarantine: str, flagged: dict[str, Interval], event_types: frozenset[str]
+    con: duckdb.DuckDBPyConnection, quarantine: str, flagged: dict[str, Interval], contract: Contract
 ) -> dict[dt.date, tuple[int, dict[str, int]]]:
     """Read the flagged days again, numbered, into the temp table `quarantined`; insert their refused records.
 
     Returns each flagged day's records read and its reasons' counts.
     """
-    classified = classified_days_sql(flagged, event_types)
+    classified = classified_days_sql(flagged, contract)
     con.execute(f"create or replace temp table quarantined as select * from ({classified})")
     stats: dict[dt.date, tuple[int, dict[str, int]]] = {i.start: (0, {}) for i in flagged.values()}
     for start, reason, count in con.execute(

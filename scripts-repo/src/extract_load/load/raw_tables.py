@@ -14,7 +14,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from extract_load.contract import EVENT_COLUMNS
+from extract_load.contract import EVENTS, Contract
 from extract_load.landing.manifest import Manifest
 from extract_load.names import quoted
 
@@ -36,12 +36,16 @@ LINEAGE = (
     Column("_loaded_at", "timestamp"),
 )
 
-RAW = (
-    *(Column(c, "string", required=False) for c in EVENT_COLUMNS),
-    Column("_event_time_local", "timestamp"),
-    Column("_record", "json"),
-    *LINEAGE,
-)
+
+def raw_columns(contract: Contract = EVENTS) -> tuple[Column, ...]:
+    """A source's raw table: its contract's columns as text, its local time, the record, its lineage."""
+    return (
+        *(Column(c, "string", required=False) for c in contract.columns),
+        Column("_event_time_local", "timestamp"),
+        Column("_record", "json"),
+        *LINEAGE,
+    )
+
 
 QUARANTINE = (
     Column("_record", "string"),  # text, not JSON: a refused record need not be JSON at all
@@ -78,12 +82,12 @@ def _duckdb_columns(columns: tuple[Column, ...]) -> str:
     )
 
 
-def duckdb_ddl(schema: str, source: str) -> list[str]:
+def duckdb_ddl(schema: str, source: str, contract: Contract = EVENTS) -> list[str]:
     """The statements that create a source's tables in DuckDB (and in `_loads`, one row per loaded day)."""
     raw, quarantine, loads = tables(schema, source)
     return [
         f"create schema if not exists {quoted(schema)}",
-        f"create table if not exists {raw} (\n{_duckdb_columns(RAW)}\n)",
+        f"create table if not exists {raw} (\n{_duckdb_columns(raw_columns(contract))}\n)",
         f"create table if not exists {quarantine} (\n{_duckdb_columns(QUARANTINE)}\n)",
         f"""create table if not exists {loads} (
     source varchar not null,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+from extract_load.contract import Contract
 from extract_load.intervals import Interval
 from extract_load.landing.bucket import Bucket
 from extract_load.load.bigquery import BigQueryTarget
@@ -43,7 +44,7 @@ def load_days(
     source: str,
     days: list[Interval],
     schema: str,
-    event_types: frozenset[str],
+    contract: Contract,
     max_quarantine_ratio: float,
     on_loaded: Callable[[LoadResult], None],
 ) -> None:
@@ -52,8 +53,8 @@ def load_days(
         from extract_load.load.bigquery import load_bigquery
 
         for day in progress(days, f"load {source}", len(days)):
-            on_loaded(load_bigquery(bucket, source, day, target, None, event_types, max_quarantine_ratio))
+            on_loaded(load_bigquery(bucket, source, day, target, None, contract, max_quarantine_ratio))
         return
     from extract_load.load.duckdb import load_duckdb_days
 
-    load_duckdb_days(bucket, source, days, target.path, schema, event_types, max_quarantine_ratio, on_loaded)
+    load_duckdb_days(bucket, source, days, target.path, schema, contract, max_quarantine_ratio, on_loaded)

@@ -43,6 +43,7 @@ from extract_load import engine
 from extract_load.contract import (
     BROKEN_LINE_KEY,
     DEFAULT_POLICY,
+    EVENTS,
     OVERSIZED_KEY,
     QuarantinePolicy,
     local_today,
@@ -52,14 +53,13 @@ from extract_load.landing.bucket import Bucket
 from extract_load.landing.leases import Lease
 from extract_load.landing.manifest import Manifest, PartitionWriter, partition_prefix
 from extract_load.landing.quarantine import undated_prefix, write_quarantined_records
-from extract_load.load.classify import UNDATABLE_REASONS, classify_sql
+from extract_load.load.classify import classify_sql
 from extract_load.load.reconcile import QuarantineThresholdError, ReconciliationError
 from extract_load.redaction import public_location
 from extract_load.sources.records import MAX_RECORD_BYTES, Oversized, parser_limit, scan_csv, scan_jsonl
 
 log = logging.getLogger(__name__)
 
-REQUIRED_COLUMNS = ("event_time", "user_id", "event_type")
 
 # A file's range, when not given, is every day from its first record to its
 # last, each landed (an empty day replaces what an earlier drop held). One
@@ -136,8 +136,11 @@ def _format(path: Path) -> str:
     raise FileSourceError(f"{path.name}: unsupported file type (csv, jsonl, parquet or xlsx)")
 
 
-def require_columns(columns: list[str], origin: str) -> None:
-    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+def require_columns(
+    columns: list[str], origin: str, required: tuple[str, ...] = EVENTS.required_columns
+) -> None:
+    """A file without a column its contract requires is refused whole, before anything is staged."""
+    missing = [c for c in required if c not in columns]
     if missing:
         raise FileSourceError(
             f"{origin}: required column(s) {', '.join(missing)} missing (has {', '.join(columns)})"
@@ -151,6 +154,7 @@ def stage_file(
     workdir: Path,
     kept_at: Callable[[int], str | None] = lambda line: None,
     limit: int = MAX_RECORD_BYTES,
+    required: tuple[str, ...] = EVENTS.required_columns,
 ) -> list[Oversized]:
     """Create table `rows_in(_line, record json)`: one row per data record of the file.
 
@@ -160,7 +164,7 @@ def stage_file(
     must equal the scan's, or nothing lands. A reader's error is the file's.
     """
     try:
-        return _stage_file(con, path, origin, workdir, kept_at, limit)
+        return _stage_file(con, path, origin, workdir, kept_at, limit, required)
     except (duckdb.Error, csv.Error, UnicodeDecodeError) as exc:
         raise FileSourceError(f"{origin}: cannot be read: {exc}") from exc
 
@@ -172,6 +176,7 @@ def _stage_file(
     workdir: Path,
     kept_at: Callable[[int], str | None] = lambda line: None,
     limit: int = MAX_RECORD_BYTES,
+    required: tuple[str, ...] = EVENTS.required_columns,
 ) -> list[Oversized]:
     kind = _format(path)
     scan = None
@@ -179,7 +184,7 @@ def _stage_file(
         opener = gzip.open if path.name.lower().endswith(".gz") else open
         with opener(path, "rt", encoding="utf-8", newline="") as handle:
             header = [c.strip() for c in next(csv.reader(handle), [])]
-        require_columns(header, origin)
+        require_columns(header, origin, required)
         scan = scan_csv(path, workdir, limit)
         src = str(scan.path).replace("'", "''")
         # RFC 4180 dialect and the header's columns stated, not sniffed: broken
@@ -238,17 +243,17 @@ def _stage_file(
         keys = con.execute(
             "select distinct unnest(json_keys(record)) from rows_in where json_type(record) = 'OBJECT'"
         ).fetchall()
-        require_columns([k[0] for k in keys if k[0] != OVERSIZED_KEY], origin)
+        require_columns([k[0] for k in keys if k[0] != OVERSIZED_KEY], origin, required)
     elif kind == "parquet":
         src = str(path).replace("'", "''")
         columns = [c[0] for c in con.execute(f"describe select * from read_parquet('{src}')").fetchall()]
-        require_columns(columns, origin)
+        require_columns(columns, origin, required)
         con.execute(
             f"create temp table rows_in as select null::bigint as _line, to_json(p) as record "
             f"from read_parquet('{src}') as p"
         )
     else:
-        _stage_xlsx(con, path, origin)
+        _stage_xlsx(con, path, origin, required)
     if scan is None:
         return []
     parsed = con.execute("select count(*) from rows_in").fetchone()[0]  # type: ignore[index]
@@ -261,14 +266,19 @@ def _stage_file(
     return scan.oversized
 
 
-def _stage_xlsx(con: duckdb.DuckDBPyConnection, path: Path, origin: str) -> None:
+def _stage_xlsx(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    origin: str,
+    required: tuple[str, ...] = EVENTS.required_columns,
+) -> None:
     from openpyxl import load_workbook
 
     book = load_workbook(path, read_only=True, data_only=True)
     sheet = book.worksheets[0]
     rows = sheet.iter_rows(values_only=True)
     header = [str(h).strip() if h is not None else "" for h in next(rows, ())]
-    require_columns(header, f"{origin} (sheet {sheet.title})")
+    require_columns(header, f"{origin} (sheet {sheet.title})", required)
     con.execute("create temp table rows_in (_line bigint, record json)")
     batch = []
     for number, values in enumerate(rows, start=2):
@@ -338,7 +348,12 @@ def extract_file(
             digest = verify_and_digest(path, location)
             keep = f"quarantine/{source}/oversized/{digest}"
             oversized = stage_file(
-                con, path, location, Path(work), lambda line: f"{bucket.url}/{keep}/line-{line}.bin"
+                con,
+                path,
+                location,
+                Path(work),
+                lambda line: f"{bucket.url}/{keep}/line-{line}.bin",
+                required=policy.contract.required_columns,
             )
             # A record too large to parse is kept whole, before anything names it.
             for big in oversized:
@@ -358,6 +373,7 @@ class StagedFile:
     last_day: dt.date | None
     reasons: dict[str, int]
     months: dict[str, int] = field(default_factory=dict)  # datable records per YYYY-MM
+    undatable_reasons: frozenset[str] = EVENTS.undatable_reasons  # the contract's
 
     def interval(self, origin: str, max_days: int = MAX_FILE_DAYS) -> Interval | None:
         """Every day from the first record to the last, refused past `max_days` with where the records are."""
@@ -378,7 +394,7 @@ class StagedFile:
 
     def as_dict(self) -> dict[str, object]:
         end = self.last_day + dt.timedelta(days=1) if self.last_day else None
-        undatable = sum(n for r, n in self.reasons.items() if r in UNDATABLE_REASONS)
+        undatable = sum(n for r, n in self.reasons.items() if r in self.undatable_reasons)
         return {
             "rows": self.rows,
             "first_day": self.first_day.isoformat() if self.first_day else None,
@@ -399,9 +415,9 @@ def classify_staged(con: duckdb.DuckDBPyConnection, origin: str, policy: Quarant
     # extracted fields would make the table several times wider, and it is read once a day).
     con.execute(
         "create temp table classified as select json, filename, _line, reason, "
-        f"case when reason in {_sql_tuple(UNDATABLE_REASONS)} then null "
+        f"case when reason in {_sql_tuple(policy.contract.undatable_reasons)} then null "
         "else cast(_event_time_local as date) end as day "
-        f"from ({classify_sql(records, policy.event_types)})"
+        f"from ({classify_sql(records, policy.contract)})"
     )
     rows, first_day, last_day = con.execute(  # type: ignore[misc]
         "select count(*), min(day), max(day) from classified"
@@ -417,7 +433,7 @@ def classify_staged(con: duckdb.DuckDBPyConnection, origin: str, policy: Quarant
             "where day is not null group by 1 order by 1"
         ).fetchall()
     )
-    return StagedFile(int(rows), first_day, last_day, reasons, months)
+    return StagedFile(int(rows), first_day, last_day, reasons, months, policy.contract.undatable_reasons)
 
 
 def _sql_tuple(values: frozenset[str]) -> str:
@@ -432,7 +448,7 @@ def describe_file(
     try:
         with local_copy(location) as path, tempfile.TemporaryDirectory() as work:
             verify_and_digest(path, location)
-            stage_file(con, path, location, Path(work))
+            stage_file(con, path, location, Path(work), required=policy.contract.required_columns)
         staged = classify_staged(con, public_location(location), policy)
     finally:
         con.close()
@@ -457,7 +473,7 @@ def land_staged(
     """Land the staged `rows_in(_line, record)` table, a partition per local day (see the module)."""
     staged = classify_staged(con, origin, policy)
     rows_in, first_day, reasons = staged.rows, staged.first_day, staged.reasons
-    undated = {r: n for r, n in reasons.items() if r in UNDATABLE_REASONS}
+    undated = {r: n for r, n in reasons.items() if r in staged.undatable_reasons}
     if interval is None:
         # A file with no datable record at all still has its undatable ones loaded, on the day it arrived.
         interval = staged.interval(origin, max_days) or Interval.parse(local_today())

@@ -7,13 +7,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from extract_load.contract import EVENTS, Contract, ContractError, load_contract
 from extract_load.names import InvalidNameError, checked_name
 from extract_load.settings import settings
-from extract_load.sources.http import Auth, Pagination
+
+if TYPE_CHECKING:  # the REST client imports dlt: only a REST extract needs it
+    from extract_load.sources.http import Auth, Pagination
 
 
 class SourceConfigError(ValueError):
@@ -26,6 +29,8 @@ class Source:
     kind: str
     description: str = ""
     settings: dict[str, Any] = field(default_factory=dict)
+    # What its records must hold (`contract:` in the sources file; the app's events by default).
+    contract: Contract = EVENTS
 
     def env_names(self) -> dict[str, str]:
         """Setting -> environment variable, for every setting that comes from the environment."""
@@ -42,9 +47,13 @@ class Source:
         return value
 
     def pagination(self) -> Pagination:
+        from extract_load.sources.http import Pagination
+
         return Pagination(**self.settings.get("pagination", {}))
 
     def auth(self) -> Auth:
+        from extract_load.sources.http import Auth
+
         spec = dict(self.settings.get("auth", {}))
         kind = spec.pop("kind", "none")
         secret_env = spec.pop("secret_env", None)
@@ -72,8 +81,22 @@ def load_sources(path: Path | None = None) -> dict[str, Source]:
         kind = spec.pop("kind", None)
         if kind not in {"rest", "file", "kafka", "sheets"}:
             raise SourceConfigError(f"source {name}: unknown kind {kind!r}")
-        sources[name] = Source(name, kind, spec.pop("description", ""), spec)
+        try:
+            contract = load_contract(spec.pop("contract", "events"), location.parent if location else None)
+        except (ContractError, InvalidNameError) as exc:
+            raise SourceConfigError(f"source {name}: {exc}") from exc
+        sources[name] = Source(name, kind, spec.pop("description", ""), spec, contract)
     return sources
+
+
+def contract_for(source: str) -> Contract:
+    """The contract `source` is held to: the sources file's, or the app's events for an undeclared name.
+
+    An undeclared name (`extract-file --source any_name`) keeps working as it
+    always has, held to the events contract.
+    """
+    declared = load_sources().get(source)
+    return declared.contract if declared is not None else EVENTS
 
 
 def check(source: Source, timeout: float = 10.0) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 
 from extract_load import engine
-from extract_load.contract import DEFAULT_POLICY, QuarantinePolicy
+from extract_load.contract import DEFAULT_POLICY, EVENTS, QuarantinePolicy
 from extract_load.intervals import Interval
 from extract_load.landing.bucket import Bucket
 from extract_load.names import checked_drive_file_id
@@ -56,12 +56,17 @@ def google_service(api: str, version: str) -> Any:
     )
 
 
-def stage_values(con: duckdb.DuckDBPyConnection, values: list[list[Any]], origin: str) -> None:
+def stage_values(
+    con: duckdb.DuckDBPyConnection,
+    values: list[list[Any]],
+    origin: str,
+    required: tuple[str, ...] = EVENTS.required_columns,
+) -> None:
     """Stage a values grid (first row = header) as `rows_in(_line, record)`; _line is the sheet row."""
     if not values:
         raise ValueError(f"{origin}: the range is empty (no header row)")
     header = [str(h).strip() for h in values[0]]
-    require_columns(header, origin)
+    require_columns(header, origin, required)
     con.execute("create temp table rows_in (_line bigint, record json)")
     rows = []
     for number, row in enumerate(values[1:], start=2):
@@ -103,7 +108,7 @@ def extract_sheet(
     origin = f"sheets://{spreadsheet_id}/{response.get('range', cell_range)}"
     con = engine.connect()
     try:
-        stage_values(con, response.get("values", []), origin)
+        stage_values(con, response.get("values", []), origin, policy.contract.required_columns)
         return land_staged(con, bucket, interval, source, origin, policy=policy)
     finally:
         con.close()
@@ -130,7 +135,7 @@ def extract_drive_xlsx(
         origin = f"drive://{file_id}"
         con = engine.connect()
         try:
-            stage_file(con, path, origin, Path(tmp))
+            stage_file(con, path, origin, Path(tmp), required=policy.contract.required_columns)
             return land_staged(con, bucket, interval, source, origin, policy=policy)
         finally:
             con.close()
