@@ -72,7 +72,7 @@ def _known() -> tuple[str, ...]:
 
         named = frozenset(
             variable for source in load_sources().values() for setting, variable in source.env_names().items()
-            if setting == "auth"
+            if setting in ("auth", "dsn")
         )  # fmt: skip
     except Exception:  # noqa: BLE001 - a broken sources file is reported by the command that reads it
         named = frozenset()

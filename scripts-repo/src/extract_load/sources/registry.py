@@ -17,10 +17,14 @@ from extract_load.settings import settings
 
 if TYPE_CHECKING:  # the REST client imports dlt: only a REST extract needs it
     from extract_load.sources.http import Auth, Pagination
+    from extract_load.sources.postgres import TableSource
 
 
 class SourceConfigError(ValueError):
     pass
+
+
+KINDS = frozenset({"rest", "file", "kafka", "sheets", "postgres"})
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,21 @@ class Source:
         secret = settings().declared(secret_env)
         return Auth(kind=kind, secret=secret, **spec) if secret else Auth()
 
+    def table_source(self) -> TableSource:
+        """A postgres source's table, read by its contract's time column and key."""
+        from extract_load.sources.postgres import TableSource
+
+        try:
+            return TableSource(
+                table=str(self.settings["table"]),
+                time_column=self.contract.time_column,
+                key=tuple(self.settings.get("key") or self.contract.primary_key),
+                lookback_days=int(self.settings.get("lookback_days", 1)),
+                page_size=int(self.settings.get("page_size", 10_000)),
+            )
+        except (KeyError, ValueError, InvalidNameError) as exc:
+            raise SourceConfigError(f"source {self.name}: {exc}") from exc
+
     def params(self, start: str, end: str) -> dict[str, str]:
         return {k: str(v).format(start=start, end=end) for k, v in self.settings.get("params", {}).items()}
 
@@ -79,7 +98,7 @@ def load_sources(path: Path | None = None) -> dict[str, Source]:
             raise SourceConfigError(f"{location or 'sources.yaml'}: {exc}") from exc
         spec = dict(spec)
         kind = spec.pop("kind", None)
-        if kind not in {"rest", "file", "kafka", "sheets"}:
+        if kind not in KINDS:
             raise SourceConfigError(f"source {name}: unknown kind {kind!r}")
         try:
             contract = load_contract(spec.pop("contract", "events"), location.parent if location else None)
@@ -125,6 +144,10 @@ def check(source: Source, timeout: float = 10.0) -> dict[str, Any]:
                 requests.head(location, timeout=timeout, allow_redirects=True).raise_for_status()
             elif not Path(location).is_file():
                 raise FileNotFoundError(location)
+        elif source.kind == "postgres":
+            from extract_load.sources.postgres import check_table
+
+            check_table(source.env("dsn") or "", source.table_source(), timeout)
         elif source.kind == "kafka":
             from confluent_kafka.admin import AdminClient
 
