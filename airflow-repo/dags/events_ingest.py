@@ -37,7 +37,7 @@ from pipeline_runtime import commands, runner
 from pipeline_runtime.alerts import notify_deadline_missed
 from pipeline_runtime.assets import RAW_TABLES, raw_table
 from pipeline_runtime.defaults import DEFAULT_ARGS, fresh_by
-from pipeline_runtime.intervals import LOCAL_TZ, NoIntervalError, plan_intervals
+from pipeline_runtime.intervals import LOCAL_TZ, NoIntervalError, landed_span, plan_intervals
 from pipeline_runtime.sources import configured_sources
 
 
@@ -97,9 +97,11 @@ def events_ingest() -> None:
     def extract(batch: dict[str, str]) -> dict[str, Any]:
         results = runner.run(commands.extract_source(batch["source"], batch["start"], batch["end"]))
         # A file's extract ends with its reconciliation, which counts the records it quarantined
-        # itself (those without a day); a REST extract's lines have none.
+        # itself (those without a day); a REST extract's lines have none. The load covers every
+        # day the extract landed (a database source lands earlier days again, for late commits).
         return {
             **batch,
+            **landed_span(batch, results),
             "landed": sum(int(r.get("rows", 0)) for r in results),
             "quarantined_at_extract": sum(int(r.get("quarantined", 0)) for r in results),
         }

@@ -34,3 +34,20 @@ def test_a_run_without_interval_or_range_is_refused_clearly() -> None:
 
     with pytest.raises(NoIntervalError, match="no data interval"):
         plan_intervals({}, None, None)
+
+
+def test_the_load_covers_every_day_the_extract_landed() -> None:
+    from pipeline_runtime.intervals import landed_span
+
+    batch = {"source": "shop_orders", "start": "2025-03-05", "end": "2025-03-06"}
+    # A database source lands the day before again (lookback), then the summary line.
+    results = [
+        {"source": "shop_orders", "interval_start": "2025-03-04", "rows": 3, "run_id": "a"},
+        {"source": "shop_orders", "interval_start": "2025-03-05", "rows": 5, "run_id": "b"},
+        {"source": "shop_orders", "days": 2, "rows": 8, "watermark": "2025-03-06"},
+    ]
+    assert landed_span(batch, results) == {"start": "2025-03-04", "end": "2025-03-06"}
+    # A REST extract lands exactly its days: nothing changes.
+    rest = [{"source": "events", "interval_start": "2025-03-05", "rows": 9, "run_id": "c"}]
+    assert landed_span(batch, rest) == {"start": "2025-03-05", "end": "2025-03-06"}
+    assert landed_span(batch, []) == {"start": "2025-03-05", "end": "2025-03-06"}

@@ -42,3 +42,21 @@ def plan_intervals(
         }
         for i in range(0, (last - first).days, step)
     ]
+
+
+def landed_span(batch: dict[str, str], results: list[dict[str, Any]]) -> dict[str, str]:
+    """The days the load must cover: the batch's, widened to every day the extract landed.
+
+    An extract may land more days than it was asked for (a database source
+    lands `lookback_days` earlier ones again, for late commits); each landed
+    day replaced its landing, so its load must follow, or the raw table would
+    keep the day's older version. Manifest lines are the ones naming a day.
+    """
+    days = [r["interval_start"] for r in results if "interval_start" in r and "run_id" in r]
+    ends = [r.get("interval_end") for r in results if "interval_start" in r and "run_id" in r]
+    start = min([batch["start"], *days])
+    last_days = [(dt.date.fromisoformat(d) + dt.timedelta(days=1)).isoformat() for d in days if d] + [
+        e for e in ends if e
+    ]
+    end = max([batch["end"], *last_days])
+    return {"start": start, "end": end}

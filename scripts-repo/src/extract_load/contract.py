@@ -47,7 +47,9 @@ class Field:
 class Contract:
     name: str
     fields: tuple[Field, ...]
-    time_column: str
+    # The column whose local day is a record's data interval; None for a snapshot source (a catalogue,
+    # a budget sheet), each of whose runs lands the whole of it and replaces the raw table.
+    time_column: str | None
     version: int = 1
     description: str = ""
     primary_key: tuple[str, ...] = ()
@@ -62,9 +64,15 @@ class Contract:
         return tuple(f.name for f in self.fields if f.required)
 
     @property
+    def is_snapshot(self) -> bool:
+        return self.time_column is None
+
+    @property
     def undatable_reasons(self) -> frozenset[str]:
         """The reasons a record has no day: a file's extract or the stream quarantines these itself."""
         t = self.time_column
+        if t is None:  # a snapshot's records all belong to the snapshot's day
+            return STRUCTURAL_REASONS
         return STRUCTURAL_REASONS | {f"missing_{t}", f"unparseable_{t}", f"{t}_out_of_range"}
 
     def field(self, name: str) -> Field:
@@ -147,10 +155,12 @@ def parse_contract(document: Mapping[str, Any], origin: str) -> Contract:
     names = [f.name for f in fields]
     if not fields or len(set(names)) != len(names):
         raise fail("columns must be listed, each name once")
-    time_column = document.get("time_column")
-    if time_column is None:
-        raise fail("time_column is required (snapshot contracts, with none, are not supported yet)")
-    if time_column not in names or next(f for f in fields if f.name == time_column).type != "timestamp":
+    if "time_column" not in document:
+        raise fail("time_column is required: a timestamp column, or null for a snapshot source")
+    time_column = document["time_column"]
+    if time_column is not None and (
+        time_column not in names or next(f for f in fields if f.name == time_column).type != "timestamp"
+    ):
         raise fail(f"time_column {time_column!r} must be one of the columns, of type timestamp")
     primary_key = tuple(document.get("primary_key") or ())
     if set(primary_key) - set(names):
@@ -160,7 +170,7 @@ def parse_contract(document: Mapping[str, Any], origin: str) -> Contract:
     return Contract(
         name=str(document.get("name") or origin),
         fields=tuple(fields),
-        time_column=str(time_column),
+        time_column=None if time_column is None else str(time_column),
         version=int(document.get("version", 1)),
         description=str(document.get("description", "")),
         primary_key=primary_key,

@@ -103,11 +103,16 @@ def load_bigquery(
                 ).fetchall()
             )
             columns = ", ".join(contract.columns)
+            local_time = (
+                ""
+                if contract.is_snapshot
+                else "\n                           strftime(_event_time_local, '%Y-%m-%d %H:%M:%S.%f')"
+                " as _event_time_local,"
+            )
             con.execute(
                 f"""
                 copy (
-                    select {columns},
-                           strftime(_event_time_local, '%Y-%m-%d %H:%M:%S.%f') as _event_time_local,
+                    select {columns},{local_time}
                            json as _record, ?::varchar as _interval_start,
                            parse_filename(filename) as _source_file, ?::varchar as _load_id,
                            ?::varchar as _loaded_at
@@ -163,7 +168,7 @@ def load_bigquery(
     ):
         job = client.load_table_from_uri(
             f"{bucket.url}/{ready}/{file}",
-            f"{project}.{target.dataset}.{table}${day}",
+            f"{project}.{target.dataset}.{table}" + ("" if contract.is_snapshot else f"${day}"),
             job_config=load_job_config(table_schema, source),
             job_id_prefix=f"extract_load_{source}_{day}_",
         )

@@ -118,7 +118,17 @@ def classify_sql(landed: str, contract: Contract) -> str:
         f"        case when _kind = 'OBJECT' then nullif(trim(_values[{i}]), '') end as {c}"
         for i, c in enumerate(columns, start=1)
     )
-    record_time = f"nullif(trim(_values[{columns.index(time) + 1}]), '')"
+    if time is None:  # a snapshot: no record has a time of its own, all belong to the snapshot's day
+        local_time = "cast(null as timestamp)"
+        time_checks = ""
+    else:
+        local_time = local_time_sql(f"nullif(trim(_values[{columns.index(time) + 1}]), '')")
+        time_checks = f"""when {time} is null then 'missing_{time}'
+            when _event_time_local is null then 'unparseable_{time}'
+            when _event_time_local < timestamp '{EARLIEST_EVENT_TIME}'
+                or _event_time_local >= timestamp '{LATEST_EVENT_TIME}' then '{time}_out_of_range'
+            when _event_time_local < _interval_start or _event_time_local >= _interval_end
+                then '{time}_outside_interval'"""
     column_checks = "\n            ".join(
         check for f in contract.fields if f.name != time for check in _column_checks(f)
     )
@@ -152,7 +162,7 @@ def classify_sql(landed: str, contract: Contract) -> str:
             _oversized,
             _non_standard,
 {fields},
-            {local_time_sql(record_time)} as _event_time_local
+            {local_time} as _event_time_local
         from parsed
     )
     select
@@ -162,12 +172,7 @@ def classify_sql(landed: str, contract: Contract) -> str:
             when _oversized is not null then 'oversized_record'
             when _broken is not null then 'broken_line'
             when _non_standard then 'non_standard_json'
-            when {time} is null then 'missing_{time}'
-            when _event_time_local is null then 'unparseable_{time}'
-            when _event_time_local < timestamp '{EARLIEST_EVENT_TIME}'
-                or _event_time_local >= timestamp '{LATEST_EVENT_TIME}' then '{time}_out_of_range'
-            when _event_time_local < _interval_start or _event_time_local >= _interval_end
-                then '{time}_outside_interval'
+            {time_checks}
             {column_checks}
         end as reason
     from typed

@@ -77,6 +77,11 @@ def load_duckdb_days(
     if loaded alone: days before the first bad one are committed, the bad one
     and those after it are not, and its error is raised. Good days are written
     in batches, one transaction each, so a load of a year is not 365 start-ups.
+
+    A snapshot source's raw table is its newest landed snapshot: of the days
+    asked for, only the last is loaded, and it replaces the whole table unless
+    the table already holds a newer one (then nothing changes), so a reload of
+    any day leaves the table as a full rebuild would.
     """
     results: list[LoadResult] = []
     database.parent.mkdir(parents=True, exist_ok=True)
@@ -84,6 +89,13 @@ def load_duckdb_days(
     try:
         for statement in duckdb_ddl(schema, source, contract):
             con.execute(statement)
+        if contract.is_snapshot and days:
+            raw = tables(schema, source)[0]
+            held = con.execute(f"select max(_interval_start) from {raw}").fetchone()[0]  # type: ignore[index]
+            latest = max(days, key=lambda day: day.start)
+            days = [] if held is not None and held > latest.start else [latest]
+            if not days:
+                log.info("%s: the raw table holds the snapshot of %s, newer than %s", source, held, latest)
 
         batch: list[tuple[Interval, Manifest]] = []
         batch_bytes = 0
@@ -168,10 +180,14 @@ def _load_batch(
     results: list[LoadResult] = []
     try:
         con.execute("begin transaction")
-        con.execute(f"delete from {raw} where _interval_start in (select _interval_start from batch_loads)")
-        con.execute(
-            f"delete from {quarantine} where _interval_start in (select _interval_start from batch_loads)"
+        # A day replaces its day; a snapshot replaces everything (its raw table is one snapshot).
+        replaced = (
+            ""
+            if contract.is_snapshot
+            else " where _interval_start in (select _interval_start from batch_loads)"
         )
+        con.execute(f"delete from {raw}{replaced}")
+        con.execute(f"delete from {quarantine}{replaced}")
         loaded = _insert_accepted(con, raw, files, contract)
         stats: dict[dt.date, tuple[int, dict[str, int]]] = {
             day.start: (loaded.get(day.start, 0), {}) for day, _ in batch
@@ -238,11 +254,11 @@ def _insert_accepted(
     """
     if not files:
         return {}
-    columns = ", ".join(contract.columns)
+    columns = ", ".join([*contract.columns, *(() if contract.is_snapshot else ("_event_time_local",))])
     con.execute(
         f"""
         insert into {raw}
-        select {columns}, _event_time_local, json, _interval_start, filename, load_id, landed_at
+        select {columns}, json, _interval_start, filename, load_id, landed_at
         from ({classified_days_sql(files, contract, line_numbers=False)}) as classified
         inner join batch_loads using (_interval_start)
         where reason is null

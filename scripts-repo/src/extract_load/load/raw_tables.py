@@ -41,7 +41,7 @@ def raw_columns(contract: Contract = EVENTS) -> tuple[Column, ...]:
     """A source's raw table: its contract's columns as text, its local time, the record, its lineage."""
     return (
         *(Column(c, "string", required=False) for c in contract.columns),
-        Column("_event_time_local", "timestamp"),
+        *(() if contract.is_snapshot else (Column("_event_time_local", "timestamp"),)),
         Column("_record", "json"),
         *LINEAGE,
     )

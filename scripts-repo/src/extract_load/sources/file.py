@@ -404,9 +404,15 @@ class StagedFile:
         }
 
 
-def classify_staged(con: duckdb.DuckDBPyConnection, origin: str, policy: QuarantinePolicy) -> StagedFile:
-    """Classify every staged record once (temp table `classified`, with its local `day` or NULL)."""
+def classify_staged(
+    con: duckdb.DuckDBPyConnection, origin: str, policy: QuarantinePolicy, snapshot_day: dt.date | None = None
+) -> StagedFile:
+    """Classify every staged record once (temp table `classified`, with its local `day` or NULL).
+
+    A snapshot's records have no time of their own: each usable one belongs to `snapshot_day`.
+    """
     name = (Path(urlparse(origin).path).name or origin).replace("'", "''")
+    day = "cast(_event_time_local as date)" if snapshot_day is None else f"date '{snapshot_day.isoformat()}'"
     records = (
         f"select record as json, '{name}' as filename, _line, "
         "cast(null as date) as _interval_start, cast(null as date) as _interval_end from rows_in"
@@ -416,7 +422,7 @@ def classify_staged(con: duckdb.DuckDBPyConnection, origin: str, policy: Quarant
     con.execute(
         "create temp table classified as select json, filename, _line, reason, "
         f"case when reason in {_sql_tuple(policy.contract.undatable_reasons)} then null "
-        "else cast(_event_time_local as date) end as day "
+        f"else {day} end as day "
         f"from ({classify_sql(records, policy.contract)})"
     )
     rows, first_day, last_day = con.execute(  # type: ignore[misc]
@@ -449,7 +455,8 @@ def describe_file(
         with local_copy(location) as path, tempfile.TemporaryDirectory() as work:
             verify_and_digest(path, location)
             stage_file(con, path, location, Path(work), required=policy.contract.required_columns)
-        staged = classify_staged(con, public_location(location), policy)
+        today = dt.date.fromisoformat(local_today()) if policy.contract.is_snapshot else None
+        staged = classify_staged(con, public_location(location), policy, today)
     finally:
         con.close()
     staged.interval(public_location(location), max_days)  # the range a run would land, or why not
@@ -471,7 +478,12 @@ def land_staged(
     max_days: int = MAX_FILE_DAYS,
 ) -> FileExtract:
     """Land the staged `rows_in(_line, record)` table, a partition per local day (see the module)."""
-    staged = classify_staged(con, origin, policy)
+    if policy.contract.is_snapshot:
+        # A snapshot is the source as it is now: the snapshot of the day asked for (the last of a
+        # range: a scheduler's backfill cannot read the past), or of the day it is taken.
+        interval = interval.days()[-1] if interval is not None else Interval.parse(local_today())
+    snapshot_day = interval.start if policy.contract.is_snapshot and interval is not None else None
+    staged = classify_staged(con, origin, policy, snapshot_day)
     rows_in, first_day, reasons = staged.rows, staged.first_day, staged.reasons
     undated = {r: n for r, n in reasons.items() if r in staged.undatable_reasons}
     if interval is None:

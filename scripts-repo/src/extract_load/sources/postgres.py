@@ -20,7 +20,10 @@ day's manifest is committed, by compare-and-swap, and never backwards: a run
 that fails leaves it where it was, and the next run redoes the same days.
 
 Hard deletes are invisible to a change log: a table whose rows are deleted
-needs a soft-delete column (`deleted_at`, which also moves `updated_at`).
+needs a soft-delete column (`deleted_at`, which also moves `updated_at`), or
+a snapshot contract (no time column): then each run lands the whole table as
+the snapshot of one day, the load replaces the raw table with it, and a
+deleted row is simply absent from the next snapshot.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ class TableSource:
     """What to read: a table, its change-time column, its key, and how far back each run starts again."""
 
     table: str  # schema.table or table
-    time_column: str
+    time_column: str | None  # None: the whole table, as one day's snapshot
     key: tuple[str, ...]
     lookback_days: int = 1
     page_size: int = 10_000
@@ -62,7 +65,8 @@ class TableSource:
     def __post_init__(self) -> None:
         for part in self.table.split("."):
             checked_name(part, "table")
-        checked_name(self.time_column, "time column")
+        if self.time_column is not None:
+            checked_name(self.time_column, "time column")
         if not self.key:
             raise ValueError(
                 f"{self.table}: a key (the contract's primary_key, or `key:`) is needed to page by"
@@ -118,14 +122,17 @@ def _pages(cursor: Any, source: TableSource, day: Interval) -> Iterator[list[dic
     from psycopg import sql
 
     table = sql.SQL(".").join(sql.Identifier(part) for part in source.table.split("."))
-    time = sql.Identifier(source.time_column)
     key = sql.SQL(", ").join(sql.Identifier(c) for c in source.key)
     after: tuple[Any, ...] | None = None
     while True:
-        query = sql.SQL("select * from {table} where {time} >= %s and {time} < %s").format(
-            table=table, time=time
-        )
-        params: list[Any] = [_local_midnight(day.start), _local_midnight(day.end)]
+        if source.time_column is None:  # a snapshot: every row
+            query = sql.SQL("select * from {table} where true").format(table=table)
+            params: list[Any] = []
+        else:
+            query = sql.SQL("select * from {table} where {time} >= %s and {time} < %s").format(
+                table=table, time=sql.Identifier(source.time_column)
+            )
+            params = [_local_midnight(day.start), _local_midnight(day.end)]
         if after is not None:
             placeholders = sql.SQL(", ").join(sql.Placeholder() * len(after))
             query += sql.SQL(" and ({key}) > ({values})").format(key=key, values=placeholders)
@@ -146,14 +153,15 @@ def _pages(cursor: Any, source: TableSource, day: Interval) -> Iterator[list[dic
 @dataclass(frozen=True)
 class TableExtract:
     manifests: list[Manifest]
-    watermark: Watermark
+    snapshot_at: str
+    watermark: Watermark | None  # none for a snapshot: each run is whole
 
     def as_dict(self) -> dict[str, object]:
         return {
             "days": len(self.manifests),
             "rows": sum(m.row_count for m in self.manifests),
-            "watermark": self.watermark.next_day.isoformat(),
-            "snapshot_at": self.watermark.snapshot_at,
+            "watermark": self.watermark.next_day.isoformat() if self.watermark else None,
+            "snapshot_at": self.snapshot_at,
         }
 
 
@@ -182,11 +190,20 @@ def extract_table(
             cursor.execute("select now()")  # the snapshot is taken here, at the transaction's first query
             snapshot_at = cursor.fetchone()[0]  # type: ignore[index]
             today = snapshot_at.date()  # in the session's (the source's) zone
-            previous = read_watermark(bucket, source_name)
-            if interval is None:
-                first = min(previous.next_day, today) if previous is not None else today
-                interval = Interval(first, today + dt.timedelta(days=1))
-            days = Interval(interval.start - dt.timedelta(days=source.lookback_days), interval.end).days()
+            if source.time_column is None:
+                # The table as it is now: the snapshot of the day asked for (the last of a range), or today.
+                interval = (
+                    interval.days()[-1]
+                    if interval is not None
+                    else Interval(today, today + dt.timedelta(days=1))
+                )
+                days = [interval]
+            else:
+                previous = read_watermark(bucket, source_name)
+                if interval is None:
+                    first = min(previous.next_day, today) if previous is not None else today
+                    interval = Interval(first, today + dt.timedelta(days=1))
+                days = Interval(interval.start - dt.timedelta(days=source.lookback_days), interval.end).days()
             manifests = []
             for day in days:
                 with Lease(bucket, partition_prefix(source_name, day)) as lease:
@@ -197,8 +214,10 @@ def extract_table(
                     manifests.append(writer.commit())
                 log.info("extracted %s %s: %d rows", source_name, day, manifests[-1].row_count)
         connection.rollback()  # read only: nothing to commit
+    if source.time_column is None:
+        return TableExtract(manifests, snapshot_at.isoformat(), None)
     mark = _advance(bucket, source_name, interval.end, snapshot_at.isoformat())
-    return TableExtract(manifests, mark)
+    return TableExtract(manifests, snapshot_at.isoformat(), mark)
 
 
 def _advance(bucket: Bucket, source: str, next_day: dt.date, snapshot_at: str) -> Watermark:
