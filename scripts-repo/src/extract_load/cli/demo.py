@@ -48,14 +48,18 @@ def generate(
     default=None,
     help="Write the served base URL here once listening.",
 )
-def serve_api(source: Path, host: str, port: int, url_file: Path | None) -> None:
-    """Serve an event stream over HTTP as a paginated, interval-filtered events API."""
+@click.option("--time-column", default="event_time", show_default=True, help="The column the API filters on.")
+@click.option("--resource", default="events", show_default=True, help="Served at /v1/<resource>.")
+def serve_api(
+    source: Path, host: str, port: int, url_file: Path | None, time_column: str, resource: str
+) -> None:
+    """Serve an event stream (or any table with a time column) as a paginated, interval-filtered API."""
     from extract_load.demo.events_api import SourceError, serve
     from extract_load.settings import settings
 
     try:
-        server = serve(source, host, port, token=settings().events_api_token)
-    except SourceError as exc:
+        server = serve(source, host, port, settings().events_api_token, time_column, resource)
+    except (SourceError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     url = f"http://{host}:{server.server_port}"
     if url_file is not None:

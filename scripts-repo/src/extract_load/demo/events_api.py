@@ -5,6 +5,9 @@ the same contract a production events API has: filter by a time interval,
 keyset pagination with an opaque cursor, bearer auth when a token is set.
 Keyset (not offset) pagination keeps every page O(page) on tens of millions of
 rows and never skips or repeats a row when pages are fetched slowly.
+
+Any table with a time column can be served the same way (`--time-column`,
+`--resource`): the tutorial's orders API is this server on an orders export.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from urllib.parse import parse_qs, urlparse
 import duckdb
 
 from extract_load.contract import EVENT_COLUMNS, local_time_sql
+from extract_load.names import checked_name, quoted
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +41,8 @@ class SourceError(ValueError):
 class EventStore:
     """Events held in an in-memory DuckDB, sorted for keyset pagination."""
 
-    def __init__(self, source: Path) -> None:
+    def __init__(self, source: Path, time_column: str = "event_time") -> None:
+        checked_name(time_column, "time column")
         self._con = duckdb.connect(":memory:")
         self._con.execute("set timezone = 'UTC'")
         self._lock = threading.Lock()
@@ -50,34 +55,35 @@ class EventStore:
         else:
             raise SourceError(f"{source}: unsupported source format (use .parquet or .csv)")
         columns = [row[0] for row in self._con.execute(f"describe select * from {relation}").fetchall()]
-        missing = {"event_time", "user_id", "event_type"} - set(columns)
+        required = {"event_time", "user_id", "event_type"} if time_column == "event_time" else {time_column}
+        missing = required - set(columns)
         if missing:
             raise SourceError(f"{source}: missing required columns {sorted(missing)}")
         self.columns = columns
-        cast_event_time = "cast(event_time as varchar)"
+        cast_event_time = f"cast({quoted(time_column)} as varchar)"
         self._con.execute(
             f"""
             create table events as
             select
                 row_number() over () as _seq,
                 {local_time_sql(cast_event_time)} as _ts,
-                * replace ({cast_event_time} as event_time)
+                * replace ({cast_event_time} as {quoted(time_column)})
             from {relation}
             order by _ts, _seq
             """
         )
         bad = self._con.execute(
-            "select _seq, event_time from events where _ts is null order by _seq limit 5"
+            f"select _seq, {quoted(time_column)} from events where _ts is null order by _seq limit 5"
         ).fetchall()
         if bad:
             total = self._con.execute("select count(*) from events where _ts is null").fetchone()
             examples = ", ".join(f"row {seq}: {value!r}" for seq, value in bad)
             raise SourceError(
-                f"{source}: {total[0] if total else '?'} rows have an event_time that no "
+                f"{source}: {total[0] if total else '?'} rows have an {time_column} that no "
                 f"supported format parses ({examples}); an API filtered by time cannot serve "
                 "them, so it serves nothing rather than lose them. Extract the export as a file "
                 "drop instead (`extract-load extract-file`, `make demo EVENTS_CSV=...`), which "
-                "quarantines them with their reasons, or add the format to schema.NAIVE_TIME_FORMATS"
+                "quarantines them with their reasons, or add the format to contract.NAIVE_TIME_FORMATS"
             )
         count, first, last = self._con.execute("select count(*), min(_ts), max(_ts) from events").fetchone()  # type: ignore[misc]
         self.row_count = int(count)
@@ -130,7 +136,9 @@ def decode_cursor(token: str) -> tuple[str, int]:
     return str(ts), int(seq)
 
 
-def make_handler(store: EventStore, token: str | None) -> type[BaseHTTPRequestHandler]:
+def make_handler(
+    store: EventStore, token: str | None, resource: str = "events"
+) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "events-api"
         sys_version = ""
@@ -159,7 +167,7 @@ def make_handler(store: EventStore, token: str | None) -> type[BaseHTTPRequestHa
                     },
                 )
                 return
-            if url.path != "/v1/events":
+            if url.path != f"/v1/{resource}":
                 self._send(HTTPStatus.NOT_FOUND, {"error": "not found"})
                 return
             if token is not None:
@@ -187,10 +195,17 @@ def make_handler(store: EventStore, token: str | None) -> type[BaseHTTPRequestHa
     return Handler
 
 
-def serve(source: Path, host: str, port: int, token: str | None) -> ThreadingHTTPServer:
-    """Bind the API (port 0 picks a free one); the caller runs serve_forever()."""
-    store = EventStore(source)
-    server = ThreadingHTTPServer((host, port), make_handler(store, token))
+def serve(
+    source: Path,
+    host: str,
+    port: int,
+    token: str | None,
+    time_column: str = "event_time",
+    resource: str = "events",
+) -> ThreadingHTTPServer:
+    """Bind the API at /v1/<resource> (port 0 picks a free one); the caller runs serve_forever()."""
+    store = EventStore(source, time_column)
+    server = ThreadingHTTPServer((host, port), make_handler(store, token, checked_name(resource, "resource")))
     server.daemon_threads = True
     log.info("serving %d events from %s on %s:%d", store.row_count, source, host, server.server_port)
     return server
