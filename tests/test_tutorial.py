@@ -74,10 +74,17 @@ def test_the_tutorial_runs_as_written(checkout: Path, database: str) -> None:
     )
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
     out = run.stdout
-    # Step 0: the three sources, of their kinds.
+    # Step 0: the sources, of their kinds.
     assert "events file" in out and "orders rest" in out and "rewards postgres" in out
+    assert "campaign_budgets file" in out
     # Step 2: the order with negative miles is quarantined with its reason, not lost.
     assert '"negative_miles_spent": 1' in out
     # Step 4: the catalogue as it is now, and each app user's orders.
     assert "[(1, 'Coffee voucher', 500), (2, 'Lounge pass', 7500)]" in out
     assert "('u_0001', 2, 1200)" in out and "('u_0002', 1, 0)" in out
+    # Step 5: the raw table is the newest sheet; the dbt snapshot keeps every version (SCD2).
+    assert "[('spring', '65000'), ('summer', '80000'), ('winter', '30000')]" in out
+    assert (
+        "[('autumn', '20000', False), ('spring', '50000', False), ('spring', '65000', True),"
+        " ('summer', '80000', True), ('winter', '30000', True)]"
+    ) in out
