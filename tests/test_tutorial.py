@@ -76,7 +76,7 @@ def test_the_tutorial_runs_as_written(checkout: Path, database: str) -> None:
     out = run.stdout
     # Step 0: the sources, of their kinds.
     assert "events file" in out and "orders rest" in out and "rewards postgres" in out
-    assert "campaign_budgets file" in out
+    assert "campaign_budgets sheets" in out
     # Step 2: the order with negative miles is quarantined with its reason, not lost.
     assert '"negative_miles_spent": 1' in out
     # Step 4: the catalogue as it is now, and each app user's orders.

@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from extract_load import __version__
-from extract_load.cli.demo import generate, serve_api
+from extract_load.cli.demo import generate, serve_api, serve_sheet
 from extract_load.cli.extract import (
     describe_file_command,
     extract,
@@ -64,6 +64,7 @@ def main(ctx: click.Context, log_level: str, log_format: str, metrics_file: Path
 for command in (
     generate,
     serve_api,
+    serve_sheet,
     extract,
     extract_file_command,
     describe_file_command,

@@ -1,4 +1,4 @@
-"""The demo's own source: `generate` an event stream, `serve-api` it over HTTP."""
+"""The demo's own sources: `generate` events, `serve-api` them over HTTP, `serve-sheet` a CSV as a sheet."""
 
 from __future__ import annotations
 
@@ -67,6 +67,35 @@ def serve_api(
         tmp.write_text(url + "\n")
         tmp.replace(url_file)
     click.echo(f"events API on {url}", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+@click.command("serve-sheet")
+@click.option(
+    "--csv", "sheet", type=click.Path(exists=True, path_type=Path), required=True, help="The sheet, as CSV."
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=0, show_default=True, help="0 picks a free port.")
+@click.option("--url-file", type=click.Path(path_type=Path), default=None, help="Write the endpoint here.")
+def serve_sheet(sheet: Path, host: str, port: int, url_file: Path | None) -> None:
+    """Serve a CSV file as a Google Sheet's values (point GOOGLE_SHEETS_API_ENDPOINT at it)."""
+    from extract_load.demo.sheets_api import serve
+
+    try:
+        server = serve(sheet, host, port)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    url = f"http://{host}:{server.server_port}/"
+    if url_file is not None:
+        tmp = url_file.with_suffix(".tmp")
+        tmp.write_text(url + "\n")
+        tmp.replace(url_file)
+    click.echo(f"sheets stand-in on {url}", err=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
