@@ -88,6 +88,7 @@ def test_each_interval_replaces_one_partition_from_gcs(gcs_emulator: str) -> Non
     assert first["writeDisposition"] == "WRITE_TRUNCATE" and first["createDisposition"] == "CREATE_IF_NEEDED"
     assert first["sourceFormat"] == "NEWLINE_DELIMITED_JSON" and first["maxBadRecords"] == 0
     assert first["timePartitioning"] == {"type": "DAY", "field": "_interval_start"}
+    assert first["schemaUpdateOptions"] == ["ALLOW_FIELD_ADDITION"]  # a column the contract gains
     assert first["sourceUris"] == ["gs://landing/bq/loadready/events/dt=2025-03-05/rows.jsonl.gz"]
     fields = {f["name"]: f["type"] for f in first["schema"]["fields"]}
     assert (

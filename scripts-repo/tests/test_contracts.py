@@ -186,3 +186,37 @@ def test_the_packaged_events_contract_is_the_one_the_loader_always_had() -> None
     }
     with pytest.raises(ContractError, match="no contract named"):
         load_contract("nothing_here")
+
+
+def test_a_column_the_contract_gains_is_added_to_the_raw_table_and_older_days_reload_into_it(
+    team_sources: Path, tmp_path: Path
+) -> None:
+    """Schema drift: a source starts sending a column; the contract names it; nothing is lost or refused."""
+    contract = team_sources / "contracts" / "orders.yaml"
+    first = tmp_path / "first.csv"
+    first.write_text(ORDERS.splitlines()[0] + "\n" + ORDERS.splitlines()[1] + "\n")
+    later = tmp_path / "later.csv"
+    later.write_text(
+        ORDERS.splitlines()[0] + ",channel\n" + "o-20,2025-03-06 09:00:00,u_2,paid,4,1,false,app\n"
+    )
+    bucket, warehouse = str(tmp_path / "bucket"), str(tmp_path / "w.duckdb")
+    runner = CliRunner()
+
+    def land_and_load(path: Path, day: str) -> None:
+        for args in (
+            ["extract-file", "--source", "orders", "--path", str(path), "--bucket", bucket, "--start", day],
+            ["load", "--source", "orders", "--start", day, "--bucket", bucket, "--warehouse", warehouse],
+        ):
+            result = runner.invoke(main, args)
+            assert result.exit_code == 0, result.output
+
+    land_and_load(first, "2025-03-05")
+    contract.write_text(
+        ORDERS_CONTRACT.replace("version: 1", "version: 2") + "  - {name: channel, type: string}\n"
+    )
+    land_and_load(later, "2025-03-06")
+    with duckdb.connect(warehouse, read_only=True) as con:
+        rows = con.execute(
+            "select order_id, channel, _record->>'channel' from raw.orders order by 1"
+        ).fetchall()
+    assert rows == [("o-1", None, None), ("o-20", "app", "app")]

@@ -66,6 +66,8 @@ def load_job_config(schema: list[Any], source: str) -> Any:
         ),
         max_bad_records=0,
         ignore_unknown_values=False,
+        # A column the contract gained (schema drift) is added to the table by the load that first has it.
+        schema_update_options=[bigquery.SchemaUpdateOption.ALLOW_FIELD_ADDITION],
         labels={"pipeline": "extract-load", "source": source.replace("_", "-")},
     )
 

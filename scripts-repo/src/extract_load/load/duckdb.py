@@ -257,7 +257,7 @@ def _insert_accepted(
     columns = ", ".join([*contract.columns, *(() if contract.is_snapshot else ("_event_time_local",))])
     con.execute(
         f"""
-        insert into {raw}
+        insert into {raw} ({columns}, _record, _interval_start, _source_file, _load_id, _loaded_at)
         select {columns}, json, _interval_start, filename, load_id, landed_at
         from ({classified_days_sql(files, contract, line_numbers=False)}) as classified
         inner join batch_loads using (_interval_start)

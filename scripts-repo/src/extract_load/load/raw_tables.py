@@ -101,6 +101,9 @@ def duckdb_ddl(schema: str, source: str, contract: Contract = EVENTS) -> list[st
     landed_at timestamp not null,
     primary key (source, interval_start)
 )""",
+        # A column the contract gained since the table was created (schema drift: new columns are kept):
+        # added, empty for the days loaded before, which a reload of them fills from their records.
+        *(f"alter table {raw} add column if not exists {quoted(c)} varchar" for c in contract.columns),
     ]
 
 
