@@ -206,3 +206,40 @@ def test_a_bounded_run_stops_at_its_message_budget_and_the_next_run_continues(
     assert sum(json.loads(rest.stdout.splitlines()[-1])["lag"].values()) == 0
     bucket = LocalBucket(tmp_path / "bucket")
     assert load_all(bucket, tmp_path / "w.duckdb")[1] == len(EVENTS)  # every event once, none twice
+
+
+def test_a_stream_is_dated_by_its_own_contracts_time_column(tmp_path: Path) -> None:
+    """A kafka source with its own contract (issue 22): days come from its time column, not event_time."""
+    folder = tmp_path / "config"
+    (folder / "contracts").mkdir(parents=True)
+    (folder / "contracts" / "orders.yaml").write_text(
+        "name: orders\ntime_column: ordered_at\ncolumns:\n"
+        "  - {name: order_id, type: string, required: true}\n"
+        "  - {name: ordered_at, type: timestamp, required: true}\n"
+    )
+    (folder / "sources.yaml").write_text(
+        "sources:\n  orders_stream:\n    kind: kafka\n    topic_env: KAFKA_TOPIC\n    contract: orders\n"
+    )
+    orders = [{"order_id": f"o-{i}", "ordered_at": f"2025-03-0{5 + i % 2} 10:00:00"} for i in range(10)]
+    lines = [json.dumps(o) for o in orders] + [json.dumps({"order_id": "o-x", "event_time": "2025-03-05"})]
+    messages = tmp_path / "orders.jsonl"
+    messages.write_text("\n".join(lines) + "\n")
+    cluster = subprocess.Popen(
+        [sys.executable, str(HERE / "kafka_mock_cluster.py"), "events", str(messages), "2"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        bootstrap = cluster.stdout.readline().split()[0]  # type: ignore[union-attr]
+        done = stream(
+            bootstrap, tmp_path / "bucket", "--source", "orders_stream",
+            env={"SOURCES_FILE": str(folder / "sources.yaml")},
+        )  # fmt: skip
+    finally:
+        cluster.stdin.close()  # type: ignore[union-attr]
+        cluster.wait(timeout=30)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result["reasons"] == {"missing_ordered_at": 1}, result
+    bucket = LocalBucket(tmp_path / "bucket")
+    landed = {day: read_manifest(bucket, "orders_stream", Interval.parse(day)).row_count for day in DAYS[:2]}
+    assert landed == {"2025-03-05": 5, "2025-03-06": 5}

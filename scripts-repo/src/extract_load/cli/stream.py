@@ -58,6 +58,12 @@ def stream(
             "extracts or by a stream, never both; stream into another name (a kafka source)",
             param_hint="--source",
         )
+    contract = declared.contract if declared is not None else options.policy(1.0, None, source).contract
+    if contract.time_column is None:
+        raise click.BadParameter(
+            f"{source!r} has a snapshot contract (no time column): a stream has no snapshot to land",
+            param_hint="--source",
+        )
     try:
         config = client_config(bootstrap_servers, group, extra_config)
     except ValueError as exc:
@@ -73,6 +79,7 @@ def stream(
             until_idle,
             max_batches,
             max_messages,
+            contract.time_column,
         )
     run_metrics = metrics()
     if run_metrics is not None:

@@ -103,19 +103,24 @@ def _record(message: Any) -> tuple[dict[str, Any], str | None]:
     return record, reason
 
 
-def land_batch(bucket: Bucket, source: str, messages: list[Any]) -> tuple[set[str], dict[str, int]]:
-    """Land one batch; returns the days whose manifests now list it and what was quarantined, by reason."""
+def land_batch(
+    bucket: Bucket, source: str, messages: list[Any], time_column: str = "event_time"
+) -> tuple[set[str], dict[str, int]]:
+    """Land one batch; returns the days whose manifests now list it and what was quarantined, by reason.
+
+    A message's day is its contract's time column, read by the loader's rule.
+    """
     records = [_record(message) for message in messages]
-    times = [r.get("event_time") if reason is None else None for r, reason in records]
+    times = [r.get(time_column) if reason is None else None for r, reason in records]
     days = local_days(times)
     groups: dict[tuple[str, int], list[tuple[int, dict[str, Any]]]] = defaultdict(list)
     quarantined: dict[int, list[tuple[int, str, dict[str, Any]]]] = defaultdict(list)
     for message, (record, reason), when, day in zip(messages, records, times, days, strict=True):
         if reason is None and day is None:
             reason = (
-                "missing_event_time"
+                f"missing_{time_column}"
                 if not (isinstance(when, str) and when.strip())
-                else "unparseable_event_time"
+                else f"unparseable_{time_column}"
             )
         if reason is None:
             groups[(day, message.partition())].append((message.offset(), record))  # type: ignore[index]
@@ -221,6 +226,7 @@ def consume(
     idle_seconds: float | None = None,
     max_batches: int | None = None,
     max_messages: int | None = None,
+    time_column: str = "event_time",
 ) -> StreamStats:
     """Consume micro-batches until idle for `idle_seconds`, or a batch or message budget is spent.
 
@@ -251,7 +257,7 @@ def consume(
                     break
                 continue
             idle_since = time.monotonic()
-            days, reasons = land_batch(bucket, source, messages)
+            days, reasons = land_batch(bucket, source, messages, time_column)
             stats.days |= days
             for reason, count in reasons.items():
                 stats.reasons[reason] = stats.reasons.get(reason, 0) + count
