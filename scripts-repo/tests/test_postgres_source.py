@@ -218,3 +218,30 @@ def test_sources_check_reaches_the_table_and_names_a_missing_one(configured: dic
     _write(configured["dsn"], ["drop table shop.orders"])
     result = CliRunner().invoke(main, ["sources", "check", "shop_orders"])
     assert result.exit_code == 1 and "orders" in _lines(result.stdout)[0]["error"]
+
+
+def test_the_raw_tables_ddl_for_postgresql_is_rendered_from_the_contract_and_runs(
+    configured: dict[str, str], database: str
+) -> None:
+    """`sources ddl --dialect postgres`: a PostgreSQL-compatible warehouse gets the same tables (issue 22)."""
+    result = CliRunner().invoke(main, ["sources", "ddl", "shop_orders", "--dialect", "postgres"])
+    assert result.exit_code == 0, result.output
+    with psycopg.connect(database, autocommit=True) as con:
+        for _ in range(2):  # twice: it is idempotent, as a deploy step must be
+            con.execute(result.stdout)
+        columns = [
+            row[0]
+            for row in con.execute(
+                "select column_name from information_schema.columns"
+                " where table_schema = 'raw' and table_name = 'shop_orders' order by ordinal_position"
+            ).fetchall()
+        ]
+    assert columns[:6] == ["order_id", "updated_at", "user_id", "status", "amount", "deleted_at"]
+    assert columns[6:] == [
+        "_event_time_local",
+        "_record",
+        "_interval_start",
+        "_source_file",
+        "_load_id",
+        "_loaded_at",
+    ]

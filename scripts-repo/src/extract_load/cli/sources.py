@@ -34,6 +34,25 @@ def sources_list() -> None:
         )
 
 
+@sources.command("ddl")
+@click.argument("name")
+@click.option("--dialect", type=click.Choice(["duckdb", "postgres"]), default="duckdb", show_default=True)
+@click.option("--schema", default="raw", show_default=True)
+def sources_ddl(name: str, dialect: str, schema: str) -> None:
+    """The SQL that creates a source's raw tables, rendered from its contract (for your own warehouse)."""
+    from extract_load.load.raw_tables import duckdb_ddl, postgres_ddl
+    from extract_load.names import InvalidNameError, checked_name
+    from extract_load.sources.registry import contract_for
+
+    try:
+        source, schema = checked_name(name, "source"), checked_name(schema, "--schema")
+    except InvalidNameError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    render = postgres_ddl if dialect == "postgres" else duckdb_ddl
+    for statement in render(schema, source, contract_for(source)):
+        click.echo(statement + ";")
+
+
 @sources.command("check")
 @click.argument("names", nargs=-1)
 @click.option("--timeout", type=float, default=10.0, show_default=True)

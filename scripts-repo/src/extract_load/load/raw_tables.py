@@ -53,6 +53,13 @@ QUARANTINE = (
     *LINEAGE,
 )
 
+# PostgreSQL and what speaks its dialect (AlloyDB, Aurora): `extract-load sources ddl --dialect postgres`.
+POSTGRES_TYPES: dict[Kind, str] = {
+    "string": "text",
+    "json": "jsonb",
+    "date": "date",
+    "timestamp": "timestamp",
+}
 DUCKDB_TYPES: dict[Kind, str] = {
     "string": "varchar",
     "json": "json",
@@ -76,10 +83,20 @@ def tables(schema: str, source: str) -> tuple[str, str, str]:
     )
 
 
-def _duckdb_columns(columns: tuple[Column, ...]) -> str:
-    return ",\n".join(
-        f"    {c.name} {DUCKDB_TYPES[c.kind]}{' not null' if c.required else ''}" for c in columns
-    )
+def _duckdb_columns(columns: tuple[Column, ...], types: dict[Kind, str] | None = None) -> str:
+    types = types or DUCKDB_TYPES
+    return ",\n".join(f"    {c.name} {types[c.kind]}{' not null' if c.required else ''}" for c in columns)
+
+
+def postgres_ddl(schema: str, source: str, contract: Contract = EVENTS) -> list[str]:
+    """The raw and quarantine tables for a PostgreSQL-compatible warehouse, from the same declaration."""
+    raw, quarantine, _ = tables(schema, source)
+    return [
+        f"create schema if not exists {quoted(schema)}",
+        f"create table if not exists {raw} (\n{_duckdb_columns(raw_columns(contract), POSTGRES_TYPES)}\n)",
+        f"create table if not exists {quarantine} (\n{_duckdb_columns(QUARANTINE, POSTGRES_TYPES)}\n)",
+        *(f"alter table {raw} add column if not exists {quoted(c)} text" for c in contract.columns),
+    ]
 
 
 def duckdb_ddl(schema: str, source: str, contract: Contract = EVENTS) -> list[str]:
