@@ -104,3 +104,32 @@ def gcs_emulator() -> Iterator[str]:
             os.environ["STORAGE_EMULATOR_HOST"] = previous
         process.terminate()
         process.wait(timeout=10)
+
+
+POSTGRES_SERVER = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture
+def scratch_database() -> Iterator[str]:
+    """A fresh database on the PostgreSQL server this machine runs (CI fails, never skips, without it)."""
+    import uuid
+
+    import psycopg
+
+    name = f"test_src_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(POSTGRES_SERVER, autocommit=True) as con:
+        con.execute(f'create database "{name}"')
+    try:
+        yield f"{POSTGRES_SERVER.rpartition('/')[0]}/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_SERVER, autocommit=True) as con:
+            con.execute(f'drop database if exists "{name}" with (force)')
+
+
+def team_config(folder: Path, sources: str, contracts: dict[str, str]) -> Path:
+    """A team's own sources file with its contracts in `contracts/` beside it; returns the sources file."""
+    (folder / "contracts").mkdir(parents=True)
+    for name, text in contracts.items():
+        (folder / "contracts" / f"{name}.yaml").write_text(text)
+    (folder / "sources.yaml").write_text(sources)
+    return folder / "sources.yaml"

@@ -15,6 +15,7 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
+from conftest import team_config
 from extract_load.cli import main
 from extract_load.contract import EVENTS, ContractError, load_contract, parse_contract
 
@@ -51,17 +52,16 @@ o-10,2025-03-06 08:00:00,u_10,refunded,12.50,2,
 @pytest.fixture
 def team_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A team's own sources file, with its contract in `contracts/` beside it."""
-    folder = tmp_path / "config"
-    (folder / "contracts").mkdir(parents=True)
-    (folder / "contracts" / "orders.yaml").write_text(ORDERS_CONTRACT)
-    (folder / "sources.yaml").write_text(
+    sources = team_config(
+        tmp_path / "config",
         "sources:\n"
         "  orders:\n    kind: file\n    description: The shop's orders export.\n"
         "    location_env: ORDERS_LOCATION\n    contract: orders\n"
-        "  app_export:\n    kind: file\n    location_env: APP_EXPORT_LOCATION\n"
+        "  app_export:\n    kind: file\n    location_env: APP_EXPORT_LOCATION\n",
+        {"orders": ORDERS_CONTRACT},
     )
-    monkeypatch.setenv("SOURCES_FILE", str(folder / "sources.yaml"))
-    return folder
+    monkeypatch.setenv("SOURCES_FILE", str(sources))
+    return sources.parent
 
 
 def _lines(output: str) -> list[dict]:

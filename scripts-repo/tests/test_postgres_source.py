@@ -9,10 +9,7 @@ soft deletes between runs reach the raw table as new versions.
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -20,14 +17,13 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
+from conftest import team_config
 from extract_load.cli import main
 from extract_load.intervals import Interval
 from extract_load.landing.bucket import LocalBucket
 from extract_load.landing.leases import Lease
 from extract_load.landing.manifest import partition_prefix
 from extract_load.sources.postgres import read_watermark
-
-SERVER = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 CONTRACT = """\
 name: shop_orders
@@ -44,39 +40,29 @@ columns:
 
 
 @pytest.fixture
-def database() -> Iterator[str]:
-    """A fresh database on the running server (CI fails here, never skips, when there is none)."""
-    name = f"test_src_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(SERVER, autocommit=True) as con:
-        con.execute(f'create database "{name}"')
-    url = f"{SERVER.rpartition('/')[0]}/{name}"
-    with psycopg.connect(url, autocommit=True) as con:
+def database(scratch_database: str) -> str:
+    with psycopg.connect(scratch_database, autocommit=True) as con:
         con.execute("create schema shop")
         con.execute(
             "create table shop.orders (order_id int primary key, updated_at timestamptz not null,"
             " user_id text not null, status text not null, amount numeric(12, 2) not null,"
             " deleted_at timestamptz)"
         )
-    try:
-        yield url
-    finally:
-        with psycopg.connect(SERVER, autocommit=True) as con:
-            con.execute(f'drop database if exists "{name}" with (force)')
+    return scratch_database
 
 
 @pytest.fixture
 def configured(database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    folder = tmp_path / "config"
-    (folder / "contracts").mkdir(parents=True)
-    (folder / "contracts" / "shop_orders.yaml").write_text(CONTRACT)
-    (folder / "sources.yaml").write_text(
+    sources = team_config(
+        tmp_path / "config",
         "sources:\n  shop_orders:\n    kind: postgres\n    dsn_env: SHOP_DATABASE_URL\n"
-        "    table: shop.orders\n    contract: shop_orders\n    lookback_days: 1\n    page_size: 2\n"
+        "    table: shop.orders\n    contract: shop_orders\n    lookback_days: 1\n    page_size: 2\n",
+        {"shop_orders": CONTRACT},
     )
     # A password in the URL (the server trusts this machine and ignores it): it must never be printed.
     password = secrets.token_hex(6)
     dsn = database.replace("postgresql://postgres@", f"postgresql://postgres:{password}@")
-    monkeypatch.setenv("SOURCES_FILE", str(folder / "sources.yaml"))
+    monkeypatch.setenv("SOURCES_FILE", str(sources))
     monkeypatch.setenv("SHOP_DATABASE_URL", dsn)
     return {
         "dsn": dsn,

@@ -11,9 +11,6 @@ table as a full rebuild would.
 from __future__ import annotations
 
 import json
-import os
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -21,6 +18,7 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
+from conftest import team_config
 from extract_load.cli import main
 from extract_load.contract import parse_contract
 
@@ -35,21 +33,18 @@ columns:
   - {name: active, type: boolean}
 """
 
-SERVER = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-
 
 @pytest.fixture
 def configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "config"
-    (folder / "contracts").mkdir(parents=True)
-    (folder / "contracts" / "catalogue.yaml").write_text(CATALOGUE)
-    (folder / "sources.yaml").write_text(
+    sources = team_config(
+        tmp_path / "config",
         "sources:\n"
         "  catalogue:\n    kind: file\n    location_env: CATALOGUE_LOCATION\n    contract: catalogue\n"
         "  rewards:\n    kind: postgres\n    dsn_env: REWARDS_DATABASE_URL\n    table: rewards\n"
-        "    contract: catalogue\n"
+        "    contract: catalogue\n",
+        {"catalogue": CATALOGUE},
     )
-    monkeypatch.setenv("SOURCES_FILE", str(folder / "sources.yaml"))
+    monkeypatch.setenv("SOURCES_FILE", str(sources))
     return tmp_path
 
 
@@ -116,19 +111,11 @@ def test_a_snapshot_of_a_range_is_the_snapshot_of_its_last_day(configured: Path)
 
 
 @pytest.fixture
-def rewards_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    name = f"test_snap_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(SERVER, autocommit=True) as con:
-        con.execute(f'create database "{name}"')
-    url = f"{SERVER.rpartition('/')[0]}/{name}"
-    with psycopg.connect(url, autocommit=True) as con:
+def rewards_table(scratch_database: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    with psycopg.connect(scratch_database, autocommit=True) as con:
         con.execute("create table rewards (sku text primary key, title text, miles_price int, active bool)")
-    monkeypatch.setenv("REWARDS_DATABASE_URL", url)
-    try:
-        yield url
-    finally:
-        with psycopg.connect(SERVER, autocommit=True) as con:
-            con.execute(f'drop database if exists "{name}" with (force)')
+    monkeypatch.setenv("REWARDS_DATABASE_URL", scratch_database)
+    return scratch_database
 
 
 def test_a_table_without_a_change_time_is_read_as_a_snapshot_and_hard_deletes_show(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import click
@@ -61,18 +62,7 @@ def serve_api(
         server = serve(source, host, port, settings().events_api_token, time_column, resource)
     except (SourceError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
-    url = f"http://{host}:{server.server_port}"
-    if url_file is not None:
-        tmp = url_file.with_suffix(".tmp")
-        tmp.write_text(url + "\n")
-        tmp.replace(url_file)
-    click.echo(f"events API on {url}", err=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    _serve_until_stopped(server, f"http://{host}:{server.server_port}", url_file, "events API")
 
 
 @click.command("serve-sheet")
@@ -90,12 +80,16 @@ def serve_sheet(sheet: Path, host: str, port: int, url_file: Path | None) -> Non
         server = serve(sheet, host, port)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
-    url = f"http://{host}:{server.server_port}/"
+    _serve_until_stopped(server, f"http://{host}:{server.server_port}/", url_file, "sheets stand-in")
+
+
+def _serve_until_stopped(server: ThreadingHTTPServer, url: str, url_file: Path | None, what: str) -> None:
+    """Say where it listens (atomically in `url_file`, for a script to wait on), then serve until stopped."""
     if url_file is not None:
         tmp = url_file.with_suffix(".tmp")
         tmp.write_text(url + "\n")
         tmp.replace(url_file)
-    click.echo(f"sheets stand-in on {url}", err=True)
+    click.echo(f"{what} on {url}", err=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -15,7 +15,7 @@ import click
 
 from extract_load.cli import options
 from extract_load.cli.errors import EXIT_SOURCE_UNAVAILABLE, Failure, exit_codes
-from extract_load.cli.output import emit, emit_file_extract, manifest_result, metrics
+from extract_load.cli.output import emit, emit_file_extract, emit_landed, manifest_result, metrics
 from extract_load.landing.bucket import Bucket, open_bucket
 from extract_load.observability import progress
 
@@ -167,14 +167,7 @@ def _extract_table(config: Source, interval: Interval | None, bucket: Bucket, pa
             ) from exc
         except psycopg.Error as exc:  # a table or column that is not there: the configuration's error
             raise click.ClickException(f"{config.name}: {exc}") from exc
-    run_metrics = metrics()
-    for manifest in done.manifests:
-        if run_metrics is not None:
-            run_metrics.extracted(
-                manifest.source, manifest.interval_start, manifest.row_count, manifest.bytes, 0.0
-            )
-        emit(manifest_result(manifest))
-    emit({"source": config.name, **done.as_dict()})
+    emit_landed(done.manifests, {"source": config.name, **done.as_dict()})
 
 
 def _extract_declared_file(

@@ -55,13 +55,18 @@ def metrics() -> RunMetrics | None:
     return click.get_current_context().find_object(RunMetrics)
 
 
-def emit_file_extract(done: FileExtract) -> None:
-    """One line per landed day, then the file's reconciliation."""
+def emit_landed(manifests: list[Manifest], summary: dict[str, object]) -> None:
+    """One line (and metrics) per landed day, then the summary: a file's reconciliation, a table's mark."""
     run_metrics = metrics()
-    for manifest in done.manifests:
+    for manifest in manifests:
         if run_metrics is not None:
             run_metrics.extracted(
                 manifest.source, manifest.interval_start, manifest.row_count, manifest.bytes, 0.0
             )
         emit(manifest_result(manifest))
-    emit(done.as_dict())
+    emit(summary)
+
+
+def emit_file_extract(done: FileExtract) -> None:
+    """One line per landed day, then the file's reconciliation."""
+    emit_landed(done.manifests, done.as_dict())
