@@ -190,3 +190,33 @@ def test_dbts_raw_tables_declare_what_their_sources_contracts_say() -> None:
         assert set(declared) - set(expected) <= loader_columns, set(declared) - set(expected) - loader_columns
         checked.append(table["name"])
     assert "events" in checked
+
+
+@pytest.mark.parametrize("env", ["sandbox", "staging", "prod"])
+def test_airflows_keys_come_from_a_secret_never_from_the_chart(env: str) -> None:
+    """Issue 24: unset, the chart generates the Fernet key, JWT secret and API secret key at render time,
+    and Argo CD renders on every sync. Every environment names the Secret, and CI fails on a render that
+    still holds a generated one (tools/check_chart_secrets.py, run in ci-platform.yaml)."""
+    import yaml
+
+    values = yaml.safe_load((ROOT / "helm_config" / "airflow" / "values.yaml").read_text())
+    values |= yaml.safe_load((ROOT / "environments" / env / "airflow-values.yaml").read_text()) or {}
+    for key in ("fernetKeySecretName", "apiSecretKeySecretName", "jwtSecretName"):
+        assert values.get(key), f"{env}: {key} is not set, so the chart would generate the secret"
+    assert values["data"]["metadataSecretName"]
+    assert "tools/check_chart_secrets.py" in (ROOT / ".github" / "workflows" / "ci-platform.yaml").read_text()
+
+
+def test_the_render_check_finds_a_chart_generated_secret() -> None:
+    sys.path.insert(0, str(ROOT / "tools"))
+    from check_chart_secrets import generated_secrets
+
+    generated = (
+        "kind: Secret\nmetadata: {name: airflow-fernet-key}\ndata: {fernet-key: eHg=}\n---\n"
+        "kind: Secret\nmetadata: {name: airflow-jwt-secret}\ndata: {jwt-secret: eHg=}\n---\n"
+        "kind: ConfigMap\nmetadata: {name: airflow-config}\ndata: {fernet-key: not-a-secret}\n"
+    )
+    expected = ["airflow-fernet-key: fernet-key", "airflow-jwt-secret: jwt-secret"]
+    assert generated_secrets(generated) == expected
+    named = "kind: Secret\nmetadata: {name: airflow-pgbouncer-config}\ndata: {pgbouncer.ini: eHg=}\n"
+    assert generated_secrets(named) == []
