@@ -220,3 +220,72 @@ def test_the_render_check_finds_a_chart_generated_secret() -> None:
     assert generated_secrets(generated) == expected
     named = "kind: Secret\nmetadata: {name: airflow-pgbouncer-config}\ndata: {pgbouncer.ini: eHg=}\n"
     assert generated_secrets(named) == []
+
+
+def _dag_references() -> dict[str, set[str]]:
+    """Every pool, Variable and connection id the DAGs name, read from their code (not a hand-kept list):
+    `pool=` and `*conn_id=` keywords, `Variable.get/set` (literals or module constants), `var.*` templates,
+    and the e-mail backend's connection where alerts send e-mail."""
+    import ast
+    import re
+
+    files = sorted((ROOT / "airflow-repo" / "dags").rglob("*.py"))
+    trees = {path: ast.parse(path.read_text()) for path in files}
+    constants = {
+        target.id: node.value.value
+        for tree in trees.values()
+        for node in tree.body
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, str)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }  # fmt: skip
+
+    def text(node: ast.AST) -> str | None:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return node.value
+        return constants.get(node.id) if isinstance(node, ast.Name) else None
+
+    found: dict[str, set[str]] = {"pools": set(), "variables": set(), "connections": set()}
+    for path, tree in trees.items():
+        source = path.read_text()
+        found["variables"] |= set(re.findall(r"\bvar\.(?:json|value)\.(\w+)", source)) - {"get"}
+        found["variables"] |= set(re.findall(r"\bvar\.(?:json|value)\.get\(\s*'(\w+)'", source))
+        if "send_email" in source:
+            found["connections"].add("smtp_default")  # Airflow's [email] email_conn_id default
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            for keyword in node.keywords:
+                value = text(keyword.value)
+                if keyword.arg == "pool" and value:
+                    found["pools"].add(value)
+                elif keyword.arg and keyword.arg.endswith("conn_id") and value:
+                    found["connections"].add(value)
+            function = node.func
+            if (
+                isinstance(function, ast.Attribute) and function.attr in ("get", "set")
+                and isinstance(function.value, ast.Name) and function.value.id == "Variable" and node.args
+            ):  # fmt: skip
+                name = text(node.args[0])
+                assert name, f"{path.name}: a Variable whose name the test cannot read"
+                found["variables"].add(name)
+    found["pools"].discard("default_pool")  # Airflow's own
+    return found
+
+
+@pytest.mark.parametrize("env", ["sandbox", "staging", "prod"])
+def test_every_pool_variable_and_connection_a_dag_names_is_declared(env: str) -> None:
+    """Issue 24: a pool nothing creates makes every task naming it wait forever, in that environment only."""
+    import yaml
+
+    declared = yaml.safe_load((ROOT / "environments" / env / "airflow-runtime.yaml").read_text())
+    needed = _dag_references()
+    assert needed["pools"] >= {"extract", "warehouse"} and "platform_sources" in needed["variables"]
+    for kind, names in needed.items():
+        missing = names - set(declared.get(kind) or {})
+        assert not missing, f"{env}: the DAGs name {kind} {sorted(missing)} that airflow-runtime.yaml lacks"
+    assert all(int(pool["slots"]) >= 1 for pool in declared["pools"].values())
+    # By reference only: a connection says where its credentials come from, never holds them.
+    for name, connection in declared["connections"].items():
+        assert set(connection) <= {"type", "from", "description"}, f"{env}: connection {name} holds values"
