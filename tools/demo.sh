@@ -111,8 +111,9 @@ export PLATFORM_SOURCES=events
 # --- 3. Airflow ----------------------------------------------------------------------
 step 3 "preparing Airflow (SQLite metadata in $AIRFLOW_HOME)"
 "$AIRFLOW/airflow" db migrate >"$DEMO_DIR/logs/airflow-db-migrate.log" 2>&1
-"$AIRFLOW/airflow" pools set warehouse 1 "one writer at a time for the warehouse" >/dev/null
-"$AIRFLOW/airflow" pools set extract 2 "concurrent extracts from the sources" >/dev/null
+# Pools (and Variables) as the sandbox declares them, by the command a cluster's bootstrap runs.
+(cd "$ROOT/airflow-repo" && "$AIRFLOW/python" -m ops.apply_runtime "$ROOT/environments/sandbox/airflow-runtime.yaml") \
+  >"$DEMO_DIR/logs/airflow-runtime.log" 2>&1 || { cat "$DEMO_DIR/logs/airflow-runtime.log" >&2; exit 1; }
 
 # --- 4. the DAG runs ----------------------------------------------------------------
 days=$(( ( $(date -d "$END_DAY" +%s) - $(date -d "$FIRST_DAY" +%s) ) / 86400 ))

@@ -295,8 +295,9 @@ PY
   (cd "$ROOT/airflow-repo" && "$AIRFLOW/python" -m ops.sync_users "$STACK_DIR/users.json") \
     >"$STACK_DIR/logs/sync-users.log" 2>&1 || { cat "$STACK_DIR/logs/sync-users.log" >&2; exit 1; }
   viewer_config
-  airflow pools set warehouse 1 "one writer at a time for the warehouse" >/dev/null
-  airflow pools set extract 2 "concurrent extracts from the sources" >/dev/null
+  # Pools (and Variables) as the environment declares them, by the command a cluster's bootstrap runs.
+  (cd "$ROOT/airflow-repo" && "$AIRFLOW/python" -m ops.apply_runtime "$ROOT/environments/${STACK_ENV:-sandbox}/airflow-runtime.yaml") \
+    >"$STACK_DIR/logs/airflow-runtime.log" 2>&1 || { cat "$STACK_DIR/logs/airflow-runtime.log" >&2; exit 1; }
 
   # One new session and process group holding every component.
   setsid bash -c '

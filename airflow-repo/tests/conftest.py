@@ -8,6 +8,8 @@ a failure, never a skip: a skipped metadata-DB test would hide a broken deploy.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,3 +91,23 @@ def postgres_database(postgres_server: str) -> Iterator[str]:
     finally:
         with psycopg.connect(postgres_server, autocommit=True) as con:
             con.execute(f'drop database if exists "{name}" with (force)')
+
+
+FAB = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
+
+
+@pytest.fixture(scope="session")
+def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A migrated metadata DB (SQLite) with the FAB auth manager, shared by the ops/ commands' tests."""
+    home = tmp_path_factory.mktemp("fab-home")
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+        "AIRFLOW__CORE__AUTH_MANAGER": FAB,
+    }
+    migrated = subprocess.run(
+        [Path(sys.executable).with_name("airflow"), "db", "migrate"], env=env, capture_output=True, text=True
+    )
+    assert migrated.returncode == 0, migrated.stderr[-2000:]
+    return env

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import subprocess
@@ -13,23 +12,6 @@ from pathlib import Path
 import pytest
 
 AIRFLOW_REPO = Path(__file__).resolve().parents[1]
-FAB = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
-
-
-@pytest.fixture(scope="module")
-def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    home = tmp_path_factory.mktemp("fab-home")
-    env = {
-        **os.environ,
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
-        "AIRFLOW__CORE__AUTH_MANAGER": FAB,
-    }
-    migrated = subprocess.run(
-        [Path(sys.executable).with_name("airflow"), "db", "migrate"], env=env, capture_output=True, text=True
-    )
-    assert migrated.returncode == 0, migrated.stderr[-2000:]
-    return env
 
 
 def sync(env: dict[str, str], users: dict, path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
