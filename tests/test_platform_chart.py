@@ -176,3 +176,43 @@ def test_only_the_db_clean_job_is_given_the_metadata_db_url() -> None:
     assert ("CronJob", "airflow-db-clean") not in {
         (o["kind"], o["metadata"]["name"]) for o in render("prod", unbuilt)
     }
+
+
+def merged_values(env: str) -> dict[str, Any]:
+    """What Helm validates: the chart's defaults with the environment's values over them."""
+    return CONTAINER_ENV.deep_merge(
+        yaml.safe_load((CHART / "values.yaml").read_text()), environment_values(env)
+    )
+
+
+@pytest.mark.parametrize("env", ["sandbox", "staging", "prod"])
+def test_every_environments_values_match_the_charts_schema(env: str) -> None:
+    """Issue 24: values.schema.json, and each environment's layered values (with the cluster's
+    parameters) valid against it; Helm checks it too on every template and install."""
+    import json
+
+    import jsonschema
+
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    jsonschema.Draft7Validator.check_schema(schema)
+    jsonschema.validate(merged_values(env), schema)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"config": {"scripts": {"STATSD_PORT": 9125}}}, "is not of type 'string'"),  # ConfigMap data
+        ({"viewer": {"replicas": 0}}, "less than the minimum"),
+        ({"viewer": {"limits": {"rate": "fast"}}}, "does not match"),
+        ({"dataHealth": {"enabled": True, "colour": "red"}}, "Additional properties"),
+        ({"environment": "preprod"}, "is not one of"),
+    ],
+)
+def test_the_schema_refuses_a_value_that_would_break_a_render(override: dict[str, Any], message: str) -> None:
+    import json
+
+    import jsonschema
+
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    with pytest.raises(jsonschema.ValidationError, match=message):
+        jsonschema.validate(CONTAINER_ENV.deep_merge(merged_values("prod"), override), schema)
