@@ -52,11 +52,9 @@ def landed_span(batch: dict[str, str], results: list[dict[str, Any]]) -> dict[st
     day replaced its landing, so its load must follow, or the raw table would
     keep the day's older version. Manifest lines are the ones naming a day.
     """
-    days = [r["interval_start"] for r in results if "interval_start" in r and "run_id" in r]
-    ends = [r.get("interval_end") for r in results if "interval_start" in r and "run_id" in r]
-    start = min([batch["start"], *days])
-    last_days = [(dt.date.fromisoformat(d) + dt.timedelta(days=1)).isoformat() for d in days if d] + [
-        e for e in ends if e
+    days = [
+        dt.date.fromisoformat(r["interval_start"]) for r in results if "interval_start" in r and "run_id" in r
     ]
-    end = max([batch["end"], *last_days])
+    start = min([batch["start"], *(day.isoformat() for day in days)])
+    end = max([batch["end"], *((day + dt.timedelta(days=1)).isoformat() for day in days)])
     return {"start": start, "end": end}

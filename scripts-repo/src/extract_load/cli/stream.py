@@ -47,6 +47,7 @@ def stream(
     extra_config: tuple[str, ...],
 ) -> None:
     """Consume a Kafka topic in micro-batches into the bucket; offsets move after the data is durable."""
+    from extract_load.contract import EVENTS
     from extract_load.sources.kafka import client_config, consume
     from extract_load.sources.registry import load_sources
 
@@ -58,7 +59,7 @@ def stream(
             "extracts or by a stream, never both; stream into another name (a kafka source)",
             param_hint="--source",
         )
-    contract = declared.contract if declared is not None else options.policy(1.0, None, source).contract
+    contract = declared.contract if declared is not None else EVENTS  # an undeclared name: the events
     if contract.time_column is None:
         raise click.BadParameter(
             f"{source!r} has a snapshot contract (no time column): a stream has no snapshot to land",

@@ -83,7 +83,7 @@ def tables(schema: str, source: str) -> tuple[str, str, str]:
     )
 
 
-def _duckdb_columns(columns: tuple[Column, ...], types: dict[Kind, str] | None = None) -> str:
+def _column_list(columns: tuple[Column, ...], types: dict[Kind, str] | None = None) -> str:
     types = types or DUCKDB_TYPES
     return ",\n".join(f"    {c.name} {types[c.kind]}{' not null' if c.required else ''}" for c in columns)
 
@@ -93,8 +93,8 @@ def postgres_ddl(schema: str, source: str, contract: Contract = EVENTS) -> list[
     raw, quarantine, _ = tables(schema, source)
     return [
         f"create schema if not exists {quoted(schema)}",
-        f"create table if not exists {raw} (\n{_duckdb_columns(raw_columns(contract), POSTGRES_TYPES)}\n)",
-        f"create table if not exists {quarantine} (\n{_duckdb_columns(QUARANTINE, POSTGRES_TYPES)}\n)",
+        f"create table if not exists {raw} (\n{_column_list(raw_columns(contract), POSTGRES_TYPES)}\n)",
+        f"create table if not exists {quarantine} (\n{_column_list(QUARANTINE, POSTGRES_TYPES)}\n)",
         *(f"alter table {raw} add column if not exists {quoted(c)} text" for c in contract.columns),
     ]
 
@@ -104,8 +104,8 @@ def duckdb_ddl(schema: str, source: str, contract: Contract = EVENTS) -> list[st
     raw, quarantine, loads = tables(schema, source)
     return [
         f"create schema if not exists {quoted(schema)}",
-        f"create table if not exists {raw} (\n{_duckdb_columns(raw_columns(contract))}\n)",
-        f"create table if not exists {quarantine} (\n{_duckdb_columns(QUARANTINE)}\n)",
+        f"create table if not exists {raw} (\n{_column_list(raw_columns(contract))}\n)",
+        f"create table if not exists {quarantine} (\n{_column_list(QUARANTINE)}\n)",
         f"""create table if not exists {loads} (
     source varchar not null,
     interval_start date not null,
