@@ -242,6 +242,12 @@ def sandbox_stack_runs(
             pgid = int((state / "stack.pgid").read_text())
             for component in COMPONENTS:
                 assert sandbox[component]["digest"] in up.stdout  # what it says it runs
+            # The post-deploy smoke check (a cluster's PostSync hook) passed, with the pinned dbt image's
+            # `dbt debug` and `dbt parse` among its checks.
+            assert "smoke check: all" in up.stdout, up.stdout
+            smoke = (state / "logs" / "smoke-check.log").read_text()
+            for verb in ("debug", "parse"):
+                assert f"ok   dbt {verb}: passes in " in smoke and sandbox["dbt"]["digest"] in smoke, smoke
             runs = wait_until_settled(f"postgresql://{base_url}/{database}", deadline=time.monotonic() + 1500)
         assert ("events_ingest", "manual", "success") in runs, runs
         assert {run_state for _, _, run_state in runs} == {"success"}, runs

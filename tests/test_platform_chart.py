@@ -28,15 +28,22 @@ CUSTOM_RESOURCES = {"ServiceMonitor", "PrometheusRule"}  # no schema offline: ch
 pytestmark = pytest.mark.platform  # configuration checked by its tools, no pipeline run
 
 
-def argo_parameters(env: str) -> list[dict[str, str]]:
+def argo_helm(env: str) -> dict[str, Any]:
     platform = next(a for a in APPSETS if a["metadata"]["name"] == "platform")
-    return generate(platform["spec"]["template"], env)["spec"]["source"]["helm"].get("parameters", [])
+    return generate(platform["spec"]["template"], env)["spec"]["source"]["helm"]
+
+
+def argo_parameters(env: str) -> list[dict[str, str]]:
+    return argo_helm(env).get("parameters", [])
 
 
 def environment_values(env: str) -> dict[str, Any]:
     values = CONTAINER_ENV.environment_values(ROOT / "environments", env)
     for parameter in argo_parameters(env):
         CONTAINER_ENV.set_value(values, parameter["name"], parameter["value"])
+    # File parameters (helm --set-file): the file's text, its path relative to the chart.
+    for parameter in argo_helm(env).get("fileParameters", []):
+        CONTAINER_ENV.set_value(values, parameter["name"], (CHART / parameter["path"]).resolve().read_text())
     return values
 
 
@@ -61,6 +68,7 @@ DBT_BUILT = {"components": {"dbt": {"digest": "sha256:" + "d" * 64}}}
 ALL_BUILT = {
     "components": {name: {"digest": "sha256:" + c * 64} for name, c in (("dbt", "d"), ("airflow", "e"))}
 }
+AIRFLOW_BUILT = {"components": {"airflow": {"digest": "sha256:" + "e" * 64}}}
 
 
 @pytest.mark.parametrize(
@@ -143,10 +151,15 @@ def test_data_health_runs_the_release_dbt_image_and_is_scraped() -> None:
     assert monitor["endpoints"][0]["port"] in {p["name"] for p in service["spec"]["ports"]}
 
 
-AIRFLOW_BUILT = {"components": {"airflow": {"digest": "sha256:" + "e" * 64}}}
+# Airflow's own maintenance: the only workloads that may hold the metadata DB's URL.
+AIRFLOW_MAINTENANCE = {
+    ("CronJob", "airflow-db-clean"),
+    ("Job", "airflow-bootstrap"),
+    ("Job", "smoke-check-airflow"),
+}
 
 
-def test_only_the_db_clean_job_is_given_the_metadata_db_url() -> None:
+def test_only_airflows_maintenance_jobs_are_given_the_metadata_db_url() -> None:
     objects = {(o["kind"], o["metadata"]["name"]): o for o in render("prod", AIRFLOW_BUILT)}
     job = objects[("CronJob", "airflow-db-clean")]["spec"]
     pod = job["jobTemplate"]["spec"]["template"]["spec"]
@@ -159,11 +172,9 @@ def test_only_the_db_clean_job_is_given_the_metadata_db_url() -> None:
     assert job["concurrencyPolicy"] == "Forbid" and pod["automountServiceAccountToken"] is False
     url = next(e for e in container["env"] if e["name"] == "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN")
     assert url["valueFrom"]["secretKeyRef"] == {"name": "airflow-metadata-db", "key": "connection"}
-    # Nothing else in the platform chart names the metadata Secret.
+    # Nothing else in the platform chart names the metadata Secret: no pod that reads data.
     others = [
-        k
-        for k, o in objects.items()
-        if k != ("CronJob", "airflow-db-clean") and "airflow-metadata-db" in str(o)
+        k for k, o in objects.items() if k not in AIRFLOW_MAINTENANCE and "airflow-metadata-db" in str(o)
     ]
     assert others == []
     # Nor does anything the Airflow chart adds to its pods: only its own data.metadataSecretName.
@@ -173,9 +184,79 @@ def test_only_the_db_clean_job_is_given_the_metadata_db_url() -> None:
     assert "airflow-metadata-db" not in str(given) and "PLATFORM_METADATA_DB_URL" not in str(given)
     # Until Airflow is built for the environment there is no image to run: no job.
     unbuilt = {"components": {"airflow": {"digest": None}}}
-    assert ("CronJob", "airflow-db-clean") not in {
-        (o["kind"], o["metadata"]["name"]) for o in render("prod", unbuilt)
+    assert not AIRFLOW_MAINTENANCE & {(o["kind"], o["metadata"]["name"]) for o in render("prod", unbuilt)}
+
+
+@pytest.mark.parametrize("env", ["sandbox", "staging", "prod"])
+def test_the_bootstrap_hook_applies_the_environments_runtime_file_after_the_migration(env: str) -> None:
+    """Issue 24: pools, Variables and connections applied in the cluster by the same command
+    `make up` runs, from the same file, after Airflow's migration, on every sync."""
+    objects = {(o["kind"], o["metadata"]["name"]): o for o in render(env, ALL_BUILT)}
+    runtime = objects[("ConfigMap", "airflow-runtime")]
+    text = (ROOT / "environments" / env / "airflow-runtime.yaml").read_text()
+    assert yaml.safe_load(runtime["data"]["airflow-runtime.yaml"]) == yaml.safe_load(text)
+    job = objects[("Job", "airflow-bootstrap")]
+    hook = job["metadata"]["annotations"]
+    # A Sync hook after the ConfigMap (wave -1), like the chart's migration (wave 0) and users (1) jobs.
+    assert hook["argocd.argoproj.io/hook"] == "Sync" and int(hook["argocd.argoproj.io/sync-wave"]) >= 1
+    assert int(runtime["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]) < 0
+    pod = job["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    registry = next(p["value"] for p in argo_parameters(env) if p["name"] == "airflowHooks.imageRegistry")
+    assert container["image"] == f"{registry}/airflow@sha256:{'e' * 64}"
+    script = container["args"][0]
+    assert script.index("airflow db check-migrations") < script.index("python -m ops.apply_runtime")
+    mounted = next(m for m in container["volumeMounts"] if m["name"] == "runtime")
+    assert script.split()[-1] == f"{mounted['mountPath']}/airflow-runtime.yaml"
+    assert {"name": "runtime", "configMap": {"name": "airflow-runtime"}} in pod["volumes"]
+
+
+def test_the_smoke_check_hooks_run_the_pinned_images_as_the_workloads_they_check() -> None:
+    objects = {(o["kind"], o["metadata"]["name"]): o for o in render("prod", ALL_BUILT)}
+    registry = next(p["value"] for p in argo_parameters("prod") if p["name"] == "airflowHooks.imageRegistry")
+    airflow_job, dbt_job = objects[("Job", "smoke-check-airflow")], objects[("Job", "smoke-check-dbt")]
+    for job in (airflow_job, dbt_job):
+        assert job["metadata"]["annotations"]["argocd.argoproj.io/hook"] == "PostSync"  # fails the sync
+    pod = airflow_job["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["image"] == f"{registry}/airflow@sha256:{'e' * 64}"
+    assert container["command"][:3] == ["python", "-m", "ops.smoke_check"]
+    # A connection resolves as in a task: the workers' account and environment.
+    airflow = yaml.safe_load((ROOT / "helm_config" / "airflow" / "values.yaml").read_text())
+    assert pod["serviceAccountName"] == airflow["workers"]["serviceAccount"]["name"]
+    assert container["envFrom"] == yaml.safe_load(airflow["extraEnvFrom"])
+    api = container["args"][container["args"].index("--api-url") + 1]
+    upstream = merged_values("prod")["viewer"]["airflowApiServer"]  # the api-server the viewer proxies to
+    assert api == f"http://{upstream['service']}:{upstream['port']}"
+    dbt = dbt_job["spec"]["template"]["spec"]
+    (container,) = dbt["containers"]
+    assert container["image"] == f"{registry}/dbt@sha256:{'d' * 64}"
+    assert "dbt debug" in container["args"][0] and "dbt parse" in container["args"][0]
+    assert (
+        dbt["serviceAccountName"] == "platform-dbt"
+        and {"configMapRef": {"name": "platform-dbt"}} in container["envFrom"]
+    )
+
+
+def test_every_service_account_a_pod_runs_as_exists_with_its_own_google_account() -> None:
+    """The pods the DAGs start run as platform-<component> (pipeline_runtime.kubernetes): created here."""
+    objects = render("prod", ALL_BUILT)
+    accounts = {o["metadata"]["name"]: o for o in objects if o["kind"] == "ServiceAccount"}
+    project = next(p["value"] for p in argo_parameters("prod") if p["name"] == "gcpProject")
+    for component in ("scripts", "dbt"):
+        annotation = accounts[f"platform-{component}"]["metadata"]["annotations"][
+            "iam.gke.io/gcp-service-account"
+        ]
+        assert annotation == f"{component}@{project}.iam.gserviceaccount.com"
+    airflow = yaml.safe_load((ROOT / "helm_config" / "airflow" / "values.yaml").read_text())
+    from_airflow_chart = {
+        airflow[part]["serviceAccount"]["name"] for part in ("workers", "scheduler", "apiServer")
     }
+    for workload in (o for o in objects if o["kind"] in ("Deployment", "Job", "CronJob")):
+        spec = workload["spec"].get("jobTemplate", {}).get("spec") or workload["spec"]
+        pod = spec["template"]["spec"]
+        account = pod.get("serviceAccountName", "default")
+        assert account in accounts or account in from_airflow_chart or account == "default", account
 
 
 def merged_values(env: str) -> dict[str, Any]:

@@ -210,6 +210,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Stack:
     api = f"http://127.0.0.1:{env['STACK_PORT']}"
     try:
         assert "metadata DB: postgresql" in up.stdout
+        # The post-deploy smoke check (a cluster's PostSync hook) passed before any run started.
+        assert re.search(r"^smoke check: all \d+ passed$", up.stdout, re.M), up.stdout
         # Before the first publish the dashboard's address says why it is empty, not 403.
         if not (state / "dashboard" / "index.html").exists():
             early = request(f"https://127.0.0.1:{env['STACK_VIEWER_PORT']}", "/dashboard/")

@@ -288,4 +288,7 @@ def test_every_pool_variable_and_connection_a_dag_names_is_declared(env: str) ->
     assert all(int(pool["slots"]) >= 1 for pool in declared["pools"].values())
     # By reference only: a connection says where its credentials come from, never holds them.
     for name, connection in declared["connections"].items():
-        assert set(connection) <= {"type", "from", "description"}, f"{env}: connection {name} holds values"
+        assert set(connection) <= {"type", "from", "secret", "required_if", "description"}, (
+            f"{env}: {name} holds values"
+        )
+        assert connection["from"] in ("workload-identity", "kubernetes-secret", "secret-manager"), name

@@ -259,6 +259,23 @@ PY
   echo "==> triggered dbt_transform over what loaded, and unpaused ${SCHEDULED_DAGS[*]}: dbt_transform follows each load"
 }
 
+# The post-deploy smoke check a cluster runs as Argo CD's PostSync hook, on this stack:
+# health and heartbeats, the declared pools/Variables/connections, and in containers the
+# pinned dbt image's `dbt debug` and `dbt parse`. A failure stops `up`, saying what is missing.
+smoke_check() {
+  local dbt=()
+  if [[ -n "$STACK_ENV" ]]; then dbt=(--dbt); fi
+  echo "==> smoke check (ops.smoke_check${dbt:+ --dbt}): logs/smoke-check.log"
+  if ! (cd "$ROOT/airflow-repo" && "$AIRFLOW/python" -m ops.smoke_check "${dbt[@]}" \
+    "$ROOT/environments/${STACK_ENV:-sandbox}/airflow-runtime.yaml" --api-url "http://127.0.0.1:$STACK_PORT") \
+    >"$STACK_DIR/logs/smoke-check.log" 2>&1; then
+    grep -E '^FAIL|^smoke check' "$STACK_DIR/logs/smoke-check.log" >&2 || tail -20 "$STACK_DIR/logs/smoke-check.log" >&2
+    down
+    exit 1
+  fi
+  tail -1 "$STACK_DIR/logs/smoke-check.log"
+}
+
 up() {
   if running; then
     echo "already running (process group $(cat "$PGID_FILE")): http://127.0.0.1:$STACK_PORT"
@@ -322,6 +339,7 @@ PY
   echo "==> waiting for the api-server on 127.0.0.1:$STACK_PORT"
   for _ in $(seq 1 120); do
     if healthy >/dev/null; then
+      smoke_check
       if [[ "$STACK_DEMO" == 1 ]]; then first_runs; fi
       echo "    public viewer: https://127.0.0.1:$STACK_VIEWER_PORT (read-only, no login; dashboard at /dashboard/)"
       echo "    admin entrance: https://127.0.0.1:$STACK_ADMIN_PORT (logins admin / viewer, passwords in $STACK_DIR/users.json)"

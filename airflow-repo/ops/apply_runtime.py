@@ -9,8 +9,10 @@ description, a Variable's declared value, are set only when they differ.
 
 A Variable declared without a value (one a DAG writes, or one set from the
 cluster's registration) is left as it is. Connections are declared by
-reference (where their credentials come from: a Secret, Workload Identity),
-so there is nothing to apply; they are listed for the log.
+reference: one that authenticates as the pod itself (Workload Identity) has no
+credentials, so it is created here with its type and nothing else; the others
+come from a Secret or the secrets backend, where Airflow finds them, so there
+is nothing to apply (`ops.smoke_check` verifies they resolve).
 
 Usage: python -m ops.apply_runtime environments/<env>/airflow-runtime.yaml
 """
@@ -22,21 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-
-def read_runtime(path: Path) -> dict[str, Any]:
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as error:
-        raise SystemExit(f"cannot read {path}: {error}") from error
-    unknown = set(document) - {"pools", "variables", "connections"}
-    if unknown:
-        raise SystemExit(f"{path}: unknown section(s) {', '.join(sorted(unknown))}")
-    for name, spec in (document.get("pools") or {}).items():
-        if not isinstance(spec, dict) or not isinstance(spec.get("slots"), int) or spec["slots"] < 1:
-            raise SystemExit(f"{path}: pool {name!r} needs slots, a positive integer")
-    return document
+from ops.runtime_file import read_runtime, where
 
 
 def apply(document: dict[str, Any]) -> list[str]:
@@ -72,9 +60,29 @@ def apply(document: dict[str, Any]) -> list[str]:
                 report.append(f"variable {name}: updated")
             else:
                 report.append(f"variable {name}: unchanged")
-    for name, spec in sorted((document.get("connections") or {}).items()):
-        report.append(f"connection {name}: by reference ({(spec or {}).get('from', 'unspecified')})")
+        for name, spec in sorted((document.get("connections") or {}).items()):
+            report.append(_connection(session, name, spec))
     return report
+
+
+def _connection(session: Any, name: str, spec: dict[str, Any]) -> str:
+    """A Workload Identity connection converges on its type and no credentials; others are by reference."""
+    from airflow.models import Connection
+    from sqlalchemy import select
+
+    if spec["from"] != "workload-identity":
+        return f"connection {name}: by reference ({where(name, spec)})"
+    connection = session.scalar(select(Connection).where(Connection.conn_id == name))
+    if connection is None:
+        session.add(Connection(conn_id=name, conn_type=spec["type"], description=spec.get("description")))
+        return f"connection {name}: created ({spec['type']}, no credentials)"
+    # A key or login added by hand would quietly replace the pod's identity: put it back.
+    held = (connection.host, connection.login, connection.get_password(), connection.extra)
+    if connection.conn_type != spec["type"] or any(held):
+        connection.conn_type = spec["type"]
+        connection.host = connection.login = connection.password = connection.extra = None
+        return f"connection {name}: updated ({spec['type']}, no credentials)"
+    return f"connection {name}: unchanged"
 
 
 def main(argv: list[str] | None = None) -> None:

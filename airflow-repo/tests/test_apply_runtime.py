@@ -41,13 +41,29 @@ def test_an_environments_runtime_objects_are_applied_then_converge(airflow_env: 
     assert "pool extract: created (4 slots)" in lines and "pool warehouse: created (1 slots)" in lines
     assert "variable cloud_build_location: created" in lines
     assert "variable dbt_image: not managed here" in lines  # the refresh DAG writes it
-    assert any(line.startswith("connection google_cloud_default: by reference") for line in lines)
+    # Workload Identity: created with its type and no credentials; a Secret's: only referred to.
+    assert "connection google_cloud_default: created (google_cloud_platform, no credentials)" in lines
+    assert any(
+        line.startswith("connection smtp_default: by reference (the Kubernetes Secret") for line in lines
+    )
     assert {"extract": 4, "warehouse": 1}.items() <= pools(airflow_env).items()
     # Again: nothing changes. Another environment's file: the slots follow it.
     again = report(apply(airflow_env, runtime))
     assert all(
         line.endswith("unchanged") or "not managed" in line or "by reference" in line for line in again
     )
+    # Something added by hand to the no-credentials connection would replace the pod's identity: undone.
+    subprocess.run(
+        [Path(sys.executable).with_name("airflow"), "connections", "delete", "google_cloud_default"],
+        env=airflow_env, capture_output=True, check=True,
+    )  # fmt: skip
+    subprocess.run(
+        [Path(sys.executable).with_name("airflow"), "connections", "add", "google_cloud_default",
+         "--conn-type", "google_cloud_platform", "--conn-host", "added-by-hand.example.org"],
+        env=airflow_env, capture_output=True, check=True,
+    )  # fmt: skip
+    undone = report(apply(airflow_env, runtime))
+    assert "connection google_cloud_default: updated (google_cloud_platform, no credentials)" in undone
     sandbox = report(apply(airflow_env, ENVIRONMENTS / "sandbox" / "airflow-runtime.yaml"))
     assert "pool extract: updated (2 slots)" in sandbox and pools(airflow_env)["extract"] == 2
 

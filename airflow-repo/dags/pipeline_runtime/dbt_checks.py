@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from dataclasses import replace
 
 from pipeline_runtime import commands, runner
 
@@ -18,3 +19,9 @@ def check(candidate: str, *args: str, writes_target: bool = True) -> None:
     # A scratch target path: validating must not overwrite the manifest dbt_transform renders from.
     with tempfile.TemporaryDirectory(prefix="dbt-image-refresh-") as scratch:
         runner.run(commands.dbt_with(candidate, *args, "--target-path", scratch, env=DBT_ENV))
+
+
+def check_pinned(*args: str) -> None:
+    """Run `dbt <args>` with the environment's own dbt build (the post-deploy smoke check)."""
+    with tempfile.TemporaryDirectory(prefix="dbt-smoke-check-") as scratch:
+        runner.run(replace(commands.dbt(*args, "--target-path", scratch), env=DBT_ENV))
