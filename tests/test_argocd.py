@@ -29,6 +29,8 @@ CLUSTER = {  # what a cluster registration carries (labels and annotations), as 
         "platform/viewer-host": "airflow.example.invalid",
         "platform/viewer-admin-host": "airflow-admin.example.invalid",
         "platform/dashboard-bucket": "example-dashboards",
+        "platform/kubernetes-api-cidr": "172.16.0.2/32",
+        "platform/metadata-db-cidr": "10.90.0.3/32",
     },
 }
 EXPRESSION = re.compile(r"\{\{\s*(?P<expr>[^}]+?)\s*\}\}")
