@@ -298,3 +298,16 @@ def test_the_schema_refuses_a_value_that_would_break_a_render(override: dict[str
     schema = json.loads((CHART / "values.schema.json").read_text())
     with pytest.raises(jsonschema.ValidationError, match=message):
         jsonschema.validate(CONTAINER_ENV.deep_merge(merged_values("prod"), override), schema)
+
+
+@pytest.mark.parametrize("env", ["sandbox", "staging", "prod"])
+def test_the_local_layer_renders_every_environment_once_every_image_is_built(env: str) -> None:
+    """`make up ENV=<env>` renders the chart with local-values.yaml in place of a cluster's registration:
+    everything a registration would fill in (registries, the cluster's CIDRs) must be there too."""
+    from helm_python import Chart
+
+    local = yaml.safe_load((CHART / "local-values.yaml").read_text())
+    values = CONTAINER_ENV.deep_merge(CONTAINER_ENV.environment_values(ROOT / "environments", env), local)
+    rendered = Chart.load(str(CHART)).render(CONTAINER_ENV.deep_merge(values, ALL_BUILT), name="platform")
+    kinds = {doc["kind"] for text in rendered.values() for doc in yaml.safe_load_all(text) if doc}
+    assert {"ConfigMap", "Job", "NetworkPolicy"} <= kinds
