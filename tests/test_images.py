@@ -87,6 +87,7 @@ APP_DIRS = (
     "/opt/venv/lib/python3.11/site-packages/extract_load",
     "/opt/venv/lib/python3.11/site-packages/dashboard",
     "/opt/venv/lib/python3.11/site-packages/data_health",
+    "/opt/venv/lib/python3.11/site-packages/warehouses",
 )
 LISTING = """
 import os, sys

@@ -311,3 +311,25 @@ def test_the_local_layer_renders_every_environment_once_every_image_is_built(env
     rendered = Chart.load(str(CHART)).render(CONTAINER_ENV.deep_merge(values, ALL_BUILT), name="platform")
     kinds = {doc["kind"] for text in rendered.values() for doc in yaml.safe_load_all(text) if doc}
     assert {"ConfigMap", "Job", "NetworkPolicy"} <= kinds
+
+
+def test_the_dbt_pods_publish_the_dashboard_where_the_viewer_serves_it() -> None:
+    """Issue 24: in clusters publish-dashboard (a dbt pod) writes the bucket prefix the viewer mounts."""
+    objects = {(o["kind"], o["metadata"]["name"]): o for o in render("prod", ALL_BUILT)}
+    url = objects[("ConfigMap", "platform-dbt")]["data"]["DASHBOARD_URL"]
+    bucket = next(p["value"] for p in argo_parameters("prod") if p["name"] == "viewer.dashboard.bucket")
+    assert url == f"gs://{bucket}/dashboard"
+    viewer = objects[("Deployment", "viewer")]["spec"]["template"]["spec"]
+    mount = next(v for v in viewer["volumes"] if v["name"] == "dashboard")["csi"]["volumeAttributes"]
+    assert mount["bucketName"] == bucket and f"only-dir={url.rsplit('/', 1)[1]}" in mount["mountOptions"]
+    # Locally the container runner's layer names a folder instead, which nginx serves.
+    local = CONTAINER_ENV.config_maps(
+        CONTAINER_ENV.deep_merge(
+            CONTAINER_ENV.deep_merge(
+                environment_values("prod"), yaml.safe_load((CHART / "local-values.yaml").read_text())
+            ),
+            {"config": {"dbt": {"DASHBOARD_URL": "/srv/dashboard"}}},
+        ),
+        "platform-prod",
+    )
+    assert local["dbt"]["DASHBOARD_URL"] == "/srv/dashboard"

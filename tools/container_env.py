@@ -163,7 +163,7 @@ def render_local(
         values_files=[LOCAL_VALUES],
         assignments=[
             f"config.dbt.DBT_DUCKDB_PATH={duckdb_path}",
-            f"config.dbt.DASHBOARD_DIR={dashboard_dir}",
+            f"config.dbt.DASHBOARD_URL={dashboard_dir}",
             # A bucket's name is the Secret's in production; a local folder is no secret.
             f"config.dbt.DBT_ARTIFACTS_URL={artifacts_url}",
         ],

@@ -46,6 +46,8 @@ export DBT_ARTIFACTS_URL="file://$STATE_DIR/dbt-artifacts"
 export DBT_LOG_PATH="$STATE_DIR/logs/dbt"
 export DBT_SEND_ANONYMOUS_USAGE_STATS=False
 export DASHBOARD_DIR="$STATE_DIR/dashboard"
+# Where publish-dashboard publishes: this folder here, gs://<bucket>/dashboard in clusters.
+export DASHBOARD_URL="$DASHBOARD_DIR"
 
 # Metrics: each extract & load run drops a Prometheus text file here; the
 # data-health exporter serves the folder with the warehouse's freshness and

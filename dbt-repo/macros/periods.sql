@@ -30,7 +30,8 @@
     {%- if grain == 'week' -%}
         cast({{ dbt.datediff(start_expr, end_expr, 'day') }} / 7 as {{ dbt.type_int() }})
     {%- else -%}
-        {{ dbt.datediff(start_expr, end_expr, grain) }}
+        {#- An integer on every warehouse: PostgreSQL's month difference is a double. -#}
+        cast({{ dbt.datediff(start_expr, end_expr, grain) }} as {{ dbt.type_int() }})
     {%- endif -%}
 {%- endmacro %}
 

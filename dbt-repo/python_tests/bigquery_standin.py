@@ -52,10 +52,34 @@ class DuckDBBackedBigQuery:
 
     def query(self, sql: str, job_config: Any) -> SimpleNamespace:
         sqlglot.parse_one(sql, read="bigquery", error_level=sqlglot.ErrorLevel.RAISE)
-        assert job_config.maximum_bytes_billed, "every query data-health sends caps the bytes it may bill"
+        assert job_config.maximum_bytes_billed, "every query a reader sends caps the bytes it may bill"
         params = {p.name: p.value for p in job_config.query_parameters}
-        assert {p.type_ for p in job_config.query_parameters} <= {"DATE", "TIMESTAMP", "STRING", "INT64"}
+        assert {p.type_ for p in job_config.query_parameters} <= {
+            "DATE",
+            "TIMESTAMP",
+            "STRING",
+            "INT64",
+            "FLOAT64",
+        }
+        # Parameterised: a value the query compares with is a parameter, never a literal in the SQL.
+        literals = [node for node in sqlglot.parse_one(sql, read="bigquery").find_all(sqlglot.exp.Literal)]
+        assert all(node.is_int and int(node.this) in (0, 1) for node in literals), f"a literal in {sql!r}"
         self.queries.append((sql, params))
         translated = sqlglot.transpile(sql, read="bigquery", write="duckdb")[0]
-        rows = self._rows(translated, params)
+        with duckdb.connect(str(self.db), read_only=True) as con:
+            result = con.execute(translated, params or [])
+            names = [d[0] for d in result.description]
+            rows = [Row(names, values) for values in result.fetchall()]
         return SimpleNamespace(result=lambda: rows)
+
+
+class Row(tuple):
+    """A result row as google.cloud.bigquery's Row serves it: by position, and as (name, value) items."""
+
+    def __new__(cls, names: list[str], values: tuple) -> Row:
+        row = super().__new__(cls, values)
+        row._names = names  # type: ignore[attr-defined]
+        return row
+
+    def items(self) -> list[tuple[str, Any]]:
+        return list(zip(self._names, self, strict=True))  # type: ignore[attr-defined]

@@ -4,8 +4,10 @@ import datetime as dt
 import json
 import os
 import random
+import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -196,3 +198,49 @@ def postgres_database() -> Iterator[str]:
 def connect_postgres(database: str):
     base, _, _ = POSTGRES_SERVER.rpartition("/")
     return psycopg2.connect(f"{base}/{database}")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def gcs(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The GCS emulator with an `artifacts` bucket; the client finds it through STORAGE_EMULATOR_HOST."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [str(BIN / "gcp-storage-emulator"), "start", "--host", "127.0.0.1", "--port", str(port),
+         "--in-memory", "--default-bucket", "artifacts", "--quiet"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
+        if time.monotonic() > deadline or process.poll() is not None:
+            process.kill()
+            pytest.fail("the GCS emulator did not start")
+        time.sleep(0.1)
+    host = f"http://127.0.0.1:{port}"
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", host)
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "local-emulator")
+    try:
+        yield host
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def postgres_env(database: str) -> dict[str, str]:
+    """profiles.yml's postgres settings for `database` on the test server."""
+    from urllib.parse import urlparse
+
+    server = urlparse(POSTGRES_SERVER)
+    return {
+        "DBT_POSTGRES_HOST": server.hostname or "127.0.0.1",
+        "DBT_POSTGRES_PORT": str(server.port or 5432),
+        "DBT_POSTGRES_USER": server.username or "postgres",
+        "DBT_POSTGRES_PASSWORD": server.password or "",
+        "DBT_POSTGRES_DATABASE": database,
+    }

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
 from data_health.artifacts import ArtifactStore
 from data_health.collect import DataHealthCollector
 from data_health.textfiles import TextfileCollector
-from data_health.warehouses import DuckDBWarehouse
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.parser import text_string_to_metric_families
+from warehouses.duckdb import DuckDBWarehouse
 
 
 def samples(*collectors: object) -> dict[tuple[str, tuple], float]:

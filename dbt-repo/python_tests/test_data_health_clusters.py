@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,12 +17,12 @@ from pathlib import Path
 import duckdb
 import pytest
 from bigquery_standin import DuckDBBackedBigQuery
-from data_health.artifacts import ArtifactStore
-from data_health.collect import DataHealthCollector
-from data_health.warehouses import BigQueryWarehouse
 from test_data_health import samples
 
 from conftest import PROJECT_DIR, insert_raw, raw_row
+from data_health.artifacts import ArtifactStore
+from data_health.collect import DataHealthCollector
+from warehouses.bigquery import BigQueryWarehouse
 
 BIN = Path(sys.executable).parent
 
@@ -92,38 +91,6 @@ def test_a_project_dbt_has_not_built_yet_reports_no_tables_and_no_freshness(tmp_
     assert got[("platform_data_health_warehouse_up", ())] == 1
     assert not [name for name, _ in got if name.startswith("platform_data_freshness")]
     assert client.queries == []
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def gcs(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """The GCS emulator with an `artifacts` bucket; the client finds it through STORAGE_EMULATOR_HOST."""
-    port = _free_port()
-    process = subprocess.Popen(
-        [str(BIN / "gcp-storage-emulator"), "start", "--host", "127.0.0.1", "--port", str(port),
-         "--in-memory", "--default-bucket", "artifacts", "--quiet"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
-        if time.monotonic() > deadline or process.poll() is not None:
-            process.kill()
-            pytest.fail("the GCS emulator did not start")
-        time.sleep(0.1)
-    host = f"http://127.0.0.1:{port}"
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", host)
-    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "local-emulator")
-    try:
-        yield host
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def test_dbt_pods_keep_their_results_in_the_bucket_and_data_health_counts_them(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from conftest import BUILD, RAW_DDL, Built, connect_postgres, fixture_rows, query
+from conftest import BUILD, RAW_DDL, Built, connect_postgres, fixture_rows, postgres_env, query
 
 ANALYTICS = {
     "user_activity_daily": "period_start",
@@ -70,3 +70,18 @@ def test_the_project_builds_on_postgres_with_the_same_numbers_as_duckdb(
             on_duckdb = _normalise(query(warehouse, select))
             assert on_postgres, f"{model} is empty on PostgreSQL"
             assert on_postgres == on_duckdb, f"{model} differs between PostgreSQL and DuckDB"
+
+    # The shared readers (issue 24): the dashboard from PostgreSQL is the one from DuckDB.
+    from dashboard.publish import render
+    from dashboard.warehouse import read_snapshot
+    from warehouses.duckdb import DuckDBWarehouse
+    from warehouses.postgres import PostgresWarehouse
+
+    on_postgres = PostgresWarehouse.from_environment(postgres_env(postgres_database))
+    snapshot = read_snapshot(on_postgres)
+    reference = read_snapshot(DuckDBWarehouse(warehouse))
+    for table in ("fct_events", "dim_users", "growth_accounting_weekly", "engagement_by_segment"):
+        assert snapshot.layer_rows[table] == reference.layer_rows[table], table
+    assert render(snapshot, "2025-03-09 06:00 UTC") == render(reference, "2025-03-09 06:00 UTC")
+    reading = on_postgres.read(dt.datetime(2025, 6, 1, tzinfo=dt.UTC))
+    assert reading.newest_event is not None and reading.size_bytes > 0

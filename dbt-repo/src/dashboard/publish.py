@@ -1,7 +1,10 @@
-"""`publish-dashboard`: render the dashboard from the warehouse into a folder.
+"""`publish-dashboard`: render the dashboard from the warehouse dbt built and publish it.
 
-The page is written to a temporary file and renamed, so a viewer (or nginx)
-never sees a half-written dashboard.
+It reads whichever warehouse dbt's target names (DBT_TARGET: DuckDB locally,
+BigQuery in clusters, or PostgreSQL) and publishes to DASHBOARD_URL: a folder
+locally, `gs://<bucket>/dashboard` in clusters, which the public viewer
+serves. A reader never sees half a dashboard, and the previous one is kept
+under `previous/` (dashboard.destinations).
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from dashboard.charts import COLOURS, PALETTE, Series, diverging_bars, heatmap, lines
-from dashboard.warehouse import Snapshot, duckdb_path, read_snapshot
+from dashboard.destinations import ConcurrentPublishError, destination
+from dashboard.warehouse import Snapshot, read_snapshot
+from warehouses import from_environment
 
 LABELS = {
     "new_users": "new",
@@ -208,26 +213,37 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     # The dbt image's release version: what an image test and an operator compare with release.yaml.
     parser.add_argument("--version", action="version", version=version("platform-dbt"))
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--to",
+        default=os.environ.get("DASHBOARD_URL") or "dashboard-out",
+        help="a folder or gs://<bucket>/<prefix> (default: DASHBOARD_URL)",
+    )
+    where.add_argument("--out-dir", type=Path, help="a folder (the same as --to FOLDER)")
     parser.add_argument(
-        "--out-dir", type=Path, default=Path(os.environ.get("DASHBOARD_DIR", "dashboard-out"))
+        "--target", default=None, help="the warehouse to read (default: DBT_TARGET, else duckdb)"
     )
     args = parser.parse_args(argv)
-    snapshot = read_snapshot(duckdb_path())
+    snapshot = read_snapshot(from_environment(args.target))
     published_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    index = args.out_dir / "index.html"
-    _write_atomic(index, render(snapshot, published_at))
     summary: dict[str, Any] = {
         "published_at": published_at,
         "layer_rows": snapshot.layer_rows,
         "totals": snapshot.totals,
         "weeks": len(snapshot.weekly),
     }
-    _write_atomic(args.out_dir / "summary.json", json.dumps(summary, default=str, indent=2))
-    result = {"dashboard": str(index.resolve()), "weeks": len(snapshot.weekly)}
+    files = {
+        "index.html": render(snapshot, published_at).encode(),
+        "summary.json": json.dumps(summary, default=str, indent=2).encode(),
+    }
+    try:
+        location = destination(str(args.out_dir) if args.out_dir else args.to).publish(files)
+    except ConcurrentPublishError as error:
+        raise SystemExit(str(error)) from error
+    result = {"dashboard": location, "weeks": len(snapshot.weekly)}
     print(json.dumps(result))
     # In a Kubernetes pod stdout is only a log: the result also goes where the
     # pod operator collects its XCom (the same contract as `extract-load`).

@@ -8,9 +8,8 @@ import os
 from collections import Counter
 from pathlib import Path
 
-import duckdb
-
-from dashboard.warehouse import duckdb_path, read_snapshot
+from dashboard.warehouse import read_snapshot
+from warehouses import Warehouse, from_environment
 
 
 def run_results_files(paths: list[Path]) -> list[Path]:
@@ -34,16 +33,14 @@ def dbt_outcomes(run_results: Path | list[Path]) -> Counter[str]:
     return Counter(f"{unique_id.split('.')[0]}:{status}" for unique_id, status in latest.items())
 
 
-def quarantine_reasons(warehouse: Path, source: str = "events") -> Counter[str]:
+def quarantine_reasons(warehouse: Warehouse, source: str = "events") -> Counter[str]:
     """Quarantined records by reason, from `raw.<source>_quarantine`.
 
     Every stage's quarantine ends there: the load's own, and what an extract
     refused for having no day (copied in by the load of the day that owns it).
     """
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        return Counter(
-            dict(con.execute(f"select reason, count(*) from raw.{source}_quarantine group by 1").fetchall())
-        )
+    rows = warehouse.query(f"select reason, count(*) as n from raw.{source}_quarantine group by reason")
+    return Counter({row["reason"]: int(row["n"]) for row in rows})
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -62,8 +59,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
 
-    path = duckdb_path()
-    snapshot = read_snapshot(path)
+    warehouse = from_environment()
+    snapshot = read_snapshot(warehouse)
     outcomes = dbt_outcomes(args.run_results)
     tests_passed = outcomes["test:pass"] + outcomes["unit_test:pass"]
     tests_total = sum(v for k, v in outcomes.items() if k.startswith(("test:", "unit_test:")))
@@ -89,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
         ]
         cells.append(f"{ratio:.2f}" if ratio is not None else "-")
         print("  " + "".join(f"{c:>12}" for c in cells))
-    quarantined = quarantine_reasons(path)
+    quarantined = quarantine_reasons(warehouse)
     total_quarantined = sum(quarantined.values())
     print(f"\nQuarantined: {total_quarantined:,}")
     for reason, count in sorted(quarantined.items()):
@@ -101,7 +98,8 @@ def main(argv: list[str] | None = None) -> None:
             f"\nRecords: {args.source_records:,} in the source = {snapshot.layer_rows['raw']:,} loaded"
             f" + {total_quarantined:,} quarantined: {verdict}"
         )
-    print(f"\nWarehouse: {path.resolve()}")
+    where = getattr(warehouse, "path", None)
+    print(f"\nWarehouse: {where.resolve() if where else warehouse.target}")
     if args.dashboard:
         print(f"Dashboard: {args.dashboard.resolve()}")
     if args.source_records is not None and accounted != args.source_records:

@@ -1,17 +1,19 @@
-"""Reading the analytics the dashboard shows, from the warehouse dbt built.
+"""Reading the analytics the dashboard shows, from whichever warehouse dbt built.
 
 The dashboard reads only modelled tables (core and analytics), never raw, so
-what it shows has passed the same tests that gate the dbt build.
+what it shows has passed the same tests that gate the dbt build. It reads
+through the shared readers (`warehouses`): the same SQL on DuckDB, PostgreSQL
+and BigQuery, rows per layer from each warehouse's cheapest source (BigQuery's
+table metadata, not a scan).
 """
 
 from __future__ import annotations
 
-import os
+import datetime as dt
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import duckdb
+from warehouses import LAYER_TABLES, Warehouse
 
 GRAINS = ("daily", "weekly", "monthly")
 
@@ -31,78 +33,39 @@ class Snapshot:
         return self.growth["weekly"]
 
 
-LAYER_TABLES = {
-    "raw.events": "raw",
-    "raw.events_quarantine": "quarantine",
-    "staging.stg_events": "staging",
-    "core.fct_events": "fct_events",
-    "core.fct_user_days": "fct_user_days",
-    "core.dim_users": "dim_users",
-    "analytics.user_activity_daily": "user_activity_daily",
-    "analytics.growth_accounting_daily": "growth_accounting_daily",
-    "analytics.growth_accounting_weekly": "growth_accounting_weekly",
-    "analytics.growth_accounting_monthly": "growth_accounting_monthly",
-    "analytics.retention_cohorts_weekly": "retention_cohorts_weekly",
-    "analytics.retention_cohorts_monthly": "retention_cohorts_monthly",
-    "analytics.miles_economy": "miles_economy",
-    "analytics.engagement_by_segment": "engagement_by_segment",
-}
+TOTALS_SQL = """
+select
+    count(*) as events,
+    count(distinct user_id) as users,
+    min(event_date) as first_day,
+    max(event_date) as last_day,
+    coalesce(sum(miles_earned), 0) as miles_earned,
+    coalesce(sum(miles_redeemed), 0) as miles_redeemed
+from core.fct_events
+"""
 
 
-def duckdb_path() -> Path:
-    value = os.environ.get("DBT_DUCKDB_PATH")
-    if not value:
-        raise SystemExit("DBT_DUCKDB_PATH is not set: which warehouse should the dashboard read?")
-    return Path(value)
-
-
-def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
-    result = con.execute(sql)
-    names = [d[0] for d in result.description]
-    return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
-
-
-def read_snapshot(path: Path) -> Snapshot:
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        layer_rows = {
-            label: int(con.execute(f"select count(*) from {table}").fetchone()[0])  # type: ignore[index]
-            for table, label in LAYER_TABLES.items()
-        }
-        totals = _rows(
-            con,
-            """
-            select
-                count(*) as events,
-                count(distinct user_id) as users,
-                min(event_date) as first_day,
-                max(event_date) as last_day,
-                coalesce(sum(miles_earned), 0) as miles_earned,
-                coalesce(sum(miles_redeemed), 0) as miles_redeemed
-            from core.fct_events
-            """,
-        )[0]
-        activity = _rows(con, "select * from analytics.user_activity_daily order by period_start")
-        growth = {
-            grain: _rows(con, f"select * from analytics.growth_accounting_{grain} order by period_start")
-            for grain in GRAINS
-        }
-        retention = {
-            grain: _rows(
-                con,
-                f"select * from analytics.retention_cohorts_{grain} order by cohort_start, periods_since",
-            )
-            for grain in ("weekly", "monthly")
-        }
-        miles = _rows(
-            con,
-            "select * from analytics.miles_economy order by period_grain, period_start, transaction_category",
+def read_snapshot(warehouse: Warehouse, now: dt.datetime | None = None) -> Snapshot:
+    reading = warehouse.read(now or dt.datetime.now(dt.UTC))
+    layer_rows = {
+        label: reading.rows[table] for table, label in LAYER_TABLES.items() if table in reading.rows
+    }
+    totals = warehouse.query(TOTALS_SQL)[0]
+    activity = warehouse.query("select * from analytics.user_activity_daily order by period_start")
+    growth = {
+        grain: warehouse.query(f"select * from analytics.growth_accounting_{grain} order by period_start")
+        for grain in GRAINS
+    }
+    retention = {
+        grain: warehouse.query(
+            f"select * from analytics.retention_cohorts_{grain} order by cohort_start, periods_since"
         )
-        segments = _rows(
-            con,
-            "select * from analytics.engagement_by_segment "
-            "order by segment_type, segment_value, period_start",
-        )
-    finally:
-        con.close()
+        for grain in ("weekly", "monthly")
+    }
+    miles = warehouse.query(
+        "select * from analytics.miles_economy order by period_grain, period_start, transaction_category"
+    )
+    segments = warehouse.query(
+        "select * from analytics.engagement_by_segment order by segment_type, segment_value, period_start"
+    )
     return Snapshot(totals, activity, growth, retention, miles, segments, layer_rows)

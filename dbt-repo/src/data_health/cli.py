@@ -17,22 +17,10 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, start_http_server, write_to_textfile
 
-from dashboard.warehouse import duckdb_path
 from data_health.artifacts import ArtifactStore
 from data_health.collect import DataHealthCollector
 from data_health.textfiles import TextfileCollector
-from data_health.warehouses import BigQueryWarehouse, DuckDBWarehouse, Warehouse
-
-
-def warehouse(target: str) -> Warehouse:
-    """The warehouse dbt's target names: the DuckDB file, or BigQuery with the pod's own credentials."""
-    if target == "bigquery":
-        from google.cloud import bigquery
-
-        project = os.environ.get("DBT_BIGQUERY_PROJECT") or None
-        client = bigquery.Client(project=project, location=os.environ.get("DBT_BIGQUERY_LOCATION"))
-        return BigQueryWarehouse(client)
-    return DuckDBWarehouse(duckdb_path())
+from warehouses import from_environment
 
 
 def registry(args: argparse.Namespace) -> tuple[CollectorRegistry, DataHealthCollector]:
@@ -40,7 +28,7 @@ def registry(args: argparse.Namespace) -> tuple[CollectorRegistry, DataHealthCol
     registry = CollectorRegistry()
     artifacts = ArtifactStore(args.artifacts_url) if args.artifacts_url else None
     refresh = dt.timedelta(seconds=args.refresh_seconds)
-    health = DataHealthCollector(warehouse(args.target), artifacts, args.target, refresh)
+    health = DataHealthCollector(from_environment(args.target), artifacts, args.target, refresh)
     registry.register(health)
     if args.textfile_dir is not None:
         registry.register(TextfileCollector(args.textfile_dir))

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from data_health.artifacts import ArtifactStore
-from data_health.warehouses import FRESHNESS_TABLE, Warehouse, WarehouseReading
+from warehouses import FRESHNESS_TABLE, Warehouse, WarehouseReading
 
 log = logging.getLogger(__name__)
 
