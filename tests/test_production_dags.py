@@ -67,10 +67,12 @@ def environment_in(state: Path) -> Iterator[dict[str, str]]:
             time.sleep(0.1)
         env["EVENTS_API_URL"] = url_file.read_text().strip()
         subprocess.run([AIRFLOW, "db", "migrate"], check=True, capture_output=True, env=env)
-        for pool in ("warehouse", "extract"):
-            subprocess.run(
-                [AIRFLOW, "pools", "set", pool, "1", pool], check=True, capture_output=True, env=env
-            )
+        # Pools and Variables as sandbox declares them, by the command a cluster's bootstrap runs.
+        runtime = ROOT / "environments" / "sandbox" / "airflow-runtime.yaml"
+        subprocess.run(
+            [AIRFLOW.with_name("python"), "-m", "ops.apply_runtime", runtime],
+            cwd=ROOT / "airflow-repo", check=True, capture_output=True, env=env,
+        )  # fmt: skip
         yield env
     finally:
         api.terminate()

@@ -33,6 +33,7 @@ from pathlib import Path
 from _common import ROOT, SCRIPTS_BIN, emit, repeats_again
 
 AIRFLOW_BIN = ROOT / "airflow-repo" / ".venv" / "bin"
+RUNTIME_FILE = ROOT / "environments" / "sandbox" / "airflow-runtime.yaml"
 DAGS = ROOT / "airflow-repo" / "dags"
 DAY = dt.date(2025, 3, 5)
 MINIMAL_DAG = """
@@ -166,9 +167,11 @@ def one_day(events: int, workdir: Path, rep: int) -> float:
             else:
                 airflow = str(AIRFLOW_BIN / "airflow")
                 subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
-                for pool, slots in (("warehouse", "1"), ("extract", "2")):
-                    subprocess.run([airflow, "pools", "set", pool, slots, "bench"], env=env, check=True,
-                                   capture_output=True)  # fmt: skip
+                # The pools as sandbox declares them, by the command a cluster's bootstrap runs.
+                subprocess.run(
+                    [str(AIRFLOW_BIN / "python"), "-m", "ops.apply_runtime", str(RUNTIME_FILE)],
+                    cwd=ROOT / "airflow-repo", env=env, check=True, capture_output=True,
+                )  # fmt: skip
                 conf = json.dumps({"start": start, "end": end, "days_per_task": 1})
                 ingest = timed([airflow, "dags", "test", "events_ingest", end, "-c", conf], env, log)
                 transform = timed([airflow, "dags", "test", "dbt_transform", end], env, log)
