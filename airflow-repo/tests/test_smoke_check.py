@@ -106,3 +106,26 @@ def test_after_the_bootstrap_only_what_a_secret_must_bring_is_missing(fresh_env:
     )  # fmt: skip
     said = lines(smoke(fresh_env, runtime))
     assert said["pool extract"].startswith("FAIL") and "1 slots (declared 4)" in said["pool extract"]
+
+
+def test_the_dbt_checks_run_dbt_debug_and_parse_the_way_a_task_runs_dbt(
+    fresh_env: dict[str, str], tmp_path: Path
+) -> None:
+    """--dbt through the tasks' runner (locally the dbt venv; in containers the pinned image)."""
+    dbt_repo = AIRFLOW_REPO.parent / "dbt-repo"
+    env = {
+        **fresh_env,
+        "PLATFORM_RUNNER": "local",
+        "PLATFORM_DBT_CMD": str(dbt_repo / ".venv" / "bin" / "dbt"),
+        "DBT_PROJECT_DIR": str(dbt_repo),
+        "DBT_PROFILES_DIR": str(dbt_repo),
+        "DBT_DUCKDB_PATH": str(tmp_path / "warehouse.duckdb"),
+        "DBT_LOG_PATH": str(tmp_path / "logs"),
+    }
+    said = lines(smoke(env, ENVIRONMENTS / "sandbox" / "airflow-runtime.yaml", "--dbt"))
+    assert said["dbt debug"].startswith("ok") and said["dbt parse"].startswith("ok"), said
+    # A project dbt cannot parse fails the check, and says so.
+    broken = {**env, "DBT_PROJECT_DIR": str(tmp_path)}
+    (tmp_path / "dbt_project.yml").write_text("name: [not, a, name]\n")
+    said = lines(smoke(broken, ENVIRONMENTS / "sandbox" / "airflow-runtime.yaml", "--dbt"))
+    assert said["dbt parse"].startswith("FAIL"), said

@@ -22,6 +22,12 @@ def check(candidate: str, *args: str, writes_target: bool = True) -> None:
 
 
 def check_pinned(*args: str) -> None:
-    """Run `dbt <args>` with the environment's own dbt build (the post-deploy smoke check)."""
+    """Run `dbt <args>` with the environment's own dbt build (the post-deploy smoke check).
+
+    A command that writes artifacts (parse) writes them to a scratch folder, never over the
+    manifest dbt_transform renders from; `dbt debug` writes none and takes no target path."""
+    if args[:1] == ("debug",):
+        runner.run(replace(commands.dbt(*args), env=DBT_ENV))
+        return
     with tempfile.TemporaryDirectory(prefix="dbt-smoke-check-") as scratch:
         runner.run(replace(commands.dbt(*args, "--target-path", scratch), env=DBT_ENV))
