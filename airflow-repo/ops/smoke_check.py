@@ -109,7 +109,9 @@ def check_dbt() -> list[tuple[bool, str]]:
 
     image = load_release().image_ref("dbt") if settings().runs_images else "the local dbt project"
     found = []
-    for args in (("debug",), ("parse",)):
+    # `debug --connection`: the warehouse reached with the pod's settings; the image has no git for
+    # debug's dependency check, and the project itself is `parse`'s to check.
+    for args in (("debug", "--connection"), ("parse",)):
         try:
             dbt_checks.check_pinned(*args)
         except runner.CommandFailedError as error:
