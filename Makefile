@@ -10,11 +10,11 @@ SHELL := /bin/bash
 PYTHON ?= python3
 UV := .venv/bin/uv
 UV_VERSION := 0.13.8
-SUBPROJECTS := scripts-repo dbt-repo airflow-repo
+SUBPROJECTS := scripts-repo dbt-repo airflow-repo bi-repo
 export UV_PYTHON_DOWNLOADS := never
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 
-.PHONY: help setup system-packages images release-local demo up down test test-scripts test-dbt test-airflow test-platform test-e2e lint typecheck lock bench clean
+.PHONY: help setup system-packages images release-local demo up down test test-scripts test-dbt test-airflow test-bi test-platform test-e2e lint typecheck lock bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -120,7 +120,7 @@ test: setup system-packages ## Run every test: the lint hooks, each subproject's
 	.venv/bin/python tools/images.py build >$(RESULTS)/images.log 2>&1 & images=$$!; \
 	$(MAKE) --no-print-directory test-dbt >$(RESULTS)/dbt.log 2>&1 & dbt=$$!; \
 	trap 'kill $$images $$dbt 2>/dev/null || true' EXIT; \
-	$(MAKE) --no-print-directory -k lint test-scripts test-airflow test-platform || failed=yes; \
+	$(MAKE) --no-print-directory -k lint test-scripts test-airflow test-bi test-platform || failed=yes; \
 	wait $$dbt || failed=yes; cat $(RESULTS)/dbt.log; \
 	wait $$images || { tail -40 $(RESULTS)/images.log; echo "images: the build failed" >&2; exit 1; }; \
 	trap - EXIT; tail -4 $(RESULTS)/images.log; \
@@ -136,6 +136,10 @@ test-dbt: dbt-repo/.venv/.synced system-packages ## dbt-repo tests: DuckDB and P
 
 test-airflow: airflow-repo/.venv/.synced ## airflow-repo tests (DagBag integrity, runner, metadata DB)
 	cd airflow-repo && .venv/bin/python -m pytest --junitxml=$(RESULTS)/airflow.xml
+
+# Superset reads analytics tables dbt-repo's project builds (dbt-repo's venv and manifest).
+test-bi: bi-repo/.venv/.synced dbt-repo/.venv/.synced $(DBT_MANIFEST) ## bi-repo tests: Superset with the dashboards as code, imported, exported, its numbers against the warehouse
+	cd bi-repo && .venv/bin/python -m pytest --junitxml=$(RESULTS)/bi.xml
 
 test-platform: .venv/.synced system-packages ## Deployment config: platform chart (Helm SDK + kubernetes-validate), nginx -t, schemas, workflow lint, promotion tool
 	.venv/bin/python -m pytest -m platform --junitxml=$(RESULTS)/platform.xml

@@ -1,0 +1,1 @@
+"""Apache Superset on the analytics tables, with its dashboards kept as code."""

@@ -1,0 +1,122 @@
+"""`bi-assets`: Superset's dashboards, charts, datasets and database as the text in git.
+
+- `import` makes Superset hold what git holds, and changes nothing when it
+  already does (it compares Superset's own export first): run it after every
+  deploy and every `make up`.
+- `check` fails, naming each object, when Superset and git differ.
+- `export --out DIR` writes what Superset holds in git's form: build a chart in
+  the UI, export, review the diff, commit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from bi import assets
+from bi.settings import ASSETS, Settings, settings, use_superset_config
+
+CONFIG = Path(__file__).with_name("superset_config.py")
+
+
+@contextlib.contextmanager
+def superset(config: Settings) -> Iterator[Any]:
+    """Superset's application context, configured by bi.superset_config."""
+    use_superset_config(CONFIG)
+    from superset.app import create_app
+
+    app = create_app()
+    with app.app_context():
+        from flask import g
+        from superset import security_manager
+
+        # Imports and exports run as a user (owners, access filters).
+        g.user = security_manager.find_user(username=config.assets_owner)
+        if g.user is None:
+            raise SystemExit(
+                f"no Superset user {config.assets_owner!r}: create it first (superset fab create-admin)"
+            )
+        yield app
+
+
+def exported() -> dict[assets.Key, dict[str, Any]]:
+    """What Superset holds: every database, dataset, chart and dashboard, normalised (bi.assets)."""
+    from superset.commands.export.assets import ExportAssetsCommand
+
+    return assets.normalise((name, content()) for name, content in ExportAssetsCommand().run())
+
+
+def import_assets(config: Settings) -> list[str]:
+    """Converge Superset on git; the lines say what was different before (none: nothing done)."""
+    from superset.commands.importers.v1.assets import ImportAssetsCommand
+
+    wanted = assets.load(config.assets_dir)
+    before = assets.differences(wanted, exported())
+    if not before:
+        return []
+    ImportAssetsCommand(assets.bundle(wanted, config.warehouse_uri)).run()
+    after = assets.differences(wanted, exported())
+    if after:
+        raise SystemExit("Superset still differs from git after the import:\n  " + "\n  ".join(after))
+    return before
+
+
+def generated(manifest: Path, warehouse: Path, out: Path) -> list[Path]:
+    """The assets, rebuilt from the dbt project (datasets) and bi.charts (charts, the dashboard)."""
+    from bi import charts, datasets
+
+    documents = [datasets.database(), *datasets.generate(manifest, warehouse)]
+    documents += [chart.asset() for chart in charts.CHARTS] + [charts.dashboard(charts.CHARTS)]
+    kinds = {"database_name": "databases", "table_name": "datasets", "slice_name": "charts"}
+    found: dict[assets.Key, dict[str, Any]] = {}
+    for document in documents:
+        kind = next((k for field, k in kinds.items() if field in document), "dashboards")
+        found[(kind, document["uuid"])] = assets.canonical(document)
+    for kind in assets.KINDS:
+        for stale in (out / kind).glob("*.yaml"):
+            stale.unlink()
+    return assets.write(out, found)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("import", help="make Superset hold what git holds (no change when it does)")
+    sub.add_parser("check", help="fail when Superset and git differ")
+    export = sub.add_parser("export", help="write what Superset holds, in git's form")
+    export.add_argument("--out", type=Path, required=True)
+    generate = sub.add_parser("generate", help="write the assets from the dbt project and bi.charts")
+    generate.add_argument("--manifest", type=Path, required=True, help="dbt's target/manifest.json")
+    generate.add_argument("--warehouse", type=Path, required=True, help="a DuckDB file dbt built (the types)")
+    generate.add_argument("--out", type=Path, default=ASSETS)
+    args = parser.parse_args(argv)
+    if args.command == "generate":
+        for path in generated(args.manifest, args.warehouse, args.out):
+            print(path)
+        return
+    config = settings()
+    with superset(config):
+        if args.command == "import":
+            changed = import_assets(config)
+            for line in changed:
+                print(f"imported: {line}")
+            count = len(assets.load(config.assets_dir))
+            print(f"assets: {'imported' if changed else 'unchanged'} ({count} objects)")
+        elif args.command == "check":
+            found = assets.differences(assets.load(config.assets_dir), exported())
+            for line in found:
+                print(line, file=sys.stderr)
+            if found:
+                sys.exit(1)
+            print("assets: Superset holds what git holds")
+        else:
+            for path in assets.write(args.out, exported()):
+                print(path)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""A real Superset for the tests: its metadata DB migrated, the admin created, gunicorn serving it.
+
+Built once per session (about 40 s); the analytics tables it reads are built
+by dbt-repo's own project over its fixture events, so every number a test
+compares comes from the same models production runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+BI_REPO = Path(__file__).resolve().parents[1]
+DBT_REPO = BI_REPO.parent / "dbt-repo"
+BIN = Path(sys.executable).parent
+
+BUILD_WAREHOUSE = """
+import sys
+from pathlib import Path
+sys.path.insert(0, "python_tests")
+import duckdb
+from conftest import BUILD, RAW_DDL, dbt_runner, fixture_rows, insert_raw
+db, workdir = Path(sys.argv[1]), Path(sys.argv[2])
+with duckdb.connect(str(db)) as con:
+    con.execute(RAW_DDL)
+insert_raw(db, fixture_rows())
+result = dbt_runner(db, workdir)(*BUILD)
+sys.exit(result.returncode)
+"""
+
+
+@dataclass(frozen=True)
+class Superset:
+    url: str
+    env: dict[str, str]
+    password: str
+    warehouse: Path
+
+    def call(self, path: str, body: Any = None, token: str | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.url + path, data=data)
+        if body is not None:
+            request.add_header("Content-Type", "application/json")
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return json.load(response)
+
+    def token(self) -> str:
+        login = {"username": "admin", "password": self.password, "provider": "db", "refresh": False}
+        return str(self.call("/api/v1/security/login", login)["access_token"])
+
+    def assets(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(BIN / "bi-assets"), *args], env=self.env, capture_output=True, text=True)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The analytics tables, built by dbt-repo's project (its own venv) over its fixture events."""
+    workdir = tmp_path_factory.mktemp("warehouse")
+    db = workdir / "warehouse.duckdb"
+    built = subprocess.run(
+        [str(DBT_REPO / ".venv" / "bin" / "python"), "-c", BUILD_WAREHOUSE, str(db), str(workdir)],
+        cwd=DBT_REPO, capture_output=True, text=True,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    return db
+
+
+@pytest.fixture(scope="session")
+def superset(tmp_path_factory: pytest.TempPathFactory, warehouse: Path) -> Iterator[Superset]:
+    home = tmp_path_factory.mktemp("superset")
+    password = secrets.token_urlsafe(12)
+    env = {
+        **os.environ,
+        "SUPERSET_SECRET_KEY": secrets.token_hex(32),
+        "SUPERSET_METADATA_URL": f"sqlite:///{home}/superset.db",
+        "SUPERSET_CONFIG_PATH": str(BI_REPO / "src" / "bi" / "superset_config.py"),
+        "DBT_TARGET": "duckdb",
+        "DBT_DUCKDB_PATH": str(warehouse),
+    }
+    for command in (
+        ["db", "upgrade"],
+        ["init"],
+        ["fab", "create-admin", "--username", "admin", "--firstname", "Platform", "--lastname", "Admin",
+         "--email", "admin@example.org", "--password", password],
+    ):  # fmt: skip
+        done = subprocess.run([str(BIN / "superset"), *command], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    port = free_port()
+    log = (home / "gunicorn.log").open("w")
+    server = subprocess.Popen(
+        [str(BIN / "gunicorn"), "-w", "1", "-b", f"127.0.0.1:{port}", "--timeout", "120",
+         "superset.app:create_app()"],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=5) as response:
+                    if response.status == 200:
+                        break
+            except (urllib.error.URLError, OSError):
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"Superset did not start: {(home / 'gunicorn.log').read_text()[-3000:]}")
+            time.sleep(1)
+        yield Superset(url, env, password, warehouse)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()

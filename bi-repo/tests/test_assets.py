@@ -1,0 +1,121 @@
+"""The dashboards as code (issue 25): imported by a command that converges, exported back to git's text."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from bi import assets
+from bi.settings import ASSETS
+from conftest import DBT_REPO, Superset
+
+
+def test_import_converges_and_exports_what_git_holds(superset: Superset, tmp_path: Path) -> None:
+    first = superset.assets("import")
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "assets: imported (15 objects)" in first.stdout
+    assert "imported: dashboards User Activity & Attrition" in first.stdout
+    # Again: Superset already holds git's assets, so nothing is imported.
+    again = superset.assets("import")
+    assert again.returncode == 0 and "assets: unchanged (15 objects)" in again.stdout, again.stdout
+    checked = superset.assets("check")
+    assert checked.returncode == 0, checked.stderr[-2000:]
+    # Export after import equals git, object by object.
+    exported = superset.assets("export", "--out", str(tmp_path / "export"))
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    assert assets.load(tmp_path / "export") == assets.load(ASSETS)
+
+
+def chart_id(superset: Superset, token: str, name: str) -> int:
+    charts = superset.call("/api/v1/chart/?q=(page_size:100)", token=token)["result"]
+    return int(next(c["id"] for c in charts if c["slice_name"] == name))
+
+
+def test_a_change_made_in_superset_is_found_and_undone_by_the_next_import(superset: Superset) -> None:
+    superset.assets("import")
+    # Someone edits a chart in Superset (its metadata DB, which the UI writes).
+    metadata = superset.env["SUPERSET_METADATA_URL"].removeprefix("sqlite:///")
+    with sqlite3.connect(metadata) as con:
+        con.execute("update slices set description = 'edited in the UI' where slice_name = 'Stickiness'")
+    drifted = superset.assets("check")
+    assert drifted.returncode == 1, drifted.stdout
+    assert "charts Stickiness" in drifted.stderr and "differs in description" in drifted.stderr
+    restored = superset.assets("import")
+    assert "imported: charts Stickiness" in restored.stdout, restored.stdout
+    assert superset.assets("check").returncode == 0
+
+
+def test_the_assets_in_git_are_what_the_generator_builds_from_the_dbt_project(
+    superset: Superset, tmp_path: Path
+) -> None:
+    out = tmp_path / "generated"
+    manifest = DBT_REPO / "target" / "manifest.json"
+    done = superset.assets(
+        "generate", "--manifest", str(manifest), "--warehouse", str(superset.warehouse), "--out", str(out)
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert assets.load(out) == assets.load(ASSETS), "regenerate them: bi-assets generate (bi-repo/README.md)"
+    # Datasets and column descriptions are dbt's.
+    datasets = {d["table_name"]: d for (kind, _), d in assets.load(ASSETS).items() if kind == "datasets"}
+    assert "user_activity_daily" in datasets and "fct_events" not in datasets  # analytics only
+    dau = next(c for c in datasets["user_activity_daily"]["columns"] if c["column_name"] == "dau")
+    assert dau["description"] == "Users with an event on the day."
+
+
+def chart_rows(superset: Superset, token: str, name: str) -> list[dict[str, Any]]:
+    data = superset.call(f"/api/v1/chart/{chart_id(superset, token, name)}/data/", token=token)
+    return list(data["result"][0]["data"])
+
+
+def day(epoch_ms: float) -> dt.date:
+    return dt.datetime.fromtimestamp(epoch_ms / 1000, dt.UTC).date()
+
+
+def by_day(rows: list[dict[str, Any]], column: str = "period_start") -> dict[dt.date, dict[str, Any]]:
+    return {day(row[column]): row for row in rows}
+
+
+def test_every_chart_shows_what_the_warehouse_holds(superset: Superset) -> None:
+    superset.assets("import")
+    token = superset.token()
+    with duckdb.connect(str(superset.warehouse), read_only=True) as con:
+
+        def one(sql: str) -> tuple[Any, ...]:
+            row = con.execute(sql).fetchone()
+            assert row is not None, sql
+            return tuple(row)
+
+        # DAU, WAU, MAU and stickiness on the last day.
+        last, dau, wau, mau, stickiness = one(
+            "select period_start, dau, wau, mau_28d, dau_mau_ratio"
+            " from analytics.user_activity_daily order by 1 desc limit 1"
+        )
+        activity = by_day(chart_rows(superset, token, "Daily, weekly and monthly active users"))[last]
+        assert (activity["DAU"], activity["WAU"], activity["MAU (28 days)"]) == (dau, wau, mau)
+        assert abs(by_day(chart_rows(superset, token, "Stickiness"))[last]["DAU/MAU"] - stickiness) < 1e-9
+        # A growth-accounting week, churn drawn below zero.
+        week, new, retained, resurrected, churned = one(
+            "select period_start, new_users, retained_users, resurrected_users, churned_users"
+            " from analytics.growth_accounting_weekly order by 1 desc limit 1 offset 1"
+        )
+        shown = by_day(chart_rows(superset, token, "Weekly growth accounting"))[week]
+        assert [shown[k] for k in ("new", "retained", "resurrected", "churned")] == [
+            new,
+            retained,
+            resurrected,
+            -churned,
+        ]
+        # A retention cell.
+        cohort, periods, rate = one(
+            "select cohort_start, periods_since, retention_rate from analytics.retention_cohorts_weekly"
+            " where periods_since = 1 order by cohort_start limit 1"
+        )
+        cells = {
+            (day(r["cohort_start"]), r["periods_since"]): r["retention"]
+            for r in chart_rows(superset, token, "Weekly retention")
+        }
+        assert abs(cells[(cohort, periods)] - rate) < 1e-9
