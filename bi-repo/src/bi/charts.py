@@ -223,7 +223,26 @@ def dashboard(charts: list[Chart]) -> dict[str, Any]:
         "published": True,
         "uuid": stable_uuid("dashboard", DASHBOARD_SLUG),
         "position": position,
-        "metadata": {"native_filter_configuration": []},
+        "metadata": {"native_filter_configuration": native_filters()},
         "theme_uuid": None,
         "version": "1.0.0",
     }
+
+
+def native_filters() -> list[dict[str, Any]]:
+    """Filters a viewer changes on the dashboard itself (the static page cannot): the date range, for
+    every chart (each dataset's time column is its period start)."""
+    return [
+        {
+            "id": "NATIVE_FILTER-date-range",
+            "name": "Date range",
+            "filterType": "filter_time",
+            "type": "NATIVE_FILTER",
+            "description": "The periods shown: days, weeks or cohorts starting in the range.",
+            "targets": [{}],
+            "controlValues": {"enableEmptyFilter": False},
+            "defaultDataMask": {"extraFormData": {}, "filterState": {}, "ownState": {}},
+            "cascadeParentIds": [],
+            "scope": {"rootPath": ["ROOT_ID"], "excluded": []},
+        }
+    ]
