@@ -46,7 +46,13 @@ from core.fct_events
 
 
 def read_snapshot(warehouse: Warehouse, now: dt.datetime | None = None) -> Snapshot:
-    reading = warehouse.read(now or dt.datetime.now(dt.UTC))
+    """Every number on the page, read over one connection (one state of a DuckDB file)."""
+    with warehouse.session() as session:
+        return _read(session, now or dt.datetime.now(dt.UTC))
+
+
+def _read(warehouse: Warehouse, now: dt.datetime) -> Snapshot:
+    reading = warehouse.read(now)
     layer_rows = {
         label: reading.rows[table] for table, label in LAYER_TABLES.items() if table in reading.rows
     }

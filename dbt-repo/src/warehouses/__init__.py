@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -58,6 +59,11 @@ class Warehouse(Protocol):
 
     def read(self, now: dt.datetime) -> WarehouseReading:
         """Freshness, rows per table and size, as cheaply as the warehouse allows."""
+        ...
+
+    def session(self) -> AbstractContextManager[Warehouse]:
+        """The same reader over one connection, for a group of reads (a dashboard's snapshot):
+        one connect instead of one per query and, where the warehouse allows, one state read."""
         ...
 
 

@@ -10,7 +10,8 @@ and typed parameters (never a value spliced into SQL).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +58,11 @@ class BigQueryWarehouse:
             project=env.get("DBT_BIGQUERY_PROJECT") or None, location=env.get("DBT_BIGQUERY_LOCATION")
         )
         return cls(client, int(env.get("WAREHOUSE_READ_MAX_BYTES_BILLED", "1000000000")))
+
+    @contextmanager
+    def session(self) -> Iterator[BigQueryWarehouse]:
+        """The client already keeps its HTTP connections; each query is its own job either way."""
+        yield self
 
     def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         from google.cloud import bigquery

@@ -1,11 +1,12 @@
-"""DuckDB, the local warehouse: a file, opened read-only for each read so dbt keeps its write lock."""
+"""DuckDB, the local warehouse: a file opened read-only per read or session, so dbt keeps its write lock."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,8 @@ PLACEHOLDER = re.compile(r"@(\w+)")
 class DuckDBWarehouse:
     path: Path
     target: str = "duckdb"
+    # Held only inside session(): otherwise each read opens (and closes) its own.
+    connection: duckdb.DuckDBPyConnection | None = field(default=None, repr=False)
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str]) -> DuckDBWarehouse:
@@ -28,12 +31,29 @@ class DuckDBWarehouse:
             raise SystemExit("DBT_DUCKDB_PATH is not set: which DuckDB file did dbt build?")
         return cls(Path(value))
 
-    def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    @contextmanager
+    def session(self) -> Iterator[DuckDBWarehouse]:
+        """One read-only connection for every read inside: every number from one state of the file."""
+        if self.connection is not None:
+            yield self
+            return
         with duckdb.connect(str(self.path), read_only=True) as con:
+            yield replace(self, connection=con)
+
+    @contextmanager
+    def _connected(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        if self.connection is not None:
+            yield self.connection
+            return
+        with duckdb.connect(str(self.path), read_only=True) as con:
+            yield con
+
+    def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        with self._connected() as con:
             return _rows(con, sql, parameters)
 
     def read(self, now: dt.datetime) -> WarehouseReading:
-        with duckdb.connect(str(self.path), read_only=True) as con:
+        with self._connected() as con:
             newest = _rows(
                 con,
                 NEWEST_EVENT_SQL,

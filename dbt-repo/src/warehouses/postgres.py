@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from warehouses import FRESHNESS_TABLE, LAYER_TABLES, NEWEST_EVENT_SQL, WarehouseReading, not_after
@@ -17,6 +18,8 @@ PLACEHOLDER = re.compile(r"@(\w+)")
 class PostgresWarehouse:
     dsn: dict[str, Any] = field(repr=False)  # holds the password
     target: str = "postgres"
+    # Held only inside session(): otherwise each query connects (and disconnects) on its own.
+    connection: Any = field(default=None, repr=False)  # psycopg2 connection
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str]) -> PostgresWarehouse:
@@ -31,17 +34,42 @@ class PostgresWarehouse:
             }
         )
 
-    def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    @contextmanager
+    def session(self) -> Iterator[PostgresWarehouse]:
+        """One connection for every query inside. Still one statement per snapshot of the data:
+        a transaction spanning the reads would hold locks dbt's next build waits for."""
+        if self.connection is not None:
+            yield self
+            return
+        with self._connected() as con:
+            yield replace(self, connection=con)
+
+    @contextmanager
+    def _connected(self) -> Iterator[Any]:
+        if self.connection is not None:
+            yield self.connection
+            return
         import psycopg2
 
-        with psycopg2.connect(**self.dsn) as con, con.cursor() as cur:
+        con = psycopg2.connect(**self.dsn)
+        try:
             # A reader never holds a lock dbt's next build would wait for beyond one statement.
             con.set_session(readonly=True, autocommit=True)
+            yield con
+        finally:
+            con.close()
+
+    def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        with self._connected() as con, con.cursor() as cur:
             cur.execute(PLACEHOLDER.sub(r"%(\1)s", sql.replace("%", "%%")), dict(parameters or {}))
             names = [d[0] for d in cur.description]
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
     def read(self, now: dt.datetime) -> WarehouseReading:
+        with self.session() as warehouse:
+            return warehouse._read(now)
+
+    def _read(self, now: dt.datetime) -> WarehouseReading:
         existing = {
             f"{row['table_schema']}.{row['table_name']}"
             for row in self.query(
