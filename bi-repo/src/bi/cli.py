@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,19 +51,24 @@ def exported() -> dict[assets.Key, dict[str, Any]]:
     return assets.normalise((name, content()) for name, content in ExportAssetsCommand().run())
 
 
-def import_assets(config: Settings) -> list[str]:
-    """Converge Superset on git; the lines say what was different before (none: nothing done)."""
+@dataclass(frozen=True)
+class Imported:
+    changed: list[str]  # what differed before the import (none: nothing was done)
+    objects: int  # how many assets git holds
+
+
+def import_assets(config: Settings) -> Imported:
+    """Converge Superset on git; reads git's assets once."""
     from superset.commands.importers.v1.assets import ImportAssetsCommand
 
     wanted = assets.load(config.assets_dir)
     before = assets.differences(wanted, exported())
-    if not before:
-        return []
-    ImportAssetsCommand(assets.bundle(wanted, config.warehouse_uri)).run()
-    after = assets.differences(wanted, exported())
-    if after:
-        raise SystemExit("Superset still differs from git after the import:\n  " + "\n  ".join(after))
-    return before
+    if before:
+        ImportAssetsCommand(assets.bundle(wanted, config.warehouse_uri)).run()
+        after = assets.differences(wanted, exported())
+        if after:
+            raise SystemExit("Superset still differs from git after the import:\n  " + "\n  ".join(after))
+    return Imported(before, len(wanted))
 
 
 def generated(manifest: Path, warehouse: Path, out: Path) -> list[Path]:
@@ -101,11 +107,10 @@ def main(argv: list[str] | None = None) -> None:
     config = settings()
     with superset(config):
         if args.command == "import":
-            changed = import_assets(config)
-            for line in changed:
+            result = import_assets(config)
+            for line in result.changed:
                 print(f"imported: {line}")
-            count = len(assets.load(config.assets_dir))
-            print(f"assets: {'imported' if changed else 'unchanged'} ({count} objects)")
+            print(f"assets: {'imported' if result.changed else 'unchanged'} ({result.objects} objects)")
         elif args.command == "check":
             found = assets.differences(assets.load(config.assets_dir), exported())
             for line in found:
