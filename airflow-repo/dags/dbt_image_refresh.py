@@ -78,7 +78,7 @@ def dbt_image_refresh() -> None:
         dbt image does not ship (the project has no packages to fetch), so it
         failed every image build for a reason that says nothing about it.
         """
-        check(_runnable(found["candidate"]), "debug", "--connection", writes_target=False)
+        check(_runnable(found["candidate"]), "debug", "--connection")
         return found
 
     @task

@@ -1,8 +1,10 @@
-"""The checks a dbt build must pass before `dbt_image_refresh` adopts it."""
+"""The checks a dbt build must pass: before `dbt_image_refresh` adopts it, and after each deploy."""
 
 from __future__ import annotations
 
+import functools
 import tempfile
+from collections.abc import Callable
 from dataclasses import replace
 
 from pipeline_runtime import commands, runner
@@ -11,23 +13,22 @@ from pipeline_runtime import commands, runner
 DBT_ENV = {"DBT_EXCLUDE_RESOURCE_TYPES": "unit_test", "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"}
 
 
-def check(candidate: str, *args: str, writes_target: bool = True) -> None:
+def check(candidate: str, *args: str) -> None:
     """Run `dbt <args>` with the candidate build; a non-zero exit fails the task."""
-    if not writes_target:
-        runner.run(commands.dbt_with(candidate, *args, env=DBT_ENV))
-        return
-    # A scratch target path: validating must not overwrite the manifest dbt_transform renders from.
-    with tempfile.TemporaryDirectory(prefix="dbt-image-refresh-") as scratch:
-        runner.run(commands.dbt_with(candidate, *args, "--target-path", scratch, env=DBT_ENV))
+    _run(functools.partial(commands.dbt_with, candidate), args, scratch_prefix="dbt-image-refresh-")
 
 
 def check_pinned(*args: str) -> None:
-    """Run `dbt <args>` with the environment's own dbt build (the post-deploy smoke check).
+    """Run `dbt <args>` with the environment's own dbt build (the post-deploy smoke check)."""
+    _run(commands.dbt, args, scratch_prefix="dbt-smoke-check-")
 
-    A command that writes artifacts (parse) writes them to a scratch folder, never over the
-    manifest dbt_transform renders from; `dbt debug` writes none and takes no target path."""
+
+def _run(build: Callable[..., commands.Command], args: tuple[str, ...], scratch_prefix: str) -> None:
+    """A command that writes artifacts (parse, test) writes them to a scratch folder: checking a
+    build must never overwrite the manifest dbt_transform renders from. `dbt debug` writes none
+    and refuses a target path."""
     if args[:1] == ("debug",):
-        runner.run(replace(commands.dbt(*args), env=DBT_ENV))
+        runner.run(replace(build(*args), env=DBT_ENV))
         return
-    with tempfile.TemporaryDirectory(prefix="dbt-smoke-check-") as scratch:
-        runner.run(replace(commands.dbt(*args, "--target-path", scratch), env=DBT_ENV))
+    with tempfile.TemporaryDirectory(prefix=scratch_prefix) as scratch:
+        runner.run(replace(build(*args, "--target-path", scratch), env=DBT_ENV))
