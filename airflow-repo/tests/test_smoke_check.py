@@ -42,14 +42,10 @@ def lines(done: subprocess.CompletedProcess[str]) -> dict[str, str]:
 
 
 @pytest.fixture
-def fresh_env(airflow_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+def fresh_env(untouched_metadata_db: dict[str, str]) -> dict[str, str]:
     """Its own migrated metadata DB: these runs must not see the pools another test applied."""
-    env = {**airflow_env, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp_path}/airflow.db"}
+    env = dict(untouched_metadata_db)
     env.pop("PLATFORM_ALERT_EMAIL", None)
-    migrated = subprocess.run(
-        [Path(sys.executable).with_name("airflow"), "db", "migrate"], env=env, capture_output=True, text=True
-    )
-    assert migrated.returncode == 0, migrated.stderr[-2000:]
     return env
 
 
