@@ -116,11 +116,11 @@ RESULTS := $(CURDIR)/.test-results
 # are done. `setup` ran before, so the two makes share no step still to run.
 test: setup system-packages ## Run every test: the lint hooks, each subproject's tests, the images, the whole pipeline
 	@rm -rf $(RESULTS) && mkdir -p $(RESULTS)
-	@failed=; echo "==> images and test-dbt, in the background ($(RESULTS)/images.log, dbt.log)"; \
+	@failed=; echo "==> images, then test-dbt and test-bi, in the background ($(RESULTS)/images.log, dbt.log)"; \
 	.venv/bin/python tools/images.py build >$(RESULTS)/images.log 2>&1 & images=$$!; \
-	$(MAKE) --no-print-directory test-dbt >$(RESULTS)/dbt.log 2>&1 & dbt=$$!; \
+	$(MAKE) --no-print-directory -k test-dbt test-bi >$(RESULTS)/dbt.log 2>&1 & dbt=$$!; \
 	trap 'kill $$images $$dbt 2>/dev/null || true' EXIT; \
-	$(MAKE) --no-print-directory -k lint test-scripts test-airflow test-bi test-platform || failed=yes; \
+	$(MAKE) --no-print-directory -k lint test-scripts test-airflow test-platform || failed=yes; \
 	wait $$dbt || failed=yes; cat $(RESULTS)/dbt.log; \
 	wait $$images || { tail -40 $(RESULTS)/images.log; echo "images: the build failed" >&2; exit 1; }; \
 	trap - EXIT; tail -4 $(RESULTS)/images.log; \
