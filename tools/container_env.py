@@ -145,6 +145,9 @@ def render(
 LOCAL_SECRETS = {"scripts": ["BUCKET_URL", "WAREHOUSE_URL", "EVENTS_API_URL"]}
 
 
+SNAPSHOT_FILE = "warehouse-readers.duckdb"
+
+
 def render_local(
     env: str,
     out: Path,
@@ -163,6 +166,8 @@ def render_local(
         values_files=[LOCAL_VALUES],
         assignments=[
             f"config.dbt.DBT_DUCKDB_PATH={duckdb_path}",
+            # What BI tools read, beside the file dbt builds (warehouses.snapshot).
+            f"config.dbt.WAREHOUSE_SNAPSHOT_PATH={Path(duckdb_path).with_name(SNAPSHOT_FILE)}",
             f"config.dbt.DASHBOARD_URL={dashboard_dir}",
             # A bucket's name is the Secret's in production; a local folder is no secret.
             f"config.dbt.DBT_ARTIFACTS_URL={artifacts_url}",

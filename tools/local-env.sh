@@ -32,6 +32,7 @@ export PLATFORM_RUNNER=local
 export PLATFORM_SCRIPTS_CMD="$ROOT/scripts-repo/.venv/bin/extract-load"
 export PLATFORM_DBT_CMD="$ROOT/dbt-repo/.venv/bin/dbt"
 export PLATFORM_DASHBOARD_CMD="$ROOT/dbt-repo/.venv/bin/publish-dashboard"
+export PLATFORM_WAREHOUSE_SNAPSHOT_CMD="$ROOT/dbt-repo/.venv/bin/warehouse-snapshot"
 export PLATFORM_ENVIRONMENTS_DIR="$ROOT/environments"
 export PLATFORM_ENVIRONMENT=sandbox
 export PLATFORM_SOURCES="${PLATFORM_SOURCES:-events}"
@@ -40,6 +41,8 @@ export PLATFORM_SOURCES="${PLATFORM_SOURCES:-events}"
 export BUCKET_URL="$STATE_DIR/bucket"
 export WAREHOUSE_URL="duckdb://$STATE_DIR/warehouse.duckdb"
 export DBT_DUCKDB_PATH="$STATE_DIR/warehouse.duckdb"
+# What BI tools (Superset) read: the analytics tables, copied after each build (warehouses.snapshot).
+export WAREHOUSE_SNAPSHOT_PATH="$STATE_DIR/warehouse-readers.duckdb"
 export DBT_PROJECT_DIR="$ROOT/dbt-repo"
 export DBT_PROFILES_DIR="$ROOT/dbt-repo"
 export DBT_ARTIFACTS_URL="file://$STATE_DIR/dbt-artifacts"

@@ -166,6 +166,7 @@ container_mode() {
   chmod 0777 "$data" "$data"/{bucket,dbt-artifacts,dashboard,metrics}
   export BUCKET_URL="$data/bucket" WAREHOUSE_URL="duckdb://$data/warehouse.duckdb"
   export DBT_DUCKDB_PATH="$data/warehouse.duckdb" DBT_ARTIFACTS_URL="file://$data/dbt-artifacts"
+  export WAREHOUSE_SNAPSHOT_PATH="$data/warehouse-readers.duckdb"
   export DASHBOARD_DIR="$data/dashboard" PLATFORM_METRICS_DIR="$data/metrics" EXTRACT_LOAD_METRICS_DIR="$data/metrics"
   export NGINX_DASHBOARD_DIR="$DASHBOARD_DIR"  # the viewer serves what the dbt containers publish
   export CONTAINERS_CONF="$ROOT/tools/podman/containers.conf"

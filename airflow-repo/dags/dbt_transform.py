@@ -5,7 +5,9 @@ Scheduled on the raw tables' Assets, which `events_ingest` emits through the
 parsing this file never runs dbt): a task per source freshness check, a task
 group per model that runs it and then its data tests, so a failing test stops
 everything downstream of that model and nothing else. The dashboard is
-published from the analytics tables at the end.
+published from the analytics tables at the end and, for a DuckDB warehouse, the
+analytics tables are copied to the snapshot BI tools read (DuckDB lets no
+other process open a file while dbt writes it: warehouses.snapshot).
 """
 
 from __future__ import annotations
@@ -14,16 +16,18 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import dag, task
+from airflow.sdk.exceptions import AirflowSkipException
 from cosmos import DbtTaskGroup
 
 from pipeline_runtime import commands, dbt_project, runner
 from pipeline_runtime.assets import ANALYTICS, RAW_TABLES
 from pipeline_runtime.defaults import DEFAULT_ARGS
+from pipeline_runtime.settings import settings
 
 
 @dag(
     dag_id="dbt_transform",
-    description="Build and test every dbt model (one task group each), then publish the dashboard",
+    description="Build and test each dbt model (a task group each), then publish the dashboard and BI copy",
     schedule=[RAW_TABLES],
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
@@ -47,7 +51,17 @@ def dbt_transform() -> None:
         """Render the dashboard from the analytics tables that just passed their tests."""
         return runner.run(commands.publish_dashboard(dbt_project.image_in_use()))[-1]
 
-    transform >> publish_dashboard()
+    @task(outlets=[ANALYTICS], retries=1, pool="default_pool")
+    def publish_warehouse_snapshot() -> dict[str, Any]:
+        """Copy the analytics tables BI tools read to where dbt's next build cannot lock them out.
+        Only DuckDB locks readers out while it writes: on any other warehouse (BigQuery in
+        clusters) the task skips without starting a pod."""
+        target = settings().dbt_target
+        if target != "duckdb":
+            raise AirflowSkipException(f"DBT_TARGET={target}: it serves readers while dbt writes")
+        return runner.run(commands.warehouse_snapshot(dbt_project.image_in_use()))[-1]
+
+    transform >> [publish_dashboard(), publish_warehouse_snapshot()]
 
 
 dbt_transform()

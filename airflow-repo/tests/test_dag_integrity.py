@@ -117,6 +117,11 @@ def test_dbt_transform_renders_each_model_with_its_tests_from_the_manifest(dagba
         "dbt.dim_users_model_build",
     }
     assert relationships in dag.get_task("publish_dashboard").upstream_task_ids
+    # BI tools read a copy made only from tables whose tests passed.
+    assert (
+        dag.get_task("publish_warehouse_snapshot").upstream_task_ids
+        == dag.get_task("publish_dashboard").upstream_task_ids
+    )
     run = dag.get_task("dbt.fct_events_model_build")
     assert run.env["DBT_EXCLUDE_RESOURCE_TYPES"] == "unit_test"  # unit tests are CI's (ADR 0009)
     assert run.pool == "warehouse"

@@ -47,7 +47,7 @@ class Superset:
     url: str
     env: dict[str, str]
     password: str
-    warehouse: Path
+    warehouse: Path  # the file dbt built (Superset reads its snapshot, beside it)
 
     def call(self, path: str, body: Any = None, token: str | None = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
@@ -83,7 +83,25 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
         cwd=DBT_REPO, capture_output=True, text=True,
     )  # fmt: skip
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    publish_snapshot(db, workdir / SNAPSHOT)
     return db
+
+
+SNAPSHOT = "warehouse-readers.duckdb"
+
+
+def publish_snapshot(build: Path, snapshot: Path) -> None:
+    """What dbt_transform's publish_warehouse_snapshot runs: dbt-repo's own command."""
+    env = {
+        **os.environ,
+        "DBT_TARGET": "duckdb",
+        "DBT_DUCKDB_PATH": str(build),
+        "WAREHOUSE_SNAPSHOT_PATH": str(snapshot),
+    }
+    done = subprocess.run(
+        [str(DBT_REPO / ".venv" / "bin" / "warehouse-snapshot")], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
 
 
 @pytest.fixture(scope="session")
@@ -97,6 +115,7 @@ def superset(tmp_path_factory: pytest.TempPathFactory, warehouse: Path) -> Itera
         "SUPERSET_CONFIG_PATH": str(BI_REPO / "src" / "bi" / "superset_config.py"),
         "DBT_TARGET": "duckdb",
         "DBT_DUCKDB_PATH": str(warehouse),
+        "WAREHOUSE_SNAPSHOT_PATH": str(warehouse.with_name(SNAPSHOT)),
     }
     for command in (
         ["db", "upgrade"],

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pytest
 
 from bi import assets
 from bi.settings import ASSETS
-from conftest import DBT_REPO, Superset
+from conftest import DBT_REPO, SNAPSHOT, Superset, publish_snapshot
 
 
 def test_import_converges_and_exports_what_git_holds(superset: Superset, tmp_path: Path) -> None:
@@ -119,3 +123,51 @@ def test_every_chart_shows_what_the_warehouse_holds(superset: Superset) -> None:
             for r in chart_rows(superset, token, "Weekly retention")
         }
         assert abs(cells[(cohort, periods)] - rate) < 1e-9
+
+
+HOLD_WRITE_LOCK = """
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1])
+con.execute("create or replace table main.holding_the_lock as select 1 as n")
+print("locked", flush=True)
+time.sleep(600)
+"""
+
+
+def test_dbt_holding_the_warehouse_does_not_stop_superset_or_change_its_numbers(
+    superset: Superset, tmp_path: Path
+) -> None:
+    """A build in progress holds DuckDB's write lock; Superset reads the snapshot, the right numbers."""
+    superset.assets("import")
+    token = superset.token()
+    latest = "select period_start, dau from analytics.user_activity_daily order by 1 desc limit 1"
+    with duckdb.connect(str(superset.warehouse), read_only=True) as con:
+        last, dau = con.execute(latest).fetchone() or (None, None)
+    chart = "Daily, weekly and monthly active users"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_WRITE_LOCK, str(superset.warehouse)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        # What reading the build itself would do now: refused.
+        with pytest.raises(duckdb.IOException, match=r"(?i)lock"):
+            duckdb.connect(str(superset.warehouse), read_only=True)
+        for _ in range(3):
+            assert by_day(chart_rows(superset, token, chart))[last]["DAU"] == dau
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    # The next build publishes a new snapshot: the next query sees it (no connection kept on the old one).
+    changed = tmp_path / "next-build.duckdb"
+    shutil.copyfile(superset.warehouse, changed)
+    with duckdb.connect(str(changed)) as con:
+        con.execute(
+            "update analytics.user_activity_daily set dau = dau + 1000 where period_start = ?", [last]
+        )
+    snapshot = superset.warehouse.with_name(SNAPSHOT)
+    try:
+        publish_snapshot(changed, snapshot)
+        assert by_day(chart_rows(superset, token, chart))[last]["DAU"] == dau + 1000
+    finally:
+        publish_snapshot(superset.warehouse, snapshot)
+    assert by_day(chart_rows(superset, token, chart))[last]["DAU"] == dau

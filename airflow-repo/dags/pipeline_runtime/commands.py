@@ -91,6 +91,13 @@ def dbt_with(candidate: str, *args: str, env: dict[str, str] | None = None) -> C
     return Command("dbt", (*shlex.split(candidate), *args), env or {}, image_argv=("dbt", *args))
 
 
+def warehouse_snapshot(image: str | None = None) -> Command:
+    """The tables BI tools read, copied where no build locks them (a DuckDB warehouse only; it ships
+    in the dbt image, and `image` is the dbt build the models ran with)."""
+    command = _command("warehouse_snapshot", "warehouse-snapshot", ())
+    return replace(command, image=image) if image else command
+
+
 def publish_dashboard(image: str | None = None) -> Command:
     """The dashboard publisher ships in the dbt image: `image` is the dbt build the models ran with."""
     command = _command("dashboard", "publish-dashboard", ())
