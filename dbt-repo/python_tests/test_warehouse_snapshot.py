@@ -9,6 +9,7 @@ snapshot served whole.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -140,5 +141,5 @@ def test_the_command_is_configured_by_the_environment_and_idle_where_readers_nee
         [str(Path(sys.executable).with_name("warehouse-snapshot"))], env=env, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
-    assert f"-> {target}" in done.stdout
+    assert json.loads(done.stdout.splitlines()[-1])["snapshot"] == str(target)
     assert analytics_tables(target) == analytics_tables(build)

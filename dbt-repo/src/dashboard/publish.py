@@ -23,6 +23,7 @@ from dashboard.charts import COLOURS, PALETTE, Series, diverging_bars, heatmap, 
 from dashboard.destinations import ConcurrentPublishError, destination
 from dashboard.warehouse import Snapshot, read_snapshot
 from warehouses import from_environment
+from warehouses.results import emit
 
 LABELS = {
     "new_users": "new",
@@ -206,12 +207,6 @@ def render(snapshot: Snapshot, published_at: str) -> str:
     )
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     # The dbt image's release version: what an image test and an operator compare with release.yaml.
@@ -243,13 +238,7 @@ def main(argv: list[str] | None = None) -> None:
         location = destination(str(args.out_dir) if args.out_dir else args.to).publish(files)
     except ConcurrentPublishError as error:
         raise SystemExit(str(error)) from error
-    result = {"dashboard": location, "weeks": len(snapshot.weekly)}
-    print(json.dumps(result))
-    # In a Kubernetes pod stdout is only a log: the result also goes where the
-    # pod operator collects its XCom (the same contract as `extract-load`).
-    if results_file := os.environ.get("RESULTS_FILE"):
-        Path(results_file).parent.mkdir(parents=True, exist_ok=True)
-        _write_atomic(Path(results_file), json.dumps([result]))
+    emit({"dashboard": location, "weeks": len(snapshot.weekly)})
 
 
 if __name__ == "__main__":

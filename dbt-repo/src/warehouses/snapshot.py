@@ -26,6 +26,8 @@ from pathlib import Path
 
 import duckdb
 
+from warehouses.results import emit
+
 DEFAULT_SCHEMAS = ("analytics",)
 SOURCE = "built"  # the alias the build's file is attached under
 
@@ -139,18 +141,19 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
     args = parser.parse_args(argv)
     target = env.get("DBT_TARGET", "duckdb")
     if target != "duckdb":
-        print(f"warehouse-snapshot: not needed: {target} serves readers while dbt writes")
+        emit({"snapshot": None, "reason": f"not needed: {target} serves readers while dbt writes"}, env)
         return
     if args.to is None:
-        print("warehouse-snapshot: WAREHOUSE_SNAPSHOT_PATH is not set: no reader needs a snapshot here")
+        emit(
+            {"snapshot": None, "reason": "WAREHOUSE_SNAPSHOT_PATH is not set: no reader needs a snapshot"},
+            env,
+        )
         return
     if not env.get("DBT_DUCKDB_PATH"):
         raise SystemExit("DBT_DUCKDB_PATH is not set: which DuckDB file did dbt build?")
     done = publish(Path(env["DBT_DUCKDB_PATH"]), args.to, args.schema or DEFAULT_SCHEMAS, args.lock_timeout)
-    rows = sum(done.tables.values())
-    print(
-        f"warehouse-snapshot: {len(done.tables)} tables, {rows} rows -> {done.path} in {done.seconds:.1f} s"
-    )
+    result = {"snapshot": str(done.path), "tables": len(done.tables), "rows": sum(done.tables.values())}
+    emit({**result, "seconds": round(done.seconds, 1)}, env)
 
 
 if __name__ == "__main__":
