@@ -2,8 +2,9 @@
 
 - `import` makes Superset hold what git holds, and changes nothing when it
   already does (it compares Superset's own export first): run it after every
-  deploy and every `make up`.
-- `check` fails, naming each object, when Superset and git differ.
+  deploy and every `make up`. Then the roles in `roles/` (bi.roles): the
+  public's is exactly what git declares.
+- `check` fails, naming each object, when Superset and git differ (roles/ too).
 - `export --out DIR` writes what Superset holds in git's form: build a chart in
   the UI, export, review the diff, commit.
 """
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bi import assets
+from bi import assets, roles
 from bi.settings import ASSETS, Settings, settings, use_superset_config
 
 CONFIG = Path(__file__).with_name("superset_config.py")
@@ -55,10 +56,11 @@ def exported() -> dict[assets.Key, dict[str, Any]]:
 class Imported:
     changed: list[str]  # what differed before the import (none: nothing was done)
     objects: int  # how many assets git holds
+    roles: list[str]  # what changed in the roles git declares (none: they already agreed)
 
 
 def import_assets(config: Settings) -> Imported:
-    """Converge Superset on git; reads git's assets once."""
+    """Converge Superset on git, the assets then the roles that read them; reads git's assets once."""
     from superset.commands.importers.v1.assets import ImportAssetsCommand
 
     wanted = assets.load(config.assets_dir)
@@ -68,7 +70,8 @@ def import_assets(config: Settings) -> Imported:
         after = assets.differences(wanted, exported())
         if after:
             raise SystemExit("Superset still differs from git after the import:\n  " + "\n  ".join(after))
-    return Imported(before, len(wanted))
+    granted = [line for role in roles.load(config.roles_dir) for line in roles.sync(role, wanted)]
+    return Imported(before, len(wanted), granted)
 
 
 def generated(manifest: Path, warehouse: Path, out: Path) -> list[Path]:
@@ -111,13 +114,23 @@ def main(argv: list[str] | None = None) -> None:
             for line in result.changed:
                 print(f"imported: {line}")
             print(f"assets: {'imported' if result.changed else 'unchanged'} ({result.objects} objects)")
+            for line in result.roles:
+                print(line)
+            print(f"roles: {'changed' if result.roles else 'unchanged'}")
         elif args.command == "check":
-            found = assets.differences(assets.load(config.assets_dir), exported())
+            wanted = assets.load(config.assets_dir)
+            found = assets.differences(wanted, exported())
+            if not found:  # roles name the datasets' ids: only comparable once the assets agree
+                found = [
+                    line
+                    for role in roles.load(config.roles_dir)
+                    for line in roles.sync(role, wanted, apply=False)
+                ]
             for line in found:
                 print(line, file=sys.stderr)
             if found:
                 sys.exit(1)
-            print("assets: Superset holds what git holds")
+            print("assets: Superset holds what git holds, roles included")
         else:
             for path in assets.write(args.out, exported()):
                 print(path)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
+ROLES = Path(__file__).resolve().parents[2] / "roles"
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class Settings:
     metadata_url: str = field(repr=False)
     warehouse_uri: str
     assets_dir: Path = ASSETS
+    roles_dir: Path = ROLES
     # The role anonymous visitors get: the dashboard and its data, nothing else.
     public_role: str = "Public"
     # The user `bi-assets` imports and exports as (the admin make up or the chart's Secret creates).
@@ -44,6 +46,7 @@ def settings(env: Mapping[str, str] | None = None) -> Settings:
         metadata_url=env["SUPERSET_METADATA_URL"],
         warehouse_uri=warehouse_uri(env),
         assets_dir=Path(env.get("BI_ASSETS_DIR") or ASSETS),
+        roles_dir=Path(env.get("BI_ROLES_DIR") or ROLES),
         assets_owner=env.get("BI_ASSETS_OWNER") or "admin",
     )
 
