@@ -96,6 +96,22 @@ def test_generated_stream_through_a_real_dag_run(generated_demo: Demo) -> None:
     assert kinds == {"model", "test"} and set(statuses.values()) == {"success", "pass"}
     models = [u for u in statuses if u.startswith("model.")]
     assert len(models) >= 11
+    # What BI tools read: the analytics tables, copied after their tests passed, equal to the build's.
+    with duckdb.connect() as con:
+        con.execute(f"attach '{db}' as built (read_only)")
+        con.execute(f"attach '{demo / 'warehouse-readers.duckdb'}' as readers (read_only)")
+        tables = [t for (t,) in con.execute(
+            "select table_name from information_schema.tables"
+            " where table_catalog = 'built' and table_schema = 'analytics'"
+        ).fetchall()]  # fmt: skip
+        assert len(tables) >= 8
+        for table in tables:
+            built, readers = f"built.analytics.{table}", f"readers.analytics.{table}"
+            differs = con.execute(
+                f"select count(*) from ((from {built} except all from {readers})"
+                f" union all (from {readers} except all from {built}))"
+            ).fetchone()
+            assert differs == (0,), table
 
 
 def dirty_export(sample: Path, out: Path) -> dict[str, int]:
