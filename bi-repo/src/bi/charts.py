@@ -35,6 +35,12 @@ class Chart:
     extra_params: dict[str, Any] = field(default_factory=dict)
     width: int = 6
     row_limit: int = 10000
+    # The column the dashboard's date range filters on (default: the x axis).
+    time_column: str | None = None
+
+    @property
+    def temporal(self) -> str | None:
+        return self.time_column or self.x_axis
 
     @property
     def uuid(self) -> str:
@@ -59,9 +65,23 @@ class Chart:
         return params | self.extra_params
 
     def _filters(self) -> list[dict[str, Any]]:
-        if not self.where:
-            return []
-        return [{"expressionType": "SQL", "clause": "WHERE", "sqlExpression": self.where, "subject": None}]
+        found: list[dict[str, Any]] = []
+        if self.temporal:
+            # The range the dashboard's date filter sets lands here; without it a chart ignores the filter.
+            found.append(
+                {
+                    "expressionType": "SIMPLE",
+                    "clause": "WHERE",
+                    "subject": self.temporal,
+                    "operator": "TEMPORAL_RANGE",
+                    "comparator": "No filter",
+                }
+            )
+        if self.where:
+            found.append(
+                {"expressionType": "SQL", "clause": "WHERE", "sqlExpression": self.where, "subject": None}
+            )
+        return found
 
     def query_context(self) -> str:
         columns: list[Any] = []
@@ -79,7 +99,9 @@ class Chart:
         query = {
             "columns": columns,
             "metrics": self.metrics,
-            "filters": [],
+            "filters": (
+                [{"col": self.temporal, "op": "TEMPORAL_RANGE", "val": "No filter"}] if self.temporal else []
+            ),
             "extras": {"having": "", "where": f"({self.where})" if self.where else ""},
             "orderby": [[self.metrics[0], False]] if not self.x_axis else [],
             "row_limit": self.row_limit,
@@ -169,6 +191,7 @@ CHARTS = [
         "pivot_table_v2",
         [sql_metric("AVG(retention_rate)", "retention")],
         groupby=["cohort_start", "periods_since"],
+        time_column="cohort_start",
         extra_params={
             "groupbyRows": ["cohort_start"],
             "groupbyColumns": ["periods_since"],
