@@ -26,6 +26,7 @@ import os
 import re
 import shutil
 import socket
+import sqlite3
 import ssl
 import subprocess
 import sys
@@ -144,6 +145,8 @@ class Stack:
     run_id: str
     file_token: str
     task_id: str
+    bi_public: str = ""
+    bi_admin: str = ""
     statsd_lines: list[str] = field(default_factory=list)
     tokens: dict[str, str] = field(default_factory=dict)
 
@@ -195,6 +198,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Stack:
         "STACK_PORT": str(_free_port()),
         "STACK_VIEWER_PORT": str(_free_port()),
         "STACK_ADMIN_PORT": str(_free_port()),
+        # Superset (bi-repo) and its two sites.
+        "STACK_BI_PORT": str(_free_port()),
+        "STACK_BI_VIEWER_PORT": str(_free_port()),
+        "STACK_BI_ADMIN_PORT": str(_free_port()),
         # The components' log servers: other tests may run a scheduler at the same time.
         "STACK_LOG_PORT": str(_free_port()),
         "STACK_TRIGGER_LOG_PORT": str(_free_port()),
@@ -212,6 +219,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Stack:
         assert "metadata DB: postgresql" in up.stdout
         # The post-deploy smoke check (a cluster's PostSync hook) passed before any run started.
         assert re.search(r"^smoke check: all \d+ passed$", up.stdout, re.M), up.stdout
+        assert "==> Superset answers" in up.stdout, up.stdout
         # Before the first publish the dashboard's address says why it is empty, not 403.
         if not (state / "dashboard" / "index.html").exists():
             early = request(f"https://127.0.0.1:{env['STACK_VIEWER_PORT']}", "/dashboard/")
@@ -249,6 +257,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Stack:
             run_id=run_id,
             file_token=request(api, "/api/v2/dags/events_ingest/details").json()["file_token"],
             task_id=task_id,
+            bi_public=f"https://127.0.0.1:{env['STACK_BI_VIEWER_PORT']}",
+            bi_admin=f"https://127.0.0.1:{env['STACK_BI_ADMIN_PORT']}",
             statsd_lines=statsd_lines,
         )
     finally:
@@ -771,3 +781,164 @@ def test_airflows_own_statsd_through_the_mapping_carries_every_airflow_metric_us
     # The labels the dashboards group by are there.
     finish = [m for m in mapped if m.name == "airflow_ti_finish"]
     assert finish and {"dag_id", "task_id", "state"} == {key for key, _ in finish[0].labels}
+
+
+# --- Superset (bi-repo) behind the same nginx ----------------------------------------
+
+BI_HOME = "/superset/dashboard/user-activity/"
+# What the public Superset site lets through besides GET and HEAD (nginx/templates/superset.conf.template).
+BI_PUBLIC_POSTS = {"/api/v1/chart/data", "/superset/log/"}
+
+
+def superset_admin_token(stack: Stack) -> str:
+    password = json.loads((stack.state / "superset" / "admin.json").read_text())["password"]
+    login = {"username": "admin", "password": password, "provider": "db", "refresh": False}
+    response = request(stack.bi_admin, "/api/v1/security/login", "POST", body=login)
+    assert response.status == 200, response.body[:500]
+    return str(response.json()["access_token"])
+
+
+def test_superset_public_site_serves_the_dashboard_and_refuses_every_write_route(stack: Stack) -> None:
+    # The front page is the public dashboard, standalone (no menu, no login link).
+    assert request(stack.bi_public, "/").headers["location"].endswith(BI_HOME)
+    assert "standalone=1" in request(stack.bi_public, BI_HOME).headers["location"]
+    page = request(stack.bi_public, BI_HOME + "?standalone=1")
+    assert page.status == 200 and b"User Activity" in page.body
+    for name, value in SECURITY_HEADERS.items():
+        assert page.headers.get(name) == value, name
+    # Superset's own policy, with a nonce drawn for this response; nothing from another origin.
+    csp = page.headers["content-security-policy"]
+    assert re.search(r"script-src 'self' 'strict-dynamic' 'nonce-[^']+'", csp) and "https:" not in csp
+    assert "access-control-allow-origin" not in page.headers
+    assert "set-cookie" not in page.headers  # the public side keeps no session
+
+    # Every write route Superset documents is refused by nginx on the public side, whatever the body.
+    token = superset_admin_token(stack)
+    spec = request(stack.bi_admin, "/api/v1/_openapi", token=token).json()
+    writes = [
+        (method.upper(), re.sub(r"\{[^}]+\}", "1", path))
+        for path, operations in spec["paths"].items()
+        for method in operations
+        if method in {"put", "post", "patch", "delete"} and path not in BI_PUBLIC_POSTS
+    ]
+    assert len(writes) > 100, len(writes)
+    let_through = [
+        (method, path)
+        for method, path in writes
+        if not request(stack.bi_public, path, method, body={}).refused_by_nginx
+    ]
+    assert not let_through, let_through
+    # What a visitor has no use for is not served at all, reads included.
+    for path in ("/sqllab/", "/explore/", "/login/", "/api/v1/database/", "/api/v1/me/", "/users/list/",
+                 "/api/v1/security/csrf_token/", "/api/v1/sqllab/results/", "/api/v1/_openapi"):  # fmt: skip
+        assert request(stack.bi_public, path).refused_by_nginx, path
+
+    # Chart data is a read: the role lets the public query the dashboard's datasets only.
+    charts = request(stack.bi_public, "/api/v1/chart/?q=(page_size:100)").json()["result"]
+    assert {c["slice_name"] for c in charts} >= {"Stickiness", "Weekly retention"}
+    assert request(stack.bi_admin, "/api/v1/database/", token=token).status == 200  # the admin may
+    with sqlite3.connect(stack.state / "superset" / "superset.db") as con:
+        ids = dict(con.execute("select table_name, id from tables").fetchall())
+    shown = {
+        "datasource": {"id": ids["user_activity_daily"], "type": "table"},
+        "queries": [{"metrics": ["count"]}],
+    }
+    hidden = {
+        "datasource": {"id": ids["miles_economy"], "type": "table"},
+        "queries": [{"metrics": ["count"]}],
+    }
+    assert request(stack.bi_public, "/api/v1/chart/data", "POST", body=shown).status == 200
+    refused = request(stack.bi_public, "/api/v1/chart/data", "POST", body=hidden)
+    assert refused.status == 403 and not refused.refused_by_nginx  # Superset's role said no
+
+    # The admin entrance answers only its network.
+    assert request(stack.bi_admin, "/login/", source="127.0.0.2").refused_by_nginx
+    assert request(stack.bi_admin, "/login/").status == 200
+
+
+def test_superset_in_the_browser_filters_as_the_warehouse_says_and_writes_nothing(stack: Stack) -> None:
+    """The public dashboard in Chromium: no console error; the date-range filter set through the UI
+    changes the DAU chart to exactly the warehouse's days; writes sent from the page are refused."""
+    import datetime as dt
+
+    import duckdb
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(stack.state / "warehouse-readers.duckdb"), read_only=True) as con:
+        dau = dict(con.execute("select period_start, dau from analytics.user_activity_daily").fetchall())
+    # The later half of the days: the filter must drop the others.
+    end = max(dau) + dt.timedelta(days=1)
+    start = end - dt.timedelta(days=len(dau) // 2)
+    expected = {day: value for day, value in dau.items() if start <= day < end}
+    assert 0 < len(expected) < len(dau)
+    dau_chart = next(
+        c["id"]
+        for c in request(stack.bi_public, "/api/v1/chart/?q=(page_size:100)").json()["result"]
+        if c["slice_name"] == "Daily, weekly and monthly active users"
+    )
+
+    errors: list[str] = []
+    shown: list[dict[dt.date, int]] = []
+
+    def on_response(response: Any) -> None:
+        if "/api/v1/chart/data" in response.url and f"%22slice_id%22%3A{dau_chart}%7D" in response.url:
+            rows = response.json()["result"][0]["data"]
+            shown.append(
+                {dt.datetime.fromtimestamp(r["period_start"] / 1000, dt.UTC).date(): r["DAU"] for r in rows}
+            )
+
+    with sync_playwright() as playwright:
+        # The stack's certificate is self-signed: Chromium's service worker fetch needs to accept it.
+        browser = playwright.chromium.launch(
+            executable_path=shutil.which("chromium"), args=["--no-sandbox", "--ignore-certificate-errors"]
+        )
+        context = browser.new_context(ignore_https_errors=True, viewport={"width": 1400, "height": 1800})
+        page = context.new_page()
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
+        page.on("response", on_response)
+        page.goto(stack.bi_public + "/", wait_until="networkidle", timeout=120_000)
+        page.get_by_text("Weekly retention").first.wait_for(timeout=60_000)
+        page.wait_for_timeout(2000)
+        page.screenshot(path=ARTIFACTS / "superset-dashboard.png", full_page=True)
+        assert shown and shown[-1] == dau, "the unfiltered DAU chart is not the warehouse's"
+
+        # The native date-range filter, set as a visitor sets it.
+        page.get_by_text("No filter").first.click()
+        popover = page.locator(".ant-popover").first
+        popover.locator(".ant-select").first.click()
+        page.locator(".ant-select-item-option", has_text="Advanced").click()
+        inputs = popover.locator("input[type=text], input:not([type])")  # not the select's own search box
+        inputs.nth(0).fill(start.isoformat())
+        inputs.nth(1).fill(end.isoformat())
+        page.wait_for_timeout(1000)
+        popover.get_by_role("button", name="APPLY").click()
+        page.get_by_role("button", name="Apply filters").click()
+        deadline = time.monotonic() + 60
+        while shown[-1] != expected and time.monotonic() < deadline:
+            page.wait_for_timeout(500)
+        page.wait_for_load_state("networkidle")
+        page.screenshot(path=ARTIFACTS / "superset-dashboard-filtered.png", full_page=True)
+        assert shown[-1] == expected, (shown[-1], expected)
+
+        assert not errors, errors
+        # Writes, sent from the page as its own script would: refused by nginx.
+        statuses = page.evaluate(
+            """async (chart) => {
+                const send = (method, path, body) => fetch(path, {method, body: JSON.stringify(body),
+                    headers: {"Content-Type": "application/json"}}).then(r => r.status);
+                return [
+                    await send("PUT", `/api/v1/chart/${chart}`, {description: "defaced"}),
+                    await send("DELETE", `/api/v1/chart/${chart}`),
+                    await send("POST", "/api/v1/dashboard/", {dashboard_title: "spam"}),
+                    await send("POST", "/api/v1/sqllab/execute/", {database_id: 1, sql: "select 1"}),
+                    await send("POST", "/api/v1/dashboard/1/filter_state", {value: "{}"}),
+                ];
+            }""",
+            dau_chart,
+        )
+        browser.close()
+    assert statuses == [403] * 5, statuses
+    dashboard = request(stack.bi_public, "/api/v1/dashboard/user-activity").json()["result"]
+    assert dashboard["dashboard_title"] == "User Activity & Attrition"

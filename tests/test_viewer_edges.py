@@ -49,20 +49,30 @@ class Viewer:
     port: int
     prefix: Path
     upstream: Recorder
+    bi_port: int = 0  # Superset's public site (superset.conf.template), in front of the same recorder
 
     def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+        status, _, body = self.send("GET", path, headers)
+        return status, body
+
+    def send(
+        self, method: str, path: str, headers: dict[str, str] | None = None, body: bytes | None = None,
+        port: int | None = None,
+    ) -> tuple[int, dict[str, str], bytes]:  # fmt: skip
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-        connection = http.client.HTTPSConnection("127.0.0.1", self.port, context=context, timeout=30)
+        connection = http.client.HTTPSConnection("127.0.0.1", port or self.port, context=context, timeout=30)
         try:
-            connection.putrequest("GET", path, skip_host=True, skip_accept_encoding=True)
+            connection.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
             connection.putheader("Host", "localhost")
             for key, value in (headers or {}).items():
                 connection.putheader(key, value)
-            connection.endheaders()
+            if body is not None:
+                connection.putheader("Content-Length", str(len(body)))
+            connection.endheaders(body)
             response = connection.getresponse()
-            return response.status, response.read()
+            return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
         finally:
             connection.close()
 
@@ -91,9 +101,17 @@ def viewer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Viewer]:
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
+            # An upstream session cookie: the public sites must never hand one out.
+            self.send_header("Set-Cookie", "session=upstream; HttpOnly")
             self.end_headers()
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 self.wfile.write(body)
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.do_GET()
+
+        do_PUT = do_DELETE = do_PATCH = do_POST  # noqa: N815 (http.server names the handlers)
 
     upstream = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
@@ -126,8 +144,18 @@ def viewer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Viewer]:
         "NGINX_PUBLIC_ASSET_BURST": "1000",
         "NGINX_PUBLIC_CONNECTIONS": "64",
     }
-    template = (ROOT / "nginx" / "templates" / "airflow-viewer.conf.template").read_text()
-    (prefix / "conf.d" / "airflow-viewer.conf").write_text(nginx_render.render(template, values))
+    bi_port = _free_port()
+    values |= {
+        "NGINX_BI_PUBLIC_LISTEN": f"127.0.0.1:{bi_port}",
+        "NGINX_BI_ADMIN_LISTEN": f"127.0.0.1:{_free_port()}",
+        "NGINX_BI_PUBLIC_SERVER_NAME": "localhost",
+        "NGINX_BI_ADMIN_SERVER_NAME": "localhost",
+        "NGINX_SUPERSET_UPSTREAM": f"http://127.0.0.1:{upstream.server_port}",
+        "NGINX_BI_HOME": "/superset/dashboard/user-activity/",
+    }
+    for name in ("airflow-viewer", "superset"):
+        template = (ROOT / "nginx" / "templates" / f"{name}.conf.template").read_text()
+        (prefix / "conf.d" / f"{name}.conf").write_text(nginx_render.render(template, values))
     shutil.copy(ROOT / "nginx" / "local" / "nginx.conf", prefix / "nginx.conf")
     command = ["nginx", "-p", str(prefix), "-c", str(prefix / "nginx.conf")]
     if os.geteuid() == 0:
@@ -143,7 +171,7 @@ def viewer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Viewer]:
             assert time.monotonic() < deadline, "nginx did not start"
             time.sleep(0.2)
     try:
-        yield Viewer(port, prefix, recorder)
+        yield Viewer(port, prefix, recorder, bi_port)
     finally:
         nginx.terminate()
         nginx.wait(timeout=10)
@@ -248,6 +276,48 @@ def test_an_unpublished_dashboard_says_why_instead_of_403(viewer: Viewer) -> Non
     # Anything else under /dashboard/ that does not exist is a plain not-found, never a listing.
     status, _ = viewer.get("/dashboard/missing.png")
     assert status == 404
+
+
+# --- Superset's public site (nginx/templates/superset.conf.template) ----------------
+
+
+def test_superset_public_site_forwards_reads_and_chart_data_only_without_credentials(viewer: Viewer) -> None:
+    def through(method: str, path: str, body: bytes | None = None) -> tuple[int, dict[str, str], bool]:
+        before = len(viewer.upstream.seen)
+        credentials = {"Cookie": "session=stolen", "Authorization": "Bearer stolen"}
+        status, headers, _ = viewer.send(method, path, credentials, body, port=viewer.bi_port)
+        return status, headers, len(viewer.upstream.seen) > before
+
+    # Reads and chart-data queries reach Superset, as the anonymous public: no credential
+    # goes up, no session cookie comes back.
+    for method, path in (("GET", "/api/v1/chart/1"), ("POST", "/api/v1/chart/data"), ("GET", "/static/a.js")):
+        status, headers, forwarded = through(method, path, b"{}" if method == "POST" else None)
+        assert (status, forwarded) == (200, True), (method, path, status)
+        assert "set-cookie" not in headers, (method, path)
+        sent = viewer.upstream.seen[-1][1]
+        assert "cookie" not in sent and "authorization" not in sent, (method, path)
+    # Every other method and every path outside the public site stops at nginx.
+    for method, path in (
+        ("PUT", "/api/v1/chart/1"), ("DELETE", "/api/v1/chart/1"), ("POST", "/api/v1/dashboard/"),
+        ("PATCH", "/api/v1/dashboard/1"), ("POST", "/api/v1/sqllab/execute/"),
+        ("POST", "/api/v1/dashboard/1/filter_state"), ("POST", "/login/"), ("GET", "/sqllab/"),
+        ("GET", "/api/v1/database/"), ("GET", "/api/v1/security/csrf_token/"), ("GET", "/explore/"),
+        ("GET", "/api/v1/chart/..%2f..%2fdatabase/"),
+    ):  # fmt: skip
+        status, _, forwarded = through(method, path, b"{}" if method != "GET" else None)
+        assert status in (400, 403) and not forwarded, (method, path, status)
+    # The UI's event log is answered by nginx: a visitor writes nothing, and sees no error.
+    status, _, forwarded = through("POST", "/superset/log/?explode=events", b"{}")
+    assert (status, forwarded) == (204, False)
+    # Dashboards are shown standalone, the visitor's own parameters kept.
+    status, headers, forwarded = through("GET", "/superset/dashboard/user-activity/?native_filters_key=k")
+    assert status == 302 and not forwarded
+    assert headers["location"].endswith(
+        "/superset/dashboard/user-activity/?standalone=1&native_filters_key=k"
+    )
+    assert through("GET", "/superset/dashboard/user-activity/?standalone=1")[::2] == (200, True)
+    status, headers, _ = through("GET", "/")
+    assert status == 302 and headers["location"].endswith("/superset/dashboard/user-activity/")
 
 
 # --- the template as each environment renders it ----------------------------------

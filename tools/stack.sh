@@ -9,7 +9,11 @@
 #   (anyone is Airflow's Viewer; GET only) and /dashboard/;
 # - https://127.0.0.1:${STACK_ADMIN_PORT:-8444}: the admin entrance (loopback
 #   only, Airflow login); the certificate is a throwaway self-signed one;
-# - http://127.0.0.1:${STACK_PORT:-8080}: the api-server itself.
+# - http://127.0.0.1:${STACK_PORT:-8080}: the api-server itself;
+# - https://127.0.0.1:${STACK_BI_VIEWER_PORT:-8445}: Superset's public dashboard
+#   (the anonymous Public role: the dashboard and its data; GET and chart-data
+#   reads only), https://127.0.0.1:${STACK_BI_ADMIN_PORT:-8446}: Superset's admin
+#   entrance (loopback only; login admin, password in $STACK_DIR/superset/admin.json).
 # Auth is the FAB auth manager (docs/adr/0014); users admin and viewer get
 # passwords generated into $STACK_DIR/users.json (never committed).
 #
@@ -31,7 +35,9 @@
 # demo's events API), STACK_POSTGRES_URL (a libpq URL of a server
 # where the database may be created), STACK_DB_NAME (airflow_local),
 # STACK_DEMO (1; 0: no demo source, no first run, nothing unpaused),
-# STACK_DEMO_DAYS (28), STACK_DEMO_EVENTS (40000), STACK_DEMO_SEED (42).
+# STACK_DEMO_DAYS (28), STACK_DEMO_EVENTS (40000), STACK_DEMO_SEED (42),
+# STACK_BI (1; 0: no Superset), STACK_BI_PORT (8088: Superset itself),
+# STACK_BI_VIEWER_PORT (8445), STACK_BI_ADMIN_PORT (8446).
 #
 # STACK_ENV=<env> (`make up ENV=sandbox`) runs that environment from what it
 # pins: every task's command in a container of its component's image, pulled by
@@ -59,6 +65,10 @@ STACK_DEMO_SEED="${STACK_DEMO_SEED:-42}"
 STACK_ENV="${STACK_ENV:-}"
 STACK_REGISTRY_PORT="${STACK_REGISTRY_PORT:-5055}"
 STACK_RELEASE_DIR="${STACK_RELEASE_DIR:-$ROOT/.release-local}"
+STACK_BI="${STACK_BI:-1}"
+export STACK_BI_PORT="${STACK_BI_PORT:-8088}"
+export STACK_BI_VIEWER_PORT="${STACK_BI_VIEWER_PORT:-8445}"
+export STACK_BI_ADMIN_PORT="${STACK_BI_ADMIN_PORT:-8446}"
 # The scheduled DAGs a local stack runs (the others need Kafka or a deployed environment).
 SCHEDULED_DAGS=(events_ingest dbt_transform platform_maintenance)
 AIRFLOW="$ROOT/airflow-repo/.venv/bin"
@@ -115,6 +125,13 @@ viewer_config() {
   mkdir -p "$DASHBOARD_DIR"
   "$ROOT/.venv/bin/python" "$ROOT/nginx/render.py" "$ROOT/nginx/templates/airflow-viewer.conf.template" \
     --out "$NGINX_PREFIX/conf.d/airflow-viewer.conf"
+  rm -f "$NGINX_PREFIX/conf.d/superset.conf"
+  if [[ "$STACK_BI" == 1 ]]; then
+    # shellcheck source=nginx/local/superset.env
+    source "$ROOT/nginx/local/superset.env"
+    "$ROOT/.venv/bin/python" "$ROOT/nginx/render.py" "$ROOT/nginx/templates/superset.conf.template" \
+      --out "$NGINX_PREFIX/conf.d/superset.conf"
+  fi
   local global
   global="$(nginx_user)"
   nginx -p "$NGINX_PREFIX" -c "$NGINX_PREFIX/nginx.conf" ${global:+-g "$global"} -t 2>"$STACK_DIR/logs/nginx-t.log" \
@@ -277,6 +294,24 @@ smoke_check() {
   tail -1 "$STACK_DIR/logs/smoke-check.log"
 }
 
+# Superset prepares its metadata DB and imports the assets inside the group
+# (tools/superset.sh) while Airflow starts; `up` returns once it answers.
+superset_ready() {
+  local started=$SECONDS
+  for _ in $(seq 1 300); do
+    if curl -fsS "http://127.0.0.1:$STACK_BI_PORT/health" >/dev/null 2>&1; then
+      echo "==> Superset answers ($(grep -o 'prepared in [0-9]* s' "$STACK_DIR/logs/superset.log" || true), beside Airflow; waited $((SECONDS - started)) s more)"
+      return
+    fi
+    running || break
+    sleep 1
+  done
+  echo "Superset did not come up; logs in $STACK_DIR/logs/superset.log" >&2
+  tail -20 "$STACK_DIR/logs/superset.log" >&2
+  down
+  exit 1
+}
+
 up() {
   if running; then
     echo "already running (process group $(cat "$PGID_FILE")): http://127.0.0.1:$STACK_PORT"
@@ -287,6 +322,7 @@ up() {
     "$AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT" "$AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT")
   if [[ "$STACK_DEMO" == 1 ]]; then ports+=("$STACK_EVENTS_API_PORT"); fi
   if [[ -n "$STACK_ENV" ]]; then ports+=("$STACK_REGISTRY_PORT"); fi
+  if [[ "$STACK_BI" == 1 ]]; then ports+=("$STACK_BI_PORT" "$STACK_BI_VIEWER_PORT" "$STACK_BI_ADMIN_PORT"); fi
   for port in "${ports[@]}"; do
     if "$AIRFLOW/python" -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' "$port" 2>/dev/null; then
       echo "port $port on 127.0.0.1 is taken by another program; choose others with the STACK_*PORT settings" >&2
@@ -331,9 +367,12 @@ PY
     airflow dag-processor >"$0/logs/dag-processor.log" 2>&1 &
     airflow triggerer >"$0/logs/triggerer.log" 2>&1 &
     nginx -p "$1" -c "$1/nginx.conf" ${2:+-g "$2"} >"$0/logs/nginx.log" 2>&1 &
+    if [[ -n "$6" ]]; then
+      "$6" >"$0/logs/superset.log" 2>&1 &
+    fi
     wait
   ' "$STACK_DIR" "$NGINX_PREFIX" "$(nginx_user)" "$([[ "$STACK_DEMO" == 1 ]] && echo "$STACK_EVENTS_API_PORT")" \
-    "$ROOT/scripts-repo/.venv/bin/extract-load" "$STACK_ENV" \
+    "$ROOT/scripts-repo/.venv/bin/extract-load" "$STACK_ENV" "$([[ "$STACK_BI" == 1 ]] && echo "$ROOT/tools/superset.sh")" \
     </dev/null >/dev/null 2>&1 &
   echo $! >"$PGID_FILE"
 
@@ -342,9 +381,14 @@ PY
     if healthy >/dev/null; then
       smoke_check
       if [[ "$STACK_DEMO" == 1 ]]; then first_runs; fi
+      if [[ "$STACK_BI" == 1 ]]; then superset_ready; fi
       echo "    public viewer: https://127.0.0.1:$STACK_VIEWER_PORT (read-only, no login; dashboard at /dashboard/)"
       echo "    admin entrance: https://127.0.0.1:$STACK_ADMIN_PORT (logins admin / viewer, passwords in $STACK_DIR/users.json)"
       echo "    api-server: http://127.0.0.1:$STACK_PORT (self-signed certificate: your browser will ask)"
+      if [[ "$STACK_BI" == 1 ]]; then
+        echo "    Superset, public dashboard: https://127.0.0.1:$STACK_BI_VIEWER_PORT (read-only, no login)"
+        echo "    Superset, admin entrance: https://127.0.0.1:$STACK_BI_ADMIN_PORT (login admin, password in $STACK_DIR/superset/admin.json)"
+      fi
       echo "    stop with: make down"
       return
     fi

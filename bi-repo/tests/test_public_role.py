@@ -7,7 +7,6 @@ refused by Superset's roles, not by a missing token.
 
 from __future__ import annotations
 
-import http.cookiejar
 import json
 import re
 import sqlite3
@@ -23,18 +22,21 @@ DASHBOARD = "user-activity"
 
 
 class Anonymous:
-    """A browser that opened the public dashboard: cookie jar and the page's CSRF token, no login."""
+    """A browser that opened the public dashboard: its session cookie and the page's CSRF token, no login.
+
+    Superset marks its cookies Secure (they travel over nginx's TLS); these requests go to gunicorn
+    over plain HTTP, so the cookie is carried by hand, as the browser would carry it over HTTPS."""
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.opener = urllib.request.build_opener(
-            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
-        )
+        self.cookies: dict[str, str] = {}
+        self.token = ""
         status, page = self.call("GET", f"/superset/dashboard/{DASHBOARD}/")
         assert status == 200, page[:500]
         found = re.search(r'id="csrf_token"\s+value="([^"]+)"', page)
         assert found, "the dashboard page embeds no CSRF token"
         self.token = found.group(1)
+        assert self.cookies, "Superset gave the page no session cookie"
 
     def call(self, method: str, path: str, body: Any = None) -> tuple[int, str]:
         request = urllib.request.Request(self.url + path, method=method)
@@ -42,14 +44,22 @@ class Anonymous:
         if body is not None:
             data = json.dumps(body).encode()
             request.add_header("Content-Type", "application/json")
-        if getattr(self, "token", None):
+        if self.cookies:
+            request.add_header("Cookie", "; ".join(f"{k}={v}" for k, v in self.cookies.items()))
+        if self.token:
             request.add_header("X-CSRFToken", self.token)
             request.add_header("Referer", self.url + "/")
         try:
-            with self.opener.open(request, data=data, timeout=120) as response:
+            with urllib.request.urlopen(request, data=data, timeout=120) as response:
+                self._keep(response.headers.get_all("Set-Cookie") or [])
                 return response.status, response.read().decode()
         except urllib.error.HTTPError as error:
             return error.code, error.read().decode()
+
+    def _keep(self, set_cookies: list[str]) -> None:
+        for header in set_cookies:
+            name, _, value = header.split(";", 1)[0].partition("=")
+            self.cookies[name.strip()] = value.strip()
 
 
 def test_the_public_sees_the_dashboard_and_its_data_and_nothing_else(superset: Superset) -> None:

@@ -23,8 +23,33 @@ FEATURE_FLAGS = {
 }
 # Every write carries a CSRF token; the public role has no write anyway.
 WTF_CSRF_ENABLED = True
-# nginx sets the security headers (one policy for every entrance); Superset's own would conflict.
-TALISMAN_ENABLED = False
+# The Content-Security-Policy is Superset's: its pages carry inline script with a nonce drawn per
+# response, which nginx cannot know. Nothing from another origin: no map tiles, no telemetry pixel.
+# nginx (nginx/templates/superset.conf.template) sets the other security headers and TLS.
+TALISMAN_ENABLED = True
+TALISMAN_CONFIG = {
+    "content_security_policy": {
+        "default-src": ["'self'"],
+        "base-uri": ["'self'"],
+        "script-src": ["'self'", "'strict-dynamic'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "worker-src": ["'self'", "blob:"],
+        "object-src": "'none'",
+        "frame-ancestors": "'none'",
+        "form-action": "'self'",
+    },
+    "content_security_policy_nonce_in": ["script-src"],
+    "force_https": False,  # TLS ends at nginx
+    "frame_options": "DENY",
+}
+SCARF_ANALYTICS = False
+# Behind nginx: scheme, host and client address from its X-Forwarded-* headers.
+ENABLE_PROXY_FIX = True
 # The warehouse is read, never written, from SQL Lab.
 PREVENT_UNSAFE_DB_CONNECTIONS = True
 ROW_LIMIT = 50000
+# No cross-origin reads: Superset's default lets two map-tile hosts read its responses.
+ENABLE_CORS = False
