@@ -233,6 +233,8 @@ def sandbox_stack_runs(
         "STACK_POSTGRES_URL": POSTGRES,
         "STACK_DB_NAME": database,
         "AIRFLOW__CORE__PARALLELISM": "2",
+        # Superset runs from its venv in either mode; test_public_viewer.py covers it in `make up`.
+        "STACK_BI": "0",
     }
     pgid = None
     try:
@@ -270,6 +272,9 @@ def sandbox_stack_runs(
         manifests = sorted((data / "bucket" / "raw" / "events").glob("dt=*/_manifest.json"))
         assert len(manifests) == DEMO_DAYS
         assert sum(json.loads(m.read_text())["row_count"] for m in manifests) == raw
+        # BI tools' snapshot, published by the pinned dbt image's `warehouse-snapshot`.
+        with duckdb.connect(str(data / "warehouse-readers.duckdb"), read_only=True) as con:
+            assert con.execute("select count(*) from analytics.user_activity_daily").fetchone()[0] > 0
         page = request(f"https://127.0.0.1:{ports['_VIEWER']}", "/dashboard/")
         assert page.status == 200 and b"User Activity" in page.body
     finally:
