@@ -8,6 +8,7 @@ soft deletes between runs reach the raw table as new versions.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import secrets
 from pathlib import Path
@@ -162,6 +163,23 @@ def test_without_start_a_run_continues_from_the_watermark(configured: dict[str, 
     assert sum(d["rows"] for d in second[:-1]) == 2
     watermark = read_watermark(bucket, "shop_orders")
     assert watermark is not None and watermark.next_day.isoformat() == mark
+
+
+def test_today_is_the_sources_day_whatever_the_hour_in_utc(
+    configured: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """For part of every UTC day the source's date is not UTC's. The offset is chosen so that it
+    differs now, whenever the test runs: the run must land the source's today, not UTC's."""
+    import extract_load.sources.postgres as postgres_source
+
+    now = dt.datetime.now(dt.UTC)
+    offset = 14 if now.hour >= 10 else -12  # local midnight lies between UTC's and now
+    monkeypatch.setattr(postgres_source, "SOURCE_UTC_OFFSET_HOURS", offset)
+    local_today = (now + dt.timedelta(hours=offset)).date()
+    assert local_today != now.date()
+    first = _extract(configured)
+    assert first[-1]["watermark"] == (local_today + dt.timedelta(days=1)).isoformat()
+    assert [d["interval_start"] for d in first[:-1]][-1] == local_today.isoformat()
 
 
 def test_the_watermark_moves_only_after_every_day_is_committed(

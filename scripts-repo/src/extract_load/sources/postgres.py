@@ -186,10 +186,13 @@ def extract_table(
         with connection.cursor() as cursor:
             # Naive times in the table are the source's local time, as in every export; a bound compares
             # with a zoned column in that zone too. ISO sign: +08 is east of UTC.
-            cursor.execute(f"set local time zone interval '+{SOURCE_UTC_OFFSET_HOURS:02d}:00' hour to minute")
-            cursor.execute("select now()")  # the snapshot is taken here, at the transaction's first query
-            snapshot_at = cursor.fetchone()[0]  # type: ignore[index]
-            today = snapshot_at.date()  # in the session's (the source's) zone
+            cursor.execute(f"set local time zone interval '{SOURCE_UTC_OFFSET_HOURS:+03d}:00' hour to minute")
+            # The snapshot is taken here, at the transaction's first query. Today is the server's
+            # current_date in the session's (the source's) zone: the driver does not carry an interval
+            # time zone over to Python, so the date of `now()` there is UTC's, a day behind the source's
+            # from 16:00 to 24:00 UTC.
+            cursor.execute("select now(), current_date")
+            snapshot_at, today = cursor.fetchone()  # type: ignore[misc]
             if source.time_column is None:
                 # The table as it is now: the snapshot of the day asked for (the last of a range), or today.
                 interval = (
