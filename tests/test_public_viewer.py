@@ -862,7 +862,7 @@ def test_superset_in_the_browser_filters_as_the_warehouse_says_and_writes_nothin
     import datetime as dt
 
     import duckdb
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with duckdb.connect(str(stack.state / "warehouse-readers.duckdb"), read_only=True) as con:
@@ -904,12 +904,20 @@ def test_superset_in_the_browser_filters_as_the_warehouse_says_and_writes_nothin
         page.screenshot(path=ARTIFACTS / "superset-dashboard.png", full_page=True)
         assert shown and shown[-1] == dau, "the unfiltered DAU chart is not the warehouse's"
 
-        # The native date-range filter, set as a visitor sets it.
+        # The native date-range filter, set as a visitor sets it: its popover, range type "Advanced",
+        # then the start and end. A click that lands while a menu animates is retried.
         page.get_by_text("No filter").first.click()
-        popover = page.locator(".ant-popover").first
-        popover.locator(".ant-select").first.click()
-        page.locator(".ant-select-item-option", has_text="Advanced").click()
-        inputs = popover.locator("input[type=text], input:not([type])")  # not the select's own search box
+        popover = page.locator(".ant-popover:visible", has_text="Range type")
+        popover.wait_for(timeout=30_000)
+        inputs = popover.locator("input:not([type=search])")  # not the select's own search box
+        for attempt in range(3):
+            popover.locator(".ant-select").first.click()
+            page.locator(".ant-select-item-option:visible", has_text="Advanced").click()
+            try:
+                expect(inputs).to_have_count(2, timeout=10_000)
+                break
+            except AssertionError:
+                page.screenshot(path=ARTIFACTS / f"superset-filter-attempt-{attempt}.png")
         inputs.nth(0).fill(start.isoformat())
         inputs.nth(1).fill(end.isoformat())
         page.wait_for_timeout(1000)
