@@ -252,19 +252,40 @@ first_runs() {
   if ! "$AIRFLOW/python" - "http://127.0.0.1:$STACK_PORT" "demo__${start}_${end}" <<'PY'
 import json, sys, time, urllib.request
 
+from datetime import datetime, timezone
+
 api, demo_run = sys.argv[1], sys.argv[2]
+
+
+def get(path):
+    with urllib.request.urlopen(f"{api}/api/v2/dags/events_ingest{path}", timeout=10) as response:  # noqa: S310 (loopback)
+        return json.load(response)
+
+
+def settled():
+    """The demo run ended, no run is queued or running, and the scheduler has nothing due.
+
+    With max_active_runs=1 the scheduler does not even create the latest scheduled run
+    while the demo run is active (next_dagrun_run_after is null then), so "nothing
+    running" alone can end this wait just before that run appears and loads.
+    """
+    runs = get("/dagRuns?limit=100")["dag_runs"]
+    demo = [run for run in runs if run["dag_run_id"] == demo_run]
+    if not demo or demo[0]["state"] not in ("success", "failed"):
+        return False
+    if any(run["state"] in ("queued", "running") for run in runs):
+        return False
+    due = get("")["next_dagrun_run_after"]
+    return due is not None and datetime.fromisoformat(due) > datetime.now(timezone.utc)
+
+
 deadline = time.monotonic() + 900
 while time.monotonic() < deadline:
     try:
-        url = f"{api}/api/v2/dags/events_ingest/dagRuns?limit=100"
-        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 (loopback)
-            runs = json.load(response)["dag_runs"]
-    except (OSError, ValueError, KeyError):
-        runs = []
-    demo = [run for run in runs if run["dag_run_id"] == demo_run]
-    if demo and demo[0]["state"] in ("success", "failed"):
-        if not any(run["state"] in ("queued", "running") for run in runs):
+        if settled():
             sys.exit(0)
+    except (OSError, ValueError, KeyError):
+        pass
     time.sleep(3)
 sys.exit(1)
 PY
