@@ -197,6 +197,7 @@ def test_bigquery_target_compiles_offline_and_every_model_parses_as_bigquery_sql
         "retention_cohorts_monthly",
         "miles_economy",
         "engagement_by_segment",
+        "activity_by_segment_daily",
     }
     for path in compiled:
         sql = path.read_text()

@@ -17,6 +17,7 @@ ANALYTICS = {
     "retention_cohorts_monthly": "cohort_start, periods_since",
     "miles_economy": "period_grain, period_start, transaction_category",
     "engagement_by_segment": "period_start, segment_type, segment_value",
+    "activity_by_segment_daily": "period_start, platform, country, acquisition_utm_source",
 }
 
 

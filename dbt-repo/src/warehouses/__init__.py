@@ -34,6 +34,7 @@ LAYER_TABLES = {
     "analytics.retention_cohorts_monthly": "retention_cohorts_monthly",
     "analytics.miles_economy": "miles_economy",
     "analytics.engagement_by_segment": "engagement_by_segment",
+    "analytics.activity_by_segment_daily": "activity_by_segment_daily",
 }
 FRESHNESS_TABLE = "core.fct_events"
 # The newest believable event (BigQuery narrows it to one partition first: warehouses.bigquery).
