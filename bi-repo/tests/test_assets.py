@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 import sqlite3
 import subprocess
@@ -21,11 +22,11 @@ from conftest import DBT_REPO, SNAPSHOT, Superset, publish_snapshot
 def test_import_converges_and_exports_what_git_holds(superset: Superset, tmp_path: Path) -> None:
     first = superset.assets("import")
     assert first.returncode == 0, first.stderr[-3000:]
-    assert "assets: imported (15 objects)" in first.stdout
+    assert "assets: imported (20 objects)" in first.stdout
     assert "imported: dashboards User Activity & Attrition" in first.stdout
     # Again: Superset already holds git's assets, so nothing is imported.
     again = superset.assets("import")
-    assert again.returncode == 0 and "assets: unchanged (15 objects)" in again.stdout, again.stdout
+    assert again.returncode == 0 and "assets: unchanged (20 objects)" in again.stdout, again.stdout
     checked = superset.assets("check")
     assert checked.returncode == 0, checked.stderr[-2000:]
     # Export after import equals git, object by object.
@@ -171,3 +172,73 @@ def test_dbt_holding_the_warehouse_does_not_stop_superset_or_change_its_numbers(
     finally:
         publish_snapshot(superset.warehouse, snapshot)
     assert by_day(chart_rows(superset, token, chart))[last]["DAU"] == dau
+
+
+def chart_query(
+    superset: Superset, token: str, name: str, filters: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """A chart's saved query with filters added, as the dashboard sends it when a native filter is set."""
+    chart = superset.call(f"/api/v1/chart/{chart_id(superset, token, name)}", token=token)["result"]
+    context = json.loads(chart["query_context"])
+    context["datasource"] = {"id": chart_dataset(superset, token, name), "type": "table"}
+    for query in context["queries"]:
+        query["filters"] = [*query["filters"], *filters]
+    return list(superset.call("/api/v1/chart/data", context, token=token)["result"][0]["data"])
+
+
+def chart_dataset(superset: Superset, token: str, name: str) -> int:
+    charts = superset.call(
+        "/api/v1/chart/?q=(page_size:100,columns:!(slice_name,datasource_id))", token=token
+    )
+    return int(next(c["datasource_id"] for c in charts["result"] if c["slice_name"] == name))
+
+
+def test_the_segment_charts_add_up_to_the_dau_and_filter_as_the_warehouse_says(superset: Superset) -> None:
+    """Segments are what a viewer filters on: each day's segments sum to the DAU counted elsewhere, and a
+    segment filter (what the dashboard's native filter sends) leaves exactly the warehouse's rows."""
+    superset.assets("import")
+    token = superset.token()
+    with duckdb.connect(str(superset.warehouse), read_only=True) as con:
+        last, dau = con.execute(
+            "select period_start, dau from analytics.user_activity_daily order by 1 desc limit 1"
+        ).fetchone() or (None, None)
+        by_platform = dict(
+            con.execute(
+                "select platform, sum(active_users) from analytics.activity_by_segment_daily"
+                " where period_start = ? group by platform",
+                [last],
+            ).fetchall()
+        )
+        # The fixture's users share one country and source; they differ by platform.
+        platform, *_ = con.execute(
+            "select platform, count(*) from analytics.activity_by_segment_daily"
+            " group by platform order by 2 desc limit 1"
+        ).fetchone() or (None,)
+        on_platform, everyone = (
+            dict(
+                con.execute(
+                    "select period_start, sum(active_users) from analytics.activity_by_segment_daily"
+                    f" where {where} group by period_start",
+                    [platform] if "?" in where else [],
+                ).fetchall()
+            )
+            for where in ("platform = ?", "true")
+        )
+    shown = {
+        row["platform"]: row["active users"]
+        for row in chart_rows(superset, token, "Daily active users by platform")
+        if day(row["period_start"]) == last
+    }
+    assert shown == by_platform and sum(shown.values()) == dau
+    # The platform filter, as the native filter applies it to another segment chart.
+    filtered = chart_query(
+        superset,
+        token,
+        "Daily active users by acquisition source",
+        [{"col": "platform", "op": "IN", "val": [platform]}],
+    )
+    per_day: dict[dt.date, int] = {}
+    for row in filtered:
+        per_day[day(row["period_start"])] = per_day.get(day(row["period_start"]), 0) + row["active users"]
+    assert per_day == on_platform
+    assert sum(on_platform.values()) < sum(everyone.values())  # the filter changed the numbers

@@ -52,9 +52,13 @@ def normalise(files: Iterable[tuple[str, str]]) -> dict[Key, dict[str, Any]]:
             if document.get("query_context"):
                 document["query_context"] = _without_ids(document["query_context"])
         elif kind == "dashboards":
+            uuids: dict[int, str] = {}
             for node in (document.get("position") or {}).values():
                 if isinstance(node, dict):
-                    (node.get("meta") or {}).pop("chartId", None)
+                    meta = node.get("meta") or {}
+                    if "chartId" in meta:
+                        uuids[meta.pop("chartId")] = meta.get("uuid")
+            _map_filter_scopes(document, uuids)
         found[(kind, str(document["uuid"]))] = canonical(document)
     return found
 
@@ -96,10 +100,26 @@ def bundle(assets: Mapping[Key, dict[str, Any]], warehouse_uri: str) -> dict[str
                 for n in (document.get("position") or {}).values()
                 if isinstance(n, dict) and n.get("type") == "CHART"
             ]
+            numbers: dict[str, int] = {}
             for number, node in enumerate(charts, start=1):
                 node.setdefault("meta", {})["chartId"] = number
+                numbers[node["meta"]["uuid"]] = number
+            _map_filter_scopes(document, numbers)
         contents[f"{kind}/{uuid}.yaml"] = yaml.safe_dump(document, sort_keys=False)
     return contents
+
+
+def _map_filter_scopes(dashboard: dict[str, Any], mapping: Mapping[Any, Any]) -> None:
+    """Charts a native filter leaves out, from one naming to the other: UUIDs in git, ids in an install."""
+    for native_filter in (dashboard.get("metadata") or {}).get("native_filter_configuration") or []:
+        scope = native_filter.get("scope") or {}
+        if scope.get("excluded"):
+            missing = [chart for chart in scope["excluded"] if chart not in mapping]
+            if missing:
+                raise SystemExit(
+                    f"native filter {native_filter.get('name')}: no chart {missing} on the dashboard"
+                )
+            scope["excluded"] = sorted(mapping[chart] for chart in scope["excluded"])
 
 
 def differences(expected: Mapping[Key, Any], actual: Mapping[Key, Any]) -> list[str]:

@@ -16,6 +16,13 @@ from bi.datasets import stable_uuid
 
 DASHBOARD_TITLE = "User Activity & Attrition"
 DASHBOARD_SLUG = "user-activity"
+# The table the segment filters select from: every user once a day, so its rows add up.
+SEGMENTS = "activity_by_segment_daily"
+SEGMENT_FILTERS = {
+    "platform": "Platform",
+    "country": "Country",
+    "acquisition_utm_source": "Acquisition source",
+}
 
 
 def sql_metric(expression: str, label: str) -> dict[str, Any]:
@@ -186,6 +193,47 @@ CHARTS = [
         width=4,
     ),
     Chart(
+        "Daily active users by platform",
+        SEGMENTS,
+        "echarts_timeseries_bar",
+        [sql_metric("SUM(active_users)", "active users")],
+        x_axis="period_start",
+        time_grain="P1D",
+        groupby=["platform"],
+        extra_params={"stack": "Stack"},
+    ),
+    Chart(
+        "Daily active users by acquisition source",
+        SEGMENTS,
+        "echarts_timeseries_bar",
+        [sql_metric("SUM(active_users)", "active users")],
+        x_axis="period_start",
+        time_grain="P1D",
+        groupby=["acquisition_utm_source"],
+        extra_params={"stack": "Stack"},
+    ),
+    Chart(
+        "Weekly miles earned and redeemed",
+        SEGMENTS,
+        "echarts_timeseries_bar",
+        [sql_metric("SUM(miles_earned)", "earned"), sql_metric("-SUM(miles_redeemed)", "redeemed")],
+        x_axis="period_start",
+        time_grain="P1W",
+        extra_params={"stack": "Stack"},
+        width=8,
+    ),
+    Chart(
+        "Active users by country",
+        SEGMENTS,
+        "echarts_timeseries_bar",
+        [sql_metric("SUM(active_users)", "active users"), sql_metric("SUM(new_users)", "new users")],
+        x_axis="period_start",
+        time_grain="P1D",
+        groupby=["country"],
+        extra_params={"stack": "Stack"},
+        width=4,
+    ),
+    Chart(
         "Weekly retention",
         "retention_cohorts_weekly",
         "pivot_table_v2",
@@ -246,26 +294,53 @@ def dashboard(charts: list[Chart]) -> dict[str, Any]:
         "published": True,
         "uuid": stable_uuid("dashboard", DASHBOARD_SLUG),
         "position": position,
-        "metadata": {"native_filter_configuration": native_filters()},
+        "metadata": {"native_filter_configuration": native_filters(charts)},
         "theme_uuid": None,
         "version": "1.0.0",
     }
 
 
-def native_filters() -> list[dict[str, Any]]:
+def native_filters(charts: list[Chart]) -> list[dict[str, Any]]:
     """Filters a viewer changes on the dashboard itself (the static page cannot): the date range, for
-    every chart (each dataset's time column is its period start)."""
-    return [
+    every chart (each dataset's time column is its period start), and one per segment for the charts
+    on the segments table (the only one whose rows add up under any selection of segments).
+
+    Scopes name charts by UUID here; `assets.bundle` and `assets.normalise` map them to an install's ids.
+    """
+    elsewhere = sorted(chart.uuid for chart in charts if chart.table != SEGMENTS)
+    date_range: dict[str, Any] = {
+        "id": "NATIVE_FILTER-date-range",
+        "name": "Date range",
+        "filterType": "filter_time",
+        "type": "NATIVE_FILTER",
+        "description": "The periods shown: days, weeks or cohorts starting in the range.",
+        "targets": [{}],
+        "controlValues": {"enableEmptyFilter": False},
+        "defaultDataMask": {"extraFormData": {}, "filterState": {}, "ownState": {}},
+        "cascadeParentIds": [],
+        "scope": {"rootPath": ["ROOT_ID"], "excluded": []},
+    }
+    segments = [
         {
-            "id": "NATIVE_FILTER-date-range",
-            "name": "Date range",
-            "filterType": "filter_time",
+            "id": f"NATIVE_FILTER-{column.replace('_', '-')}",
+            "name": name,
+            "filterType": "filter_select",
             "type": "NATIVE_FILTER",
-            "description": "The periods shown: days, weeks or cohorts starting in the range.",
-            "targets": [{}],
-            "controlValues": {"enableEmptyFilter": False},
+            "description": f"{name}: the segment charts show only the users and events selected.",
+            "targets": [
+                {"datasetUuid": stable_uuid("dataset", f"analytics.{SEGMENTS}"), "column": {"name": column}}
+            ],
+            "controlValues": {
+                "enableEmptyFilter": False,
+                "defaultToFirstItem": False,
+                "multiSelect": True,
+                "searchAllOptions": False,
+                "inverseSelection": False,
+            },
             "defaultDataMask": {"extraFormData": {}, "filterState": {}, "ownState": {}},
             "cascadeParentIds": [],
-            "scope": {"rootPath": ["ROOT_ID"], "excluded": []},
+            "scope": {"rootPath": ["ROOT_ID"], "excluded": elsewhere},
         }
+        for column, name in SEGMENT_FILTERS.items()
     ]
+    return [date_range, *segments]
