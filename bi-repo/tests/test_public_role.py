@@ -74,11 +74,16 @@ def test_the_public_sees_the_dashboard_and_its_data_and_nothing_else(superset: S
     assert status == 200 and dashboard["dashboard_title"] == "User Activity & Attrition"
     status, body = anonymous.call("GET", "/api/v1/chart/?q=(page_size:100)")
     charts = {c["slice_name"]: c["id"] for c in json.loads(body)["result"]}
-    assert status == 200 and len(charts) == 5
+    assert status == 200 and len(charts) == 9
     # Only the datasets the dashboard's charts read; no database, no SQL Lab, no users.
     status, body = anonymous.call("GET", "/api/v1/dataset/?q=(page_size:100)")
     visible = {d["table_name"] for d in json.loads(body)["result"]}
-    assert visible == {"user_activity_daily", "growth_accounting_weekly", "retention_cohorts_weekly"}
+    assert visible == {
+        "user_activity_daily",
+        "growth_accounting_weekly",
+        "retention_cohorts_weekly",
+        "activity_by_segment_daily",
+    }
     for path in ("/api/v1/database/", "/api/v1/security/roles/", "/api/v1/me/", "/api/v1/log/"):
         assert anonymous.call("GET", path)[0] in (401, 403), path
 
