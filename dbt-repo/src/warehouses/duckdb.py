@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from warehouses import LAYER_TABLES, NEWEST_EVENT_SQL, WarehouseReading, not_after
+from warehouses.sessions import Sessions
 
 PLACEHOLDER = re.compile(r"@(\w+)")
 
 
 @dataclass(eq=False)
-class DuckDBWarehouse:
+class DuckDBWarehouse(Sessions):
     path: Path
     target: str = "duckdb"
     # Held only inside session(): otherwise each read opens (and closes) its own.
@@ -31,22 +31,9 @@ class DuckDBWarehouse:
             raise SystemExit("DBT_DUCKDB_PATH is not set: which DuckDB file did dbt build?")
         return cls(Path(value))
 
-    @contextmanager
-    def session(self) -> Iterator[DuckDBWarehouse]:
-        """One read-only connection for every read inside: every number from one state of the file."""
-        if self.connection is not None:
-            yield self
-            return
-        with duckdb.connect(str(self.path), read_only=True) as con:
-            yield replace(self, connection=con)
-
-    @contextmanager
-    def _connected(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        if self.connection is not None:
-            yield self.connection
-            return
-        with duckdb.connect(str(self.path), read_only=True) as con:
-            yield con
+    # session(): one read-only connection for every read inside, every number from one state of the file.
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        return duckdb.connect(str(self.path), read_only=True)
 
     def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         with self._connected() as con:

@@ -6,16 +6,17 @@ import datetime as dt
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from warehouses import FRESHNESS_TABLE, LAYER_TABLES, NEWEST_EVENT_SQL, WarehouseReading, not_after
+from warehouses.sessions import Sessions
 
 PLACEHOLDER = re.compile(r"@(\w+)")
 
 
 @dataclass(eq=False)
-class PostgresWarehouse:
+class PostgresWarehouse(Sessions):
     dsn: dict[str, Any] = field(repr=False)  # holds the password
     target: str = "postgres"
     # Held only inside session(): otherwise each query connects (and disconnects) on its own.
@@ -34,21 +35,10 @@ class PostgresWarehouse:
             }
         )
 
+    # session(): one connection for every query inside, still one statement per snapshot of the
+    # data: a transaction spanning the reads would hold locks dbt's next build waits for.
     @contextmanager
-    def session(self) -> Iterator[PostgresWarehouse]:
-        """One connection for every query inside. Still one statement per snapshot of the data:
-        a transaction spanning the reads would hold locks dbt's next build waits for."""
-        if self.connection is not None:
-            yield self
-            return
-        with self._connected() as con:
-            yield replace(self, connection=con)
-
-    @contextmanager
-    def _connected(self) -> Iterator[Any]:
-        if self.connection is not None:
-            yield self.connection
-            return
+    def _open(self) -> Iterator[Any]:
         import psycopg2
 
         con = psycopg2.connect(**self.dsn)
