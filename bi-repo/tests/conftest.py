@@ -27,6 +27,16 @@ BI_REPO = Path(__file__).resolve().parents[1]
 DBT_REPO = BI_REPO.parent / "dbt-repo"
 BIN = Path(sys.executable).parent
 
+AIRFLOW_PYTHON = BI_REPO.parent / "airflow-repo" / ".venv" / "bin" / "python"
+# What dbt_transform's refresh_bi_cache runs, run here by Airflow's own code (pipeline_runtime.bi_cache).
+REFRESH_CACHE = """
+import json, sys
+from pipeline_runtime import bi_cache
+url, login, password, tables = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split(",")
+print(json.dumps(bi_cache.invalidate(url, login, password, tables)))
+"""
+REFRESHER = "airflow-cache-refresher"
+
 BUILD_WAREHOUSE = """
 import sys
 from pathlib import Path
@@ -62,6 +72,27 @@ class Superset:
     def token(self) -> str:
         login = {"username": "admin", "password": self.password, "provider": "db", "refresh": False}
         return str(self.call("/api/v1/security/login", login)["access_token"])
+
+    def refresh_cache(self, tables: list[str]) -> subprocess.CompletedProcess[str]:
+        """Drop the cached results of `tables` as Airflow does after a build: its code, its user's role."""
+        password = self.password[::-1]  # any password; the user is this session's
+        listed = subprocess.run(
+            [str(BIN / "superset"), "fab", "list-users"], env=self.env, capture_output=True, text=True
+        )
+        if f"username:{REFRESHER} " not in listed.stdout:
+            created = subprocess.run(
+                [str(BIN / "superset"), "fab", "create-user", "--role", "CacheRefresher",
+                 "--username", REFRESHER, "--firstname", "Airflow", "--lastname", "refresher",
+                 "--email", "refresher@example.org", f"--password={password}"],
+                env=self.env, capture_output=True, text=True,
+            )  # fmt: skip
+            assert created.returncode == 0, created.stdout[-2000:] + created.stderr[-2000:]
+        return subprocess.run(
+            [str(AIRFLOW_PYTHON), "-c", REFRESH_CACHE, self.url, REFRESHER, password, ",".join(tables)],
+            env={**os.environ, "PYTHONPATH": str(BI_REPO.parent / "airflow-repo" / "dags")},
+            capture_output=True,
+            text=True,
+        )
 
     def assets(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([str(BIN / "bi-assets"), *args], env=self.env, capture_output=True, text=True)
@@ -116,6 +147,9 @@ def superset(tmp_path_factory: pytest.TempPathFactory, warehouse: Path) -> Itera
         "DBT_TARGET": "duckdb",
         "DBT_DUCKDB_PATH": str(warehouse),
         "WAREHOUSE_SNAPSHOT_PATH": str(warehouse.with_name(SNAPSHOT)),
+        # Chart results cached as in every environment: the machine's Redis, this session's own keys.
+        "SUPERSET_CACHE_REDIS_URL": os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
+        "SUPERSET_CACHE_KEY_PREFIX": f"bi-tests-{secrets.token_hex(4)}_",
     }
     for command in (
         ["db", "upgrade"],

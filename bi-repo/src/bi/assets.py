@@ -57,7 +57,7 @@ def normalise(files: Iterable[tuple[str, str]]) -> dict[Key, dict[str, Any]]:
                 if isinstance(node, dict):
                     meta = node.get("meta") or {}
                     if "chartId" in meta:
-                        uuids[meta.pop("chartId")] = meta.get("uuid")
+                        uuids[meta.pop("chartId")] = str(meta.get("uuid"))
             _map_filter_scopes(document, uuids)
         found[(kind, str(document["uuid"]))] = canonical(document)
     return found

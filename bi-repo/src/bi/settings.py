@@ -30,6 +30,10 @@ class Settings:
     public_role: str = "Public"
     # The user `bi-assets` imports and exports as (the admin make up or the chart's Secret creates).
     assets_owner: str = "admin"
+    # Where chart results are cached (Redis; none: every view queries the warehouse), and the
+    # prefix of this install's keys, so two installs on one Redis never read each other's.
+    cache_redis_url: str | None = field(default=None, repr=False)
+    cache_key_prefix: str = "superset_"
 
 
 def settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -48,6 +52,8 @@ def settings(env: Mapping[str, str] | None = None) -> Settings:
         assets_dir=Path(env.get("BI_ASSETS_DIR") or ASSETS),
         roles_dir=Path(env.get("BI_ROLES_DIR") or ROLES),
         assets_owner=env.get("BI_ASSETS_OWNER") or "admin",
+        cache_redis_url=env.get("SUPERSET_CACHE_REDIS_URL") or None,
+        cache_key_prefix=env.get("SUPERSET_CACHE_KEY_PREFIX") or "superset_",
     )
 
 

@@ -53,3 +53,26 @@ PREVENT_UNSAFE_DB_CONNECTIONS = True
 ROW_LIMIT = 50000
 # No cross-origin reads: Superset's default lets two map-tile hosts read its responses.
 ENABLE_CORS = False
+
+if _settings.cache_redis_url:
+    # Chart results cached for a day, and dropped whenever dbt_transform publishes new tables: its
+    # refresh_bi_cache task calls the cache-key API, which finds the keys of a dataset in the
+    # metadata DB. That API deletes through CACHE_CONFIG's cache, so the data cache must be the
+    # same Redis under the same prefix, or the invalidation would delete nothing.
+    CACHE_CONFIG = DATA_CACHE_CONFIG = {
+        "CACHE_TYPE": "RedisCache",
+        "CACHE_REDIS_URL": _settings.cache_redis_url,
+        "CACHE_KEY_PREFIX": _settings.cache_key_prefix,
+        "CACHE_DEFAULT_TIMEOUT": 24 * 3600,
+    }
+    STORE_CACHE_KEYS_IN_METADATA_DB = True
+    # The refresher logs in for a token and posts with it: no browser session, nothing to forge.
+    # nginx refuses this route on the public site.
+    WTF_CSRF_EXEMPT_LIST = [
+        "superset.charts.data.api.data",
+        "superset.dashboards.api.cache_dashboard_screenshot",
+        "superset.views.core.explore_json",
+        "superset.views.core.log",
+        "superset.views.datasource.views.samples",
+        "superset.cachekeys.api.invalidate",
+    ]
