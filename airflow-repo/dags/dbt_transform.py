@@ -7,7 +7,8 @@ group per model that runs it and then its data tests, so a failing test stops
 everything downstream of that model and nothing else. The dashboard is
 published from the analytics tables at the end and, for a DuckDB warehouse, the
 analytics tables are copied to the snapshot BI tools read (DuckDB lets no
-other process open a file while dbt writes it: warehouses.snapshot).
+other process open a file while dbt writes it: warehouses.snapshot); then the
+BI tool's cache is dropped, so no viewer gets the numbers from before.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from __future__ import annotations
 from typing import Any
 
 import pendulum
-from airflow.sdk import dag, task
+from airflow.sdk import Connection, dag, task
 from airflow.sdk.exceptions import AirflowSkipException
 from cosmos import DbtTaskGroup
 
-from pipeline_runtime import commands, dbt_project, runner
+from pipeline_runtime import bi_cache, commands, dbt_project, runner
 from pipeline_runtime.assets import ANALYTICS, RAW_TABLES
 from pipeline_runtime.defaults import DEFAULT_ARGS
 from pipeline_runtime.settings import settings
@@ -61,7 +62,26 @@ def dbt_transform() -> None:
             raise AirflowSkipException(f"DBT_TARGET={target}: it serves readers while dbt writes")
         return runner.run(commands.warehouse_snapshot(dbt_project.image_in_use()))[-1]
 
-    transform >> [publish_dashboard(), publish_warehouse_snapshot()]
+    # After the snapshot is published (or skipped where there is none), never after it failed:
+    # dropping the cache then would only make Superset re-read the same old tables.
+    @task(retries=2, pool="default_pool", trigger_rule="none_failed")
+    def refresh_bi_cache(conn_id: str) -> dict[str, Any]:
+        """Drop the BI tool's cached chart results, so viewers get the tables this run built."""
+        if not settings().bi_cache_refresh:
+            raise AirflowSkipException(
+                "PLATFORM_BI_CACHE_REFRESH is not set: no BI tool reads this environment"
+            )
+        superset = Connection.get(conn_id)
+        return bi_cache.invalidate(
+            superset.host or "",
+            superset.login or "",
+            superset.password or "",
+            bi_cache.analytics_tables(dbt_project.manifest_path()),
+        )
+
+    snapshot = publish_warehouse_snapshot()
+    transform >> [publish_dashboard(), snapshot]
+    snapshot >> refresh_bi_cache(conn_id="superset_api")
 
 
 dbt_transform()

@@ -176,8 +176,10 @@ def test_dbt_transform_tasks_are_pods_of_the_dbt_image(
     assert run.state == "success"
     pods = dict(kubernetes_mode)
     # Every task ran as a pod, the dashboard too; BigQuery needs no BI snapshot, so that task skipped.
-    assert set(pods) == {t.task_id for t in dag.tasks} - {"publish_warehouse_snapshot"}
+    # The BI cache refresh is an HTTP call from the worker (no pod), skipped where no BI tool is set.
+    assert set(pods) == {t.task_id for t in dag.tasks} - {"publish_warehouse_snapshot", "refresh_bi_cache"}
     assert run.get_task_instance("publish_warehouse_snapshot").state == "skipped"
+    assert run.get_task_instance("refresh_bi_cache").state == "skipped"
     manifest = json.loads((AIRFLOW_REPO.parent / "dbt-repo" / "target" / "manifest.json").read_text())
     models = {n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "model"}
     for task_id, pod in pods.items():

@@ -57,6 +57,8 @@ class Settings:
     alert_email: str | None = None
     alert_slack_webhook: str | None = field(default=None, repr=False)
     metadata_db_url: str | None = field(default=None, repr=False)
+    # A BI tool (Superset) serves the analytics tables here: dbt_transform drops its cache after each build.
+    bi_cache_refresh: bool = False
     # PLATFORM_<COMPONENT>_CMD: how to run a component's program locally.
     commands: Mapping[str, str] = field(default_factory=dict)
 
@@ -156,5 +158,6 @@ def settings(env: Mapping[str, str] | None = None) -> Settings:
         alert_email=env.get("PLATFORM_ALERT_EMAIL") or None,
         alert_slack_webhook=env.get("PLATFORM_ALERT_SLACK_WEBHOOK") or None,
         metadata_db_url=env.get("PLATFORM_METADATA_DB_URL") or None,
+        bi_cache_refresh=_flag("PLATFORM_BI_CACHE_REFRESH", env.get("PLATFORM_BI_CACHE_REFRESH", "false")),
         commands=commands,
     )
