@@ -237,6 +237,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Stack:
         assert {run_state for _, _, run_state in runs} == {"success"}, runs
         assert (state / "dashboard" / "index.html").is_file()
         with psycopg.connect(f"postgresql://{base_url}/{database}") as con:
+            # The build told Superset its cached numbers are stale: refresh_bi_cache ran.
+            refreshed = con.execute(
+                "select state from task_instance"
+                " where dag_id = 'dbt_transform' and task_id = 'refresh_bi_cache'"
+            ).fetchall()
+            assert refreshed == [("success",)], refreshed
             paused = dict(con.execute("select dag_id, is_paused from dag").fetchall())
             run_id, task_id = con.execute(
                 "select run_id, task_id from task_instance where dag_id = 'events_ingest' "

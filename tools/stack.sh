@@ -53,6 +53,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STACK_DIR="$(mkdir -p "${STACK_DIR:-$ROOT/.stack}" && cd "${STACK_DIR:-$ROOT/.stack}" && pwd)"
+export STACK_DIR  # tools/superset.sh reads it
 STACK_PORT="${STACK_PORT:-8080}"
 STACK_VIEWER_PORT="${STACK_VIEWER_PORT:-8443}"
 STACK_ADMIN_PORT="${STACK_ADMIN_PORT:-8444}"
@@ -298,6 +299,20 @@ PY
   echo "==> triggered dbt_transform over what loaded, and unpaused ${SCHEDULED_DAGS[*]}: dbt_transform follows each load"
 }
 
+# Airflow's connection to Superset (superset_api): dbt_transform's refresh_bi_cache drops the
+# cached chart results after each build, as the user tools/superset.sh creates with the role
+# CacheRefresher. Its password is generated with Superset's other secrets, before either starts.
+bi_connection() {
+  "$ROOT/tools/superset.sh" secrets
+  AIRFLOW_CONN_SUPERSET_API="$("$AIRFLOW/python" - "$STACK_DIR/superset/refresher.json" "http://127.0.0.1:$STACK_BI_PORT" <<'PY'
+import json, sys
+user = json.load(open(sys.argv[1]))
+print(json.dumps({"conn_type": "http", "host": sys.argv[2], "login": user["username"], "password": user["password"]}))
+PY
+  )"
+  export AIRFLOW_CONN_SUPERSET_API PLATFORM_BI_CACHE_REFRESH=true
+}
+
 # The post-deploy smoke check a cluster runs as Argo CD's PostSync hook, on this stack:
 # health and heartbeats, the declared pools/Variables/connections, and in containers the
 # pinned dbt image's `dbt debug` and `dbt parse`. A failure stops `up`, saying what is missing.
@@ -373,6 +388,8 @@ PY
   # Pools (and Variables) as the environment declares them, by the command a cluster's bootstrap runs.
   (cd "$ROOT/airflow-repo" && "$AIRFLOW/python" -m ops.apply_runtime "$ROOT/environments/${STACK_ENV:-sandbox}/airflow-runtime.yaml") \
     >"$STACK_DIR/logs/airflow-runtime.log" 2>&1 || { cat "$STACK_DIR/logs/airflow-runtime.log" >&2; exit 1; }
+
+  if [[ "$STACK_BI" == 1 ]]; then bi_connection; fi
 
   # One new session and process group holding every component.
   setsid bash -c '

@@ -19,16 +19,23 @@ BIN="$ROOT/bi-repo/.venv/bin"
 HOME_DIR="$STACK_DIR/superset"
 mkdir -p "$HOME_DIR"
 
-if [[ ! -s "$HOME_DIR/secrets.env" ]]; then
+# The secrets, generated once: Superset's key, the admin's password and the cache refresher's
+# (Airflow's connection superset_api logs in as it). `superset.sh secrets` only writes them:
+# stack.sh runs it first, as Airflow needs the refresher's password too.
+if [[ ! -s "$HOME_DIR/refresher.json" ]]; then
   (umask 077 && "$BIN/python" - "$HOME_DIR" <<'PY'
 import json, secrets, sys
 from pathlib import Path
 home = Path(sys.argv[1])
-(home / "secrets.env").write_text(f"SUPERSET_SECRET_KEY={secrets.token_hex(32)}\n")
-(home / "admin.json").write_text(json.dumps({"username": "admin", "password": secrets.token_urlsafe(12)}, indent=2))
+if not (home / "secrets.env").exists():
+    (home / "secrets.env").write_text(f"SUPERSET_SECRET_KEY={secrets.token_hex(32)}\n")
+for name, user in (("admin.json", "admin"), ("refresher.json", "airflow-cache-refresher")):
+    if not (home / name).exists():
+        (home / name).write_text(json.dumps({"username": user, "password": secrets.token_urlsafe(12)}, indent=2))
 PY
   )
 fi
+if [[ "${1:-}" == secrets ]]; then exit 0; fi
 set -a
 # shellcheck source=/dev/null
 source "$HOME_DIR/secrets.env"
@@ -37,6 +44,11 @@ export SUPERSET_HOME="$HOME_DIR"
 export SUPERSET_METADATA_URL="sqlite:///$HOME_DIR/superset.db"
 export SUPERSET_CONFIG_PATH="$ROOT/bi-repo/src/bi/superset_config.py"
 export DBT_TARGET="${DBT_TARGET:-duckdb}"
+# Chart results cached in Redis (the machine's, or STACK_REDIS_URL), under this stack's own prefix
+# (from its folder: two stacks on one Redis never serve each other's numbers).
+export SUPERSET_CACHE_REDIS_URL="${STACK_REDIS_URL:-redis://127.0.0.1:6379/0}"
+SUPERSET_CACHE_KEY_PREFIX="superset-$(printf %s "$STACK_DIR" | sha256sum | cut -c1-12)_"
+export SUPERSET_CACHE_KEY_PREFIX
 
 started=$(date +%s)
 echo "==> superset db upgrade"
@@ -47,10 +59,17 @@ password="$("$BIN/python" -c 'import json, sys; print(json.load(open(sys.argv[1]
 if ! "$BIN/superset" fab list-users 2>/dev/null | grep -q "username:admin "; then
   echo "==> superset fab create-admin"
   "$BIN/superset" fab create-admin --username admin --firstname Platform --lastname Admin \
-    --email admin@example.org --password "$password"
+    --email admin@example.org --password="$password"
 fi
 echo "==> bi-assets import"
 "$BIN/bi-assets" import
+# After the import, which creates its role: the user Airflow drops the chart cache as.
+read -r refresher refresher_password < <("$BIN/python" -c 'import json, sys; d = json.load(open(sys.argv[1])); print(d["username"], d["password"])' "$HOME_DIR/refresher.json")
+if ! "$BIN/superset" fab list-users 2>/dev/null | grep -q "username:$refresher "; then
+  echo "==> superset fab create-user $refresher (role CacheRefresher)"
+  "$BIN/superset" fab create-user --role CacheRefresher --username "$refresher" --firstname Airflow \
+    --lastname "cache refresher" --email "$refresher@example.org" --password="$refresher_password"
+fi
 echo "==> prepared in $(( $(date +%s) - started )) s; serving on 127.0.0.1:$STACK_BI_PORT"
 exec "$BIN/gunicorn" -k gthread -w 1 --threads 8 -b "127.0.0.1:$STACK_BI_PORT" --timeout 120 \
   --limit-request-line 8190 "superset.app:create_app()"
