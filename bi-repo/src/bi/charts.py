@@ -146,6 +146,24 @@ class Chart:
         }
 
 
+def daily_segments(name: str, segment: str, with_new_users: bool = False, width: int = 6) -> Chart:
+    """Daily active users stacked by one segment: the rows add up, so the stack is the DAU."""
+    metrics = [sql_metric("SUM(active_users)", "active users")]
+    if with_new_users:
+        metrics.append(sql_metric("SUM(new_users)", "new users"))
+    return Chart(
+        name,
+        SEGMENTS,
+        "echarts_timeseries_bar",
+        metrics,
+        x_axis="period_start",
+        time_grain="P1D",
+        groupby=[segment],
+        extra_params={"stack": "Stack"},
+        width=width,
+    )
+
+
 CHARTS = [
     Chart(
         "Daily, weekly and monthly active users",
@@ -192,26 +210,8 @@ CHARTS = [
         time_grain="P1W",
         width=4,
     ),
-    Chart(
-        "Daily active users by platform",
-        SEGMENTS,
-        "echarts_timeseries_bar",
-        [sql_metric("SUM(active_users)", "active users")],
-        x_axis="period_start",
-        time_grain="P1D",
-        groupby=["platform"],
-        extra_params={"stack": "Stack"},
-    ),
-    Chart(
-        "Daily active users by acquisition source",
-        SEGMENTS,
-        "echarts_timeseries_bar",
-        [sql_metric("SUM(active_users)", "active users")],
-        x_axis="period_start",
-        time_grain="P1D",
-        groupby=["acquisition_utm_source"],
-        extra_params={"stack": "Stack"},
-    ),
+    daily_segments("Daily active users by platform", "platform"),
+    daily_segments("Daily active users by acquisition source", "acquisition_utm_source"),
     Chart(
         "Weekly miles earned and redeemed",
         SEGMENTS,
@@ -222,17 +222,7 @@ CHARTS = [
         extra_params={"stack": "Stack"},
         width=8,
     ),
-    Chart(
-        "Active users by country",
-        SEGMENTS,
-        "echarts_timeseries_bar",
-        [sql_metric("SUM(active_users)", "active users"), sql_metric("SUM(new_users)", "new users")],
-        x_axis="period_start",
-        time_grain="P1D",
-        groupby=["country"],
-        extra_params={"stack": "Stack"},
-        width=4,
-    ),
+    daily_segments("Active users by country", "country", with_new_users=True, width=4),
     Chart(
         "Weekly retention",
         "retention_cohorts_weekly",
