@@ -16,6 +16,7 @@ import duckdb
 import pytest
 
 from bi import assets
+from bi.charts import CHARTS, SEGMENTS
 from bi.settings import ASSETS
 from conftest import DBT_REPO, SNAPSHOT, Superset, publish_snapshot
 
@@ -269,6 +270,14 @@ def test_the_segment_charts_add_up_to_the_dau_and_filter_as_the_warehouse_says(s
         if day(row["period_start"]) == last
     }
     assert shown == by_platform and sum(shown.values()) == dau
+    # Every daily chart on the segments table stacks to the DAU: no user counted twice.
+    for chart in CHARTS:
+        if chart.table == SEGMENTS and chart.time_grain == "P1D":
+            rows = [
+                row for row in chart_rows(superset, token, chart.name) if day(row["period_start"]) == last
+            ]
+            stacked = sum(row[metric["label"]] for row in rows for metric in chart.metrics)
+            assert stacked == dau, (chart.name, stacked, dau)
     # The platform filter, as the native filter applies it to another segment chart.
     filtered = chart_query(
         superset,

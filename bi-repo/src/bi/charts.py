@@ -146,16 +146,14 @@ class Chart:
         }
 
 
-def daily_segments(name: str, segment: str, with_new_users: bool = False, width: int = 6) -> Chart:
-    """Daily active users stacked by one segment: the rows add up, so the stack is the DAU."""
-    metrics = [sql_metric("SUM(active_users)", "active users")]
-    if with_new_users:
-        metrics.append(sql_metric("SUM(new_users)", "new users"))
+def daily_segments(name: str, segment: str, width: int = 6) -> Chart:
+    """Daily active users stacked by one segment: the rows add up, so the stack is the DAU. One
+    metric only: stacking new users on active users would count each new user twice."""
     return Chart(
         name,
         SEGMENTS,
         "echarts_timeseries_bar",
-        metrics,
+        [sql_metric("SUM(active_users)", "active users")],
         x_axis="period_start",
         time_grain="P1D",
         groupby=[segment],
@@ -222,7 +220,7 @@ CHARTS = [
         extra_params={"stack": "Stack"},
         width=8,
     ),
-    daily_segments("Active users by country", "country", with_new_users=True, width=4),
+    daily_segments("Daily active users by country", "country", width=4),
     Chart(
         "Weekly retention",
         "retention_cohorts_weekly",
