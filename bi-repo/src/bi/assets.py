@@ -26,6 +26,8 @@ Key = tuple[str, str]  # (kind, uuid)
 
 def load(folder: Path) -> dict[Key, dict[str, Any]]:
     """Every asset under `folder`, by kind and UUID."""
+    if not folder.is_dir():
+        raise SystemExit(f"{folder}: no assets folder (BI_ASSETS_DIR names it)")
     found: dict[Key, dict[str, Any]] = {}
     for kind in KINDS:
         for path in sorted((folder / kind).glob("*.yaml")):

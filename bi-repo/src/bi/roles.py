@@ -59,6 +59,9 @@ class Role:
 
 
 def load(folder: Path) -> list[Role]:
+    if not folder.is_dir():
+        # Syncing no roles would leave the public role as Superset made it: refuse instead.
+        raise SystemExit(f"{folder}: no roles folder (BI_ROLES_DIR names it)")
     roles = []
     for path in sorted(folder.glob("*.yaml")):
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
