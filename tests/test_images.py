@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import secrets
 import subprocess
 import urllib.request
 from collections.abc import Iterator
@@ -37,6 +38,7 @@ from containers import (
 pytestmark = pytest.mark.e2e  # runs the pipeline: DAG runs, the stack, containers
 
 ROOT = Path(__file__).resolve().parents[1]
+IMAGES = (*COMPONENTS, "bi")  # bi: Superset with the dashboards as code (not in releases yet)
 SCRIPTS = ROOT / "scripts-repo" / ".venv" / "bin" / "extract-load"
 REGISTRY = "registry.invalid/platform"
 
@@ -52,7 +54,7 @@ def podman_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PodmanServi
         yield service
 
 
-@pytest.mark.parametrize("component", COMPONENTS)
+@pytest.mark.parametrize("component", IMAGES)
 def test_each_image_runs_as_non_root_and_carries_its_release_version(
     component: str, images: dict[str, dict[str, Any]], podman_api: PodmanService
 ) -> None:
@@ -64,6 +66,7 @@ def test_each_image_runs_as_non_root_and_carries_its_release_version(
         "scripts": (["--version"], None),
         "dbt": (["publish-dashboard", "--version"], None),
         "airflow": (["python", "-c", "import airflow; print(airflow.__version__)"], None),
+        "bi": (["-c", "import importlib.metadata as m; print(m.version('platform-bi'))"], "python"),
     }[component]
     code, out, err = run_container(podman_api, ref, probe[0], entrypoint=probe[1])
     assert code == 0, err
@@ -88,6 +91,8 @@ APP_DIRS = (
     "/opt/venv/lib/python3.11/site-packages/dashboard",
     "/opt/venv/lib/python3.11/site-packages/data_health",
     "/opt/venv/lib/python3.11/site-packages/warehouses",
+    "/opt/venv/lib/python3.11/site-packages/bi",
+    "/opt/bi",
 )
 LISTING = """
 import os, sys
@@ -98,7 +103,7 @@ for top in sys.argv[1:]:
 """
 
 
-@pytest.mark.parametrize("component", COMPONENTS)
+@pytest.mark.parametrize("component", IMAGES)
 def test_no_image_carries_the_builders_environment_or_a_secret(
     component: str, images: dict[str, dict[str, Any]], podman_api: PodmanService
 ) -> None:
@@ -214,21 +219,33 @@ def test_the_extract_load_image_lands_and_loads_every_served_event(loaded: tuple
         assert con.execute("select count(*) from raw.events").fetchone()[0] == served
 
 
-def test_the_dbt_image_builds_that_warehouse_and_publishes_the_dashboard(
+# As the pipeline's pods run dbt: unit tests run in CI, not against the warehouse.
+DBT_ENV = {"DBT_DUCKDB_PATH": "/data/warehouse.duckdb", "DBT_EXCLUDE_RESOURCE_TYPES": "unit_test"}
+
+
+@pytest.fixture(scope="module")
+def modelled(
     images: dict[str, dict[str, Any]], podman_api: PodmanService, loaded: tuple[Path, int]
-) -> None:
+) -> tuple[Path, int, str]:
+    """The dbt image's `dbt build` of the loaded warehouse: (volume, events served, dbt's output)."""
     data, served = loaded
-    ref = images["dbt"]["ref"]
-    # As the pipeline's pods run it: unit tests run in CI, not against the warehouse.
-    env = {"DBT_DUCKDB_PATH": "/data/warehouse.duckdb", "DBT_EXCLUDE_RESOURCE_TYPES": "unit_test"}
     code, out, err = run_container(
         podman_api,
-        ref,
+        images["dbt"]["ref"],
         ["dbt", "build", "--target-path", "/tmp/target", "--log-path", "/tmp/logs"],
         volumes={data: "/data"},
-        environment=env,
+        environment=DBT_ENV,
     )
     assert code == 0, (out + err)[-4000:]
+    return data, served, out
+
+
+def test_the_dbt_image_builds_that_warehouse_and_publishes_the_dashboard(
+    images: dict[str, dict[str, Any]], podman_api: PodmanService, modelled: tuple[Path, int, str]
+) -> None:
+    data, served, out = modelled
+    ref = images["dbt"]["ref"]
+    env = DBT_ENV
     assert re.search(r"Done\. PASS=\d+ WARN=\d+ ERROR=0 SKIP=0", out), out[-2000:]
     code, out, err = run_container(
         podman_api,
@@ -305,3 +322,68 @@ def test_the_airflow_image_loads_every_dag_and_renders_each_task_as_a_pinned_pod
         assert pod["run_as_non_root"] and pod["run_as_user"] == int(
             inspect(images["scripts"]["ref"])["Config"]["User"]
         )
+
+
+BI_PROBE = """
+import json, sys, time, urllib.request
+base = "http://127.0.0.1:8088"
+for _ in range(120):
+    try:
+        if urllib.request.urlopen(base + "/health", timeout=5).status == 200:
+            break
+    except OSError:
+        time.sleep(1)
+def get(path):
+    with urllib.request.urlopen(base + path, timeout=60) as response:
+        return json.load(response)
+dashboard = get("/api/v1/dashboard/user-activity")["result"]
+charts = {c["slice_name"]: c["id"] for c in get("/api/v1/chart/?q=(page_size:100)")["result"]}
+rows = get(f"/api/v1/chart/{charts['Daily, weekly and monthly active users']}/data/")["result"][0]["data"]
+dau = sum(row["DAU"] for row in rows)
+print(json.dumps({"title": dashboard["dashboard_title"], "charts": len(charts), "dau": dau}))
+"""
+
+
+def test_the_bi_image_imports_the_dashboards_as_code_and_serves_them_to_the_public(
+    images: dict[str, dict[str, Any]], podman_api: PodmanService, modelled: tuple[Path, int, str]
+) -> None:
+    """What a cluster's Superset runs: the image's own assets and roles, imported (twice: no change),
+    checked, then served; anonymous reads get the public dashboard and the warehouse's numbers."""
+    data, _, _ = modelled
+    code, _, err = run_container(
+        podman_api,
+        images["dbt"]["ref"],
+        ["warehouse-snapshot"],
+        volumes={data: "/data"},
+        environment={**DBT_ENV, "WAREHOUSE_SNAPSHOT_PATH": "/data/warehouse-readers.duckdb"},
+    )
+    assert code == 0, err[-3000:]
+    (data / "probe.py").write_text(BI_PROBE)
+    admin = secrets.token_urlsafe(12)
+    script = (
+        "set -e; superset db upgrade >/tmp/upgrade.log 2>&1; superset init >/tmp/init.log 2>&1;"
+        " superset fab create-admin --username admin --firstname Platform --lastname Admin"
+        f" --email admin@example.org --password={admin} >/dev/null 2>&1;"
+        " bi-assets import; bi-assets import; bi-assets check;"
+        " gunicorn -w 1 -b 127.0.0.1:8088 'superset.app:create_app()' >/tmp/gunicorn.log 2>&1 &"
+        " python /data/probe.py"
+    )
+    code, out, err = run_container(
+        podman_api,
+        images["bi"]["ref"],
+        ["-c", script],
+        entrypoint="bash",
+        volumes={data: "/data"},
+        environment={
+            "SUPERSET_SECRET_KEY": secrets.token_hex(32),
+            "SUPERSET_METADATA_URL": "sqlite:////tmp/superset.db",
+            "DBT_TARGET": "duckdb",
+            "WAREHOUSE_SNAPSHOT_PATH": "/data/warehouse-readers.duckdb",
+        },
+    )
+    assert code == 0, (out + err)[-4000:]
+    assert "assets: unchanged" in out and "roles: unchanged" in out, out[-3000:]
+    shown = json.loads(out.strip().splitlines()[-1])
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        (dau,) = con.execute("select sum(dau) from analytics.user_activity_daily").fetchone() or (None,)
+    assert shown == {"title": "User Activity & Attrition", "charts": 9, "dau": dau}

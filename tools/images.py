@@ -1,4 +1,4 @@
-"""`images`: build the platform's three images here, with podman, from the committed Dockerfiles.
+"""`images`: build the platform's images here, with podman, from the committed Dockerfiles.
 
 GitHub Actions and Cloud Build build the same Dockerfiles on the public base
 images (python slim, uv, the official apache/airflow). Machines that cannot
@@ -10,11 +10,12 @@ stand-ins once and pass them as the Dockerfiles' base-image arguments:
 - airflow: tools/images/airflow-base/Dockerfile, the same Airflow installed
   from airflow-repo's lock on the python stand-in.
 
-Then the three images build in dependency order (airflow bakes in the dbt
-image's parsed project) with podman's layer cache, so a run without changes
-takes seconds. Each image is tagged `localhost/platform/<component>:<version>`
-(the version from its pyproject.toml, also its
-org.opencontainers.image.version label, which the release builders set too).
+Then the images build in dependency order (airflow bakes in the dbt
+image's parsed project; bi is Superset with the dashboards as code) with
+podman's layer cache, so a run without changes takes seconds. Each image is
+tagged `localhost/platform/<component>:<version>` (the version from its
+pyproject.toml, also its org.opencontainers.image.version label, which the
+release builders set too).
 
     python tools/images.py build [--only dbt] [--json]
     python tools/images.py push --registry 127.0.0.1:5000 [--json]
@@ -38,7 +39,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTAINERS_CONF = ROOT / "tools" / "podman" / "containers.conf"
+# What releases pin and the GitOps walk promotes; `bi` (Superset) is built and tested as an image
+# too, and joins the releases with its cluster deployment (bi-repo/README.md).
 COMPONENTS = ("scripts", "dbt", "airflow")
+IMAGES = (*COMPONENTS, "bi")
 REPOSITORY = "localhost/platform"
 # The stand-ins' names say which public image each replaces.
 PYTHON_BASE = "localhost/platform-base/python:3.11-slim-bookworm"
@@ -222,7 +226,7 @@ def build(
 def build_all(only: Sequence[str]) -> list[Built]:
     ensure_python_base()
     ensure_uv_base()
-    wanted = [c for c in COMPONENTS if c in only]
+    wanted = [c for c in IMAGES if c in only]
     if "airflow" in wanted:
         ensure_airflow_base()
         if "dbt" not in wanted and not exists(ref("dbt")):
@@ -254,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     build_cmd = commands.add_parser("build", help="build the stand-in bases (once) and the images")
-    build_cmd.add_argument("--only", default=",".join(COMPONENTS), help="comma-separated components")
+    build_cmd.add_argument("--only", default=",".join(IMAGES), help="comma-separated components")
     build_cmd.add_argument("--json", action="store_true", help="print what was built as JSON")
     push_cmd = commands.add_parser("push", help="push the built images; print their digests")
     push_cmd.add_argument("--registry", required=True, help="host:port of a registry (plain HTTP)")
@@ -263,9 +267,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "build":
             only = [c.strip() for c in args.only.split(",") if c.strip()]
-            unknown = sorted(set(only) - set(COMPONENTS))
+            unknown = sorted(set(only) - set(IMAGES))
             if unknown:
-                parser.error(f"unknown component(s) {unknown}; choose from {COMPONENTS}")
+                parser.error(f"unknown component(s) {unknown}; choose from {IMAGES}")
             built = build_all(only)
             if args.json:
                 print(json.dumps([asdict(b) for b in built], indent=2))
