@@ -77,10 +77,10 @@ lock: .venv/.synced ## Re-resolve every lock file, with hashes (after changing a
 
 # --- images -------------------------------------------------------------------
 
-# The three images from the committed Dockerfiles, with podman. Where the public
+# The images from the committed Dockerfiles, with podman. Where the public
 # bases cannot be pulled it builds stand-ins once (tools/images.py says how);
 # podman's layer cache makes a run without changes take seconds.
-images: setup system-packages ## Build the scripts, dbt and Airflow images (podman); prints sizes and build times
+images: setup system-packages ## Build the scripts, dbt, Airflow and Superset images (podman); prints sizes and build times
 	.venv/bin/python tools/images.py build
 
 # After a merge the release workflow pushes each image, records its digest and
