@@ -245,14 +245,13 @@ def test_the_dbt_image_builds_that_warehouse_and_publishes_the_dashboard(
 ) -> None:
     data, served, out = modelled
     ref = images["dbt"]["ref"]
-    env = DBT_ENV
     assert re.search(r"Done\. PASS=\d+ WARN=\d+ ERROR=0 SKIP=0", out), out[-2000:]
     code, out, err = run_container(
         podman_api,
         ref,
         ["publish-dashboard", "--out-dir", "/data/dashboard"],
         volumes={data: "/data"},
-        environment=env,
+        environment=DBT_ENV,
     )
     assert code == 0, err[-3000:]
     assert json.loads(out.strip().splitlines()[-1])["weeks"] >= 1

@@ -73,11 +73,15 @@ def test_the_assets_in_git_are_what_the_generator_builds_from_the_dbt_project(
     assert dau["description"] == "Users with an event on the day."
 
 
-def chart_rows(superset: Superset, token: str, name: str, force: bool = False) -> list[dict[str, Any]]:
-    """A chart's rows; `force` bypasses the cache (a read of the warehouse, as after a refresh)."""
+def chart_result(superset: Superset, token: str, name: str, force: bool = False) -> dict[str, Any]:
+    """A chart's data answer (rows, `is_cached`); `force` bypasses the cache (a read of the warehouse)."""
     query = "?force=true" if force else ""
     data = superset.call(f"/api/v1/chart/{chart_id(superset, token, name)}/data/{query}", token=token)
-    return list(data["result"][0]["data"])
+    return dict(data["result"][0])
+
+
+def chart_rows(superset: Superset, token: str, name: str, force: bool = False) -> list[dict[str, Any]]:
+    return list(chart_result(superset, token, name, force)["data"])
 
 
 def day(epoch_ms: float) -> dt.date:
@@ -160,11 +164,6 @@ def test_dbt_holding_the_warehouse_does_not_stop_superset_or_change_its_numbers(
     finally:
         holder.kill()
         holder.wait(timeout=30)
-
-
-def chart_result(superset: Superset, token: str, name: str) -> dict[str, Any]:
-    data = superset.call(f"/api/v1/chart/{chart_id(superset, token, name)}/data/", token=token)
-    return dict(data["result"][0])
 
 
 def test_a_new_build_is_shown_once_airflow_drops_the_cached_results(
