@@ -297,6 +297,24 @@ def wait_until_settled(url: str, deadline: float) -> list[tuple[str, str, str]]:
         time.sleep(5)
 
 
+# Not the site's: podman creating a container network on this host (the image and GitOps tests
+# run beside the browser tests) makes Chromium abort what is in flight with ERR_NETWORK_CHANGED.
+HOST_NETWORK_EVENTS = ("net::ERR_NETWORK_CHANGED",)
+
+
+def visit(page: Any, url: str, **options: Any) -> None:
+    """`page.goto`, again when (and only when) the host's network changed under Chromium."""
+    from playwright.sync_api import Error
+
+    for attempt in range(3):
+        try:
+            page.goto(url, **options)
+            return
+        except Error as error:
+            if attempt == 2 or not any(event in str(error) for event in HOST_NETWORK_EVENTS):
+                raise
+
+
 def _group_alive(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)
@@ -659,29 +677,29 @@ def test_the_browser_sees_pipelines_and_no_working_write_action(stack: Stack) ->
         page.on("pageerror", lambda error: unexpected.append(f"page error: {error}"))
 
         # The DAG list.
-        page.goto(f"{stack.public}/dags", wait_until="networkidle")
+        visit(page, f"{stack.public}/dags", wait_until="networkidle")
         for dag_id in ("events_ingest", "dbt_transform"):
             page.get_by_role("link", name=dag_id).first.wait_for(timeout=30_000)
         page.screenshot(path=ARTIFACTS / "dags.png", full_page=True)
 
         # A run's task states.
-        page.goto(f"{stack.public}/dags/events_ingest/runs/{run}", wait_until="networkidle")
+        visit(page, f"{stack.public}/dags/events_ingest/runs/{run}", wait_until="networkidle")
         page.get_by_role("link", name=stack.task_id, exact=True).first.wait_for(timeout=30_000)
         page.get_by_role("link", name="ingest.load", exact=True).first.wait_for()
         assert page.get_by_text("Success", exact=True).count() >= 2  # the run's and its tasks' states
         page.screenshot(path=ARTIFACTS / "run-task-states.png", full_page=True)
 
         # Every write action the UI offers is tried: trigger, pause, clear. None may work.
-        page.goto(f"{stack.public}/dags/events_ingest", wait_until="networkidle")
+        visit(page, f"{stack.public}/dags/events_ingest", wait_until="networkidle")
         page.get_by_role("button", name="Trigger Dag").click()
         page.get_by_role("dialog").get_by_role("button", name="Trigger", exact=True).click()
         page.wait_for_timeout(1500)
         page.screenshot(path=ARTIFACTS / "trigger-refused.png")
         page.keyboard.press("Escape")
-        page.goto(f"{stack.public}/dags/events_ingest", wait_until="networkidle")
+        visit(page, f"{stack.public}/dags/events_ingest", wait_until="networkidle")
         page.get_by_role("checkbox").first.click(force=True)
         page.wait_for_timeout(1500)
-        page.goto(f"{stack.public}/dags/events_ingest/runs/{run}", wait_until="networkidle")
+        visit(page, f"{stack.public}/dags/events_ingest/runs/{run}", wait_until="networkidle")
         page.get_by_role("button", name="Press shift+c to clear").click()
         page.wait_for_timeout(1500)
         page.screenshot(path=ARTIFACTS / "clear-refused.png")
@@ -695,7 +713,7 @@ def test_the_browser_sees_pipelines_and_no_working_write_action(stack: Stack) ->
         # The dashboard, under its script-free CSP.
         console: list[str] = []
         page.on("console", lambda message: console.append(message.text) if message.type == "error" else None)
-        page.goto(f"{stack.public}/dashboard/", wait_until="networkidle")
+        visit(page, f"{stack.public}/dashboard/", wait_until="networkidle")
         assert "User Activity" in page.title() or page.get_by_text("User Activity").count() > 0
         page.screenshot(path=ARTIFACTS / "dashboard.png", full_page=True)
         assert not console, console
@@ -908,10 +926,7 @@ def test_superset_in_the_browser_filters_as_the_warehouse_says_and_writes_nothin
         page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
         page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
         page.on("response", on_response)
-        page.goto(stack.bi_public + "/", wait_until="networkidle", timeout=120_000)
-        # Not the site's: podman creating a container network on this host (the gitops walk runs
-        # beside this test) makes Chromium abort requests in flight with ERR_NETWORK_CHANGED.
-        host_events = ("net::ERR_NETWORK_CHANGED",)
+        visit(page, stack.bi_public + "/", wait_until="networkidle", timeout=120_000)
         page.get_by_text("Weekly retention").first.wait_for(timeout=60_000)
         page.wait_for_timeout(2000)
         page.screenshot(path=ARTIFACTS / "superset-dashboard.png", full_page=True)
@@ -943,7 +958,7 @@ def test_superset_in_the_browser_filters_as_the_warehouse_says_and_writes_nothin
         page.screenshot(path=ARTIFACTS / "superset-dashboard-filtered.png", full_page=True)
         assert shown[-1] == expected, (shown[-1], expected)
 
-        site_errors = [e for e in errors if not any(event in e for event in host_events)]
+        site_errors = [e for e in errors if not any(event in e for event in HOST_NETWORK_EVENTS)]
         assert not site_errors, site_errors
         # Writes, sent from the page as its own script would: refused by nginx.
         statuses = page.evaluate(
