@@ -346,8 +346,9 @@ print(json.dumps({"title": dashboard["dashboard_title"], "charts": len(charts), 
 def test_the_bi_image_imports_the_dashboards_as_code_and_serves_them_to_the_public(
     images: dict[str, dict[str, Any]], podman_api: PodmanService, modelled: tuple[Path, int, str]
 ) -> None:
-    """What a cluster's Superset runs: the image's own assets and roles, imported (twice: no change),
-    checked, then served; anonymous reads get the public dashboard and the warehouse's numbers."""
+    """What a cluster's Superset runs: the chart's deploy job (`bi-assets deploy`: migrations, the users of
+    the Secret, the image's own assets and roles; twice: no change), checked, then served; anonymous reads
+    get the public dashboard and the warehouse's numbers."""
     data, _, _ = modelled
     code, _, err = run_container(
         podman_api,
@@ -358,12 +359,9 @@ def test_the_bi_image_imports_the_dashboards_as_code_and_serves_them_to_the_publ
     )
     assert code == 0, err[-3000:]
     (data / "probe.py").write_text(BI_PROBE)
-    admin = secrets.token_urlsafe(12)
     script = (
-        "set -e; superset db upgrade >/tmp/upgrade.log 2>&1; superset init >/tmp/init.log 2>&1;"
-        " superset fab create-admin --username admin --firstname Platform --lastname Admin"
-        f" --email admin@example.org --password={admin} >/dev/null 2>&1;"
-        " bi-assets import; bi-assets import; bi-assets check;"
+        "set -e; bi-assets deploy >/tmp/deploy.log 2>&1 || { tail -50 /tmp/deploy.log; exit 1; };"
+        " bi-assets deploy 2>/tmp/deploy-again.log | grep -v '^INFO'; bi-assets check;"
         " gunicorn -w 1 -b 127.0.0.1:8088 'superset.app:create_app()' >/tmp/gunicorn.log 2>&1 &"
         " python /data/probe.py"
     )
@@ -378,10 +376,16 @@ def test_the_bi_image_imports_the_dashboards_as_code_and_serves_them_to_the_publ
             "SUPERSET_METADATA_URL": "sqlite:////tmp/superset.db",
             "DBT_TARGET": "duckdb",
             "WAREHOUSE_SNAPSHOT_PATH": "/data/warehouse-readers.duckdb",
+            # What the Secret superset-env gives the chart's pods.
+            "BI_ADMIN_PASSWORD": secrets.token_urlsafe(12),
+            "BI_CACHE_REFRESHER_PASSWORD": secrets.token_urlsafe(12),
         },
     )
     assert code == 0, (out + err)[-4000:]
-    assert "assets: unchanged" in out and "roles: unchanged" in out, out[-3000:]
+    again = out.splitlines()
+    for unchanged in ("user admin: unchanged", "assets: unchanged (20 objects)", "roles: unchanged"):
+        assert unchanged in again, out[-3000:]
+    assert "user airflow-cache-refresher: unchanged" in again, out[-3000:]
     shown = json.loads(out.strip().splitlines()[-1])
     with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
         (dau,) = con.execute("select sum(dau) from analytics.user_activity_daily").fetchone() or (None,)

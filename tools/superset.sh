@@ -7,8 +7,9 @@
 # - its secret key is generated once into $STACK_DIR/superset/secrets.env (0600),
 #   the admin's password into $STACK_DIR/superset/admin.json (0600); never in git;
 # - metadata in SQLite under $STACK_DIR/superset (PostgreSQL in clusters);
-# - `superset db upgrade` and `superset init` (idempotent), then `bi-assets import`:
-#   the dashboards, datasets and the public role exactly as git holds them;
+# - `bi-assets deploy`, the chart's post-deploy job: `superset db upgrade` and `init`
+#   (idempotent), the admin and Airflow's cache refresher with those passwords, then the
+#   dashboards, datasets and roles exactly as git holds them;
 # - it reads the analytics tables from WAREHOUSE_SNAPSHOT_PATH, the copy dbt_transform
 #   publishes after each build (a DuckDB file dbt is writing cannot be opened).
 set -euo pipefail
@@ -51,25 +52,14 @@ SUPERSET_CACHE_KEY_PREFIX="superset-$(printf %s "$STACK_DIR" | sha256sum | cut -
 export SUPERSET_CACHE_KEY_PREFIX
 
 started=$(date +%s)
-echo "==> superset db upgrade"
-"$BIN/superset" db upgrade
-echo "==> superset init"
-"$BIN/superset" init
-password="$("$BIN/python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["password"])' "$HOME_DIR/admin.json")"
-if ! "$BIN/superset" fab list-users 2>/dev/null | grep -q "username:admin "; then
-  echo "==> superset fab create-admin"
-  "$BIN/superset" fab create-admin --username admin --firstname Platform --lastname Admin \
-    --email admin@example.org --password="$password"
-fi
-echo "==> bi-assets import"
-"$BIN/bi-assets" import
-# After the import, which creates its role: the user Airflow drops the chart cache as.
-read -r refresher refresher_password < <("$BIN/python" -c 'import json, sys; d = json.load(open(sys.argv[1])); print(d["username"], d["password"])' "$HOME_DIR/refresher.json")
-if ! "$BIN/superset" fab list-users 2>/dev/null | grep -q "username:$refresher "; then
-  echo "==> superset fab create-user $refresher (role CacheRefresher)"
-  "$BIN/superset" fab create-user --role CacheRefresher --username "$refresher" --firstname Airflow \
-    --lastname "cache refresher" --email "$refresher@example.org" --password="$refresher_password"
-fi
+# What the chart's post-deploy job runs in clusters (bi.deploy): migrations, the admin and the
+# cache refresher with the passwords generated above, then the assets and roles of git.
+BI_ADMIN_PASSWORD="$("$BIN/python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["password"])' "$HOME_DIR/admin.json")"
+read -r BI_CACHE_REFRESHER BI_CACHE_REFRESHER_PASSWORD < <("$BIN/python" -c 'import json, sys; d = json.load(open(sys.argv[1])); print(d["username"], d["password"])' "$HOME_DIR/refresher.json")
+export BI_ADMIN_PASSWORD BI_CACHE_REFRESHER BI_CACHE_REFRESHER_PASSWORD
+echo "==> bi-assets deploy"
+"$BIN/bi-assets" deploy
+unset BI_ADMIN_PASSWORD BI_CACHE_REFRESHER_PASSWORD
 echo "==> prepared in $(( $(date +%s) - started )) s; serving on 127.0.0.1:$STACK_BI_PORT"
 exec "$BIN/gunicorn" -k gthread -w 1 --threads 8 -b "127.0.0.1:$STACK_BI_PORT" --timeout 120 \
   --limit-request-line 8190 "superset.app:create_app()"

@@ -1,4 +1,4 @@
-"""A real Superset for the tests: its metadata DB migrated, the admin created, gunicorn serving it.
+"""A real Superset for the tests, prepared by `bi-assets deploy` as every environment is; gunicorn serves it.
 
 Built once per session (about 40 s); the analytics tables it reads are built
 by dbt-repo's own project over its fixture events, so every number a test
@@ -58,6 +58,7 @@ class Superset:
     env: dict[str, str]
     password: str
     warehouse: Path  # the file dbt built (Superset reads its snapshot, beside it)
+    deployed: str  # what the first `bi-assets deploy` printed
 
     def call(self, path: str, body: Any = None, token: str | None = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
@@ -75,18 +76,7 @@ class Superset:
 
     def refresh_cache(self, tables: list[str]) -> subprocess.CompletedProcess[str]:
         """Drop the cached results of `tables` as Airflow does after a build: its code, its user's role."""
-        password = self.password[::-1]  # any password; the user is this session's
-        listed = subprocess.run(
-            [str(BIN / "superset"), "fab", "list-users"], env=self.env, capture_output=True, text=True
-        )
-        if f"username:{REFRESHER} " not in listed.stdout:
-            created = subprocess.run(
-                [str(BIN / "superset"), "fab", "create-user", "--role", "CacheRefresher",
-                 "--username", REFRESHER, "--firstname", "Airflow", "--lastname", "refresher",
-                 "--email", "refresher@example.org", f"--password={password}"],
-                env=self.env, capture_output=True, text=True,
-            )  # fmt: skip
-            assert created.returncode == 0, created.stdout[-2000:] + created.stderr[-2000:]
+        password = self.env["BI_CACHE_REFRESHER_PASSWORD"]  # the user `bi-assets deploy` made
         return subprocess.run(
             [str(AIRFLOW_PYTHON), "-c", REFRESH_CACHE, self.url, REFRESHER, password, ",".join(tables)],
             env={**os.environ, "PYTHONPATH": str(BI_REPO.parent / "airflow-repo" / "dags")},
@@ -94,8 +84,10 @@ class Superset:
             text=True,
         )
 
-    def assets(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(BIN / "bi-assets"), *args], env=self.env, capture_output=True, text=True)
+    def assets(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(BIN / "bi-assets"), *args], env=self.env | env, capture_output=True, text=True
+        )
 
 
 def free_port() -> int:
@@ -151,14 +143,11 @@ def superset(tmp_path_factory: pytest.TempPathFactory, warehouse: Path) -> Itera
         "SUPERSET_CACHE_REDIS_URL": os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
         "SUPERSET_CACHE_KEY_PREFIX": f"bi-tests-{secrets.token_hex(4)}_",
     }
-    for command in (
-        ["db", "upgrade"],
-        ["init"],
-        ["fab", "create-admin", "--username", "admin", "--firstname", "Platform", "--lastname", "Admin",
-         "--email", "admin@example.org", "--password", password],
-    ):  # fmt: skip
-        done = subprocess.run([str(BIN / "superset"), *command], env=env, capture_output=True, text=True)
-        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    # What the chart's post-deploy job runs: migrations, the admin, the assets, Airflow's refresher.
+    env |= {"BI_ADMIN_PASSWORD": password, "BI_CACHE_REFRESHER_PASSWORD": secrets.token_urlsafe(12)}
+    done = subprocess.run([str(BIN / "bi-assets"), "deploy"], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "user admin: created (Admin)" in done.stdout, done.stdout
     port = free_port()
     log = (home / "gunicorn.log").open("w")
     server = subprocess.Popen(
@@ -179,7 +168,7 @@ def superset(tmp_path_factory: pytest.TempPathFactory, warehouse: Path) -> Itera
             if server.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"Superset did not start: {(home / 'gunicorn.log').read_text()[-3000:]}")
             time.sleep(1)
-        yield Superset(url, env, password, warehouse)
+        yield Superset(url, env, password, warehouse, done.stdout)
     finally:
         server.terminate()
         server.wait(timeout=30)

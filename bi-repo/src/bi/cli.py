@@ -7,6 +7,8 @@
 - `check` fails, naming each object, when Superset and git differ (roles/ too).
 - `export --out DIR` writes what Superset holds in git's form: build a chart in
   the UI, export, review the diff, commit.
+- `deploy` is the post-deploy job (bi.deploy): the metadata DB's migrations,
+  the users the environment names, then `import`.
 """
 
 from __future__ import annotations
@@ -19,15 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bi import assets, roles
+from bi import assets, deploy, roles
 from bi.settings import ASSETS, Settings, settings, use_superset_config
 
 CONFIG = Path(__file__).with_name("superset_config.py")
 
 
 @contextlib.contextmanager
-def superset(config: Settings) -> Iterator[Any]:
-    """Superset's application context, configured by bi.superset_config."""
+def superset(config: Settings, before: list[deploy.User] | None = None) -> Iterator[Any]:
+    """Superset's application context, configured by bi.superset_config (`before`: users made first)."""
     use_superset_config(CONFIG)
     from superset.app import create_app
 
@@ -36,6 +38,8 @@ def superset(config: Settings) -> Iterator[Any]:
         from flask import g
         from superset import security_manager
 
+        for user in before or []:
+            print(deploy.ensure_user(security_manager, user))
         # Imports and exports run as a user (owners, access filters).
         g.user = security_manager.find_user(username=config.assets_owner)
         if g.user is None:
@@ -96,6 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("import", help="make Superset hold what git holds (no change when it does)")
     sub.add_parser("check", help="fail when Superset and git differ")
+    sub.add_parser("deploy", help="after a deploy: migrate, the users the environment names, import")
     export = sub.add_parser("export", help="write what Superset holds, in git's form")
     export.add_argument("--out", type=Path, required=True)
     generate = sub.add_parser("generate", help="write the assets from the dbt project and bi.charts")
@@ -108,8 +113,15 @@ def main(argv: list[str] | None = None) -> None:
             print(path)
         return
     config = settings()
-    with superset(config):
-        if args.command == "import":
+    # The deploy job: migrations first; the admin before the import (it imports), the others after
+    # it (their roles are git's). `deploy.users` refuses to run without the admin's password.
+    admin: list[deploy.User] = []
+    others: list[deploy.User] = []
+    if args.command == "deploy":
+        admin, others = deploy.users(config)[:1], deploy.users(config)[1:]
+        deploy.migrate()
+    with superset(config, before=admin):
+        if args.command in ("import", "deploy"):
             result = import_assets(config)
             for line in result.changed:
                 print(f"imported: {line}")
@@ -117,6 +129,11 @@ def main(argv: list[str] | None = None) -> None:
             for line in result.roles:
                 print(line)
             print(f"roles: {'changed' if result.roles else 'unchanged'}")
+            if others:  # their roles exist once the import has made them
+                from superset import security_manager
+
+                for user in others:
+                    print(deploy.ensure_user(security_manager, user))
         elif args.command == "check":
             wanted = assets.load(config.assets_dir)
             found = assets.differences(wanted, exported())

@@ -34,6 +34,11 @@ class Settings:
     # prefix of this install's keys, so two installs on one Redis never read each other's.
     cache_redis_url: str | None = field(default=None, repr=False)
     cache_key_prefix: str = "superset_"
+    # `bi-assets deploy` (the post-deploy job) makes these users' passwords what the environment
+    # says, so rotating the Secret rotates the login. The refresher is Airflow's (superset_api).
+    admin_password: str | None = field(default=None, repr=False)
+    cache_refresher: str = "airflow-cache-refresher"
+    cache_refresher_password: str | None = field(default=None, repr=False)
 
 
 def settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -54,6 +59,9 @@ def settings(env: Mapping[str, str] | None = None) -> Settings:
         assets_owner=env.get("BI_ASSETS_OWNER") or "admin",
         cache_redis_url=env.get("SUPERSET_CACHE_REDIS_URL") or None,
         cache_key_prefix=env.get("SUPERSET_CACHE_KEY_PREFIX") or "superset_",
+        admin_password=env.get("BI_ADMIN_PASSWORD") or None,
+        cache_refresher=env.get("BI_CACHE_REFRESHER") or "airflow-cache-refresher",
+        cache_refresher_password=env.get("BI_CACHE_REFRESHER_PASSWORD") or None,
     )
 
 
