@@ -22,7 +22,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTAINERS_CONF = ROOT / "tools" / "podman" / "containers.conf"
-COMPONENTS = ("scripts", "dbt", "airflow")
+COMPONENTS = ("scripts", "dbt", "airflow", "bi")
 
 
 def podman_env(**extra: str) -> dict[str, str]:

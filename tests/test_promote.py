@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -240,22 +241,33 @@ def test_sandbox_builds_from_main_order_before_release_candidates(repo: Path) ->
     assert prod.returncode == 1 and "pre-release" in prod.stderr
 
 
-def test_an_airflow_promotion_also_pins_the_official_charts_image(repo: Path) -> None:
+@pytest.mark.parametrize(
+    ("component", "values", "pinned"),
+    [
+        ("airflow", "airflow-image.yaml", lambda digest: {"images": {"airflow": {"digest": digest}}}),
+        # The Superset chart names repository:tag; the tag carries the digest, the version a label.
+        ("bi", "bi-image.yaml", lambda digest: {"image": {"tag": f"0.2.0@{digest}"}}),
+    ],
+)
+def test_a_promotion_also_pins_the_official_charts_image(
+    repo: Path, component: str, values: str, pinned: Any
+) -> None:
     digest = "sha256:" + "6" * 64
     assert (
         promote(
-            repo, "record-build", "--component", "airflow", "--version", "0.2.0", "--digest", digest
+            repo, "record-build", "--component", component, "--version", "0.2.0", "--digest", digest
         ).returncode
         == 0
     )
     done = promote(
-        repo, "promote", "--component", "airflow", "--version", "0.2.0", "--to", "sandbox", "--commit"
+        repo, "promote", "--component", component, "--version", "0.2.0", "--to", "sandbox", "--commit"
     )
     assert done.returncode == 0, done.stderr
     changed = set(git(repo, "show", "--name-only", "--format=", "HEAD").split())
-    assert changed == {"environments/sandbox/release.yaml", "environments/sandbox/airflow-image.yaml"}
-    image = yaml.safe_load((repo / "environments" / "sandbox" / "airflow-image.yaml").read_text())
-    assert image == {"images": {"airflow": {"digest": digest}}}
+    assert changed == {"environments/sandbox/release.yaml", f"environments/sandbox/{values}"}
+    image = yaml.safe_load((repo / "environments" / "sandbox" / values).read_text())
+    assert image == pinned(digest)
+    assert release(repo, "sandbox")[component]["digest"] == digest
 
 
 def test_a_second_rollback_goes_further_back_never_to_the_release_it_fled(repo: Path) -> None:

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.platform  # configuration checked by its tools, no pipe
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    for component in ("scripts", "dbt", "airflow"):
+    for component in ("scripts", "dbt", "airflow", "bi"):
         (tmp_path / f"{component}-repo").mkdir()
         for name in ("pyproject.toml", "CHANGELOG.md"):
             shutil.copy(ROOT / f"{component}-repo" / name, tmp_path / f"{component}-repo" / name)
@@ -32,7 +32,7 @@ def run(tag: str, root: Path) -> subprocess.CompletedProcess[str]:
 def test_the_current_versions_are_releasable_as_tagged(root: Path) -> None:
     import tomllib
 
-    for component in ("scripts", "dbt", "airflow"):
+    for component in ("scripts", "dbt", "airflow", "bi"):
         version = tomllib.loads((root / f"{component}-repo" / "pyproject.toml").read_text())["project"][
             "version"
         ]

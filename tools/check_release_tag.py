@@ -20,14 +20,14 @@ import sys
 import tomllib
 from pathlib import Path
 
-TAG = re.compile(r"^(?P<component>scripts|dbt|airflow)/v(?P<version>\d+\.\d+\.\d+)(?P<rc>-rc\.\d+)?$")
+TAG = re.compile(r"^(?P<component>scripts|dbt|airflow|bi)/v(?P<version>\d+\.\d+\.\d+)(?P<rc>-rc\.\d+)?$")
 
 
 def check(root: Path, tag: str) -> list[str]:
     """The reasons the tag cannot be released; empty when it can."""
     match = TAG.match(tag)
     if not match:
-        return [f"{tag!r} is not <scripts|dbt|airflow>/vX.Y.Z or .../vX.Y.Z-rc.N"]
+        return [f"{tag!r} is not <scripts|dbt|airflow|bi>/vX.Y.Z or .../vX.Y.Z-rc.N"]
     project = root / f"{match['component']}-repo"
     version = match["version"]
     problems = []

@@ -39,10 +39,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTAINERS_CONF = ROOT / "tools" / "podman" / "containers.conf"
-# What releases pin and the GitOps walk promotes; `bi` (Superset) is built and tested as an image
-# too, and joins the releases with its cluster deployment (bi-repo/README.md).
-COMPONENTS = ("scripts", "dbt", "airflow")
-IMAGES = (*COMPONENTS, "bi")
+# What releases pin and the GitOps walk promotes, each an image.
+COMPONENTS = ("scripts", "dbt", "airflow", "bi")
+IMAGES = COMPONENTS
 REPOSITORY = "localhost/platform"
 # The stand-ins' names say which public image each replaces.
 PYTHON_BASE = "localhost/platform-base/python:3.11-slim-bookworm"

@@ -37,7 +37,7 @@ from typing import Any
 import yaml
 
 ENVIRONMENTS = ("sandbox", "staging", "prod")
-COMPONENTS = ("scripts", "dbt", "airflow")
+COMPONENTS = ("scripts", "dbt", "airflow", "bi")
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 # X.Y.Z, a release candidate X.Y.Z-rc.N, or a sandbox build from main X.Y.Z-main.N (N: the CI run).
 VERSION = re.compile(
@@ -54,6 +54,12 @@ RELEASE_HEADER = """\
 AIRFLOW_IMAGE_HEADER = """\
 # The Airflow image for the official chart, by digest: written by the promotion
 # tool together with release.yaml (whose airflow entry it repeats), never by hand.
+"""
+BI_IMAGE_HEADER = """\
+# The bi (Superset) image for the official Superset chart, by digest: written by the
+# promotion tool together with release.yaml (whose bi entry it repeats), never by hand.
+# The chart names an image repository:tag; a tag of <version>@<digest> pins the digest
+# (the version is only a label). Null: never built for this environment, it cannot run.
 """
 BUILDS_HEADER = """\
 # Every image CI built and pushed, appended by `promote record-build` in the
@@ -80,7 +86,7 @@ class Change:
     before: str
     after: str
     message: str
-    # Files derived from the main one in the same commit (the Airflow chart's image values).
+    # Files derived from the main one in the same commit (the official charts' image values).
     also: tuple[tuple[Path, str, str], ...] = ()
 
     @property
@@ -139,6 +145,12 @@ def render_airflow_image(digest: str | None) -> str:
     """Values for the official Airflow chart naming the image release.yaml pins (written with it)."""
     body = {"images": {"airflow": {"digest": digest}}}
     return AIRFLOW_IMAGE_HEADER + yaml.safe_dump(body, sort_keys=False)
+
+
+def render_bi_image(version: str | None, digest: str | None) -> str:
+    """Values for the official Superset chart naming the image release.yaml pins (written with it)."""
+    body = {"image": {"tag": f"{version}@{digest}" if digest else None}}
+    return BI_IMAGE_HEADER + yaml.safe_dump(body, sort_keys=False)
 
 
 def read_builds(root: Path) -> list[dict[str, str]]:
@@ -231,10 +243,16 @@ def promote(
     after = render_release(env, document)
     verb = "roll back" if rollback else "promote"
     also = ()
-    if component == "airflow":  # the official chart reads its image from its own values
-        image_values = root / "environments" / env / "airflow-image.yaml"
+    # The official charts read their image from their own values, written in the same commit.
+    chart_images = {
+        "airflow": ("airflow-image.yaml", lambda: render_airflow_image(digest)),
+        "bi": ("bi-image.yaml", lambda: render_bi_image(version, digest)),
+    }
+    if component in chart_images:
+        name, render = chart_images[component]
+        image_values = root / "environments" / env / name
         old = image_values.read_text() if image_values.exists() else ""
-        also = ((image_values, old, render_airflow_image(digest)),)
+        also = ((image_values, old, render()),)
     return Change(path, before, after, f"chore({env}): {verb} {component} to {version} ({digest[:19]})", also)
 
 
