@@ -28,9 +28,13 @@ CLUSTER = {  # what a cluster registration carries (labels and annotations), as 
         "platform/git-repo": "https://github.com/example/platform.git",
         "platform/viewer-host": "airflow.example.invalid",
         "platform/viewer-admin-host": "airflow-admin.example.invalid",
+        "platform/bi-host": "bi.example.invalid",
+        "platform/bi-admin-host": "bi-admin.example.invalid",
         "platform/dashboard-bucket": "example-dashboards",
         "platform/kubernetes-api-cidr": "172.16.0.2/32",
         "platform/metadata-db-cidr": "10.90.0.3/32",
+        "platform/metadata-db-host": "10.90.0.3",
+        "platform/bi-cache-cidr": "10.90.1.0/29",
     },
 }
 EXPRESSION = re.compile(r"\{\{\s*(?P<expr>[^}]+?)\s*\}\}")
@@ -113,6 +117,11 @@ def test_generated_applications_are_valid_and_name_files_that_exist(
             assert source["targetRevision"] == "1.22.0"  # the official chart, pinned
             names = {p["name"] for p in source["helm"]["parameters"]}
             assert "images.airflow.repository" in names  # the registry comes from the cluster, not git
+        if source.get("chart") == "superset":
+            assert source["targetRevision"] == "0.21.1"  # the official chart, pinned; CI renders it
+            assert "--version 0.21.1" in (ROOT / ".github" / "workflows" / "ci-platform.yaml").read_text()
+            names = {p["name"] for p in source["helm"]["parameters"]}
+            assert "image.repository" in names and "image.tag" not in names  # the tag: bi-image.yaml
     rendered = yaml.safe_dump(application)
     assert "example-project" not in (ROOT / "environments" / "applicationsets.yaml").read_text()
     assert f"environments/{env}/" in rendered

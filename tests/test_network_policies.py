@@ -132,6 +132,18 @@ def airflow(component: str) -> Pod:
     return Pod(f"airflow-{component}", {"tier": "airflow", "component": component, "release": "airflow"})
 
 
+def superset(component: str = "web") -> Pod:
+    """A pod of the official Superset chart (release `superset`, helm_config/bi/values.yaml)."""
+    return Pod(
+        f"superset-{component}",
+        {
+            "app.kubernetes.io/name": "superset",
+            "app.kubernetes.io/instance": "superset",
+            "app.kubernetes.io/component": component,
+        },
+    )
+
+
 def task_pod(component: str) -> Pod:
     """A pod the DAGs start (pipeline_runtime.kubernetes.component_labels)."""
     return Pod(
@@ -166,6 +178,7 @@ def world() -> dict[str, Any]:
         "stranger": Pod("stranger", {"app": "something-else"}, namespace="default"),
         "kube_api": parameters["networkPolicies.kubernetesApiCidrs"].split("/")[0],
         "cloud_sql": parameters["networkPolicies.metadataDbCidrs"].split("/")[0],
+        "superset_cache": parameters["networkPolicies.supersetCacheCidrs"].split("/")[0],
     }
 
 
@@ -213,6 +226,15 @@ def test_what_the_platform_needs_is_allowed(world: dict[str, Any]) -> None:
         (world["prometheus"], statsd, 9102, "TCP"),
         (world["prometheus"], world["data_health"], 9464, "TCP"),
         (world["data_health"], GOOGLE_API, 443, "TCP"),
+        (worker, superset(), 8088, "TCP"),  # refresh_bi_cache after each build
+        (INTERNET_CLIENT, viewer, viewer.ports["bi-public"], "TCP"),  # Superset's public site
+        (ADMIN_CLIENT, viewer, viewer.ports["bi-admin"], "TCP"),  # ... and its admin entrance
+        (viewer, superset(), 8088, "TCP"),  # which the viewer proxies to Superset
+        (superset(), world["cloud_sql"], 5432, "TCP"),  # its metadata DB
+        (superset("init"), world["cloud_sql"], 5432, "TCP"),  # the deploy job's migrations
+        (superset(), world["superset_cache"], 6379, "TCP"),  # chart results cached
+        (superset(), GOOGLE_API, 443, "TCP"),  # BigQuery
+        (superset(), "169.254.169.254", 80, "TCP"),  # Workload Identity's tokens
     ]
     refused = [(s, d, port) for s, d, port, proto in needed if not allowed(p, s, d, port, proto)]
     assert refused == []
@@ -246,6 +268,17 @@ def test_what_no_one_needs_is_refused(world: dict[str, Any]) -> None:
         (statsd, GOOGLE_API, 443, "TCP"),  # the exporter talks to no one
         (world["prometheus"], api, 8080, "TCP"),
         (scripts, "10.1.2.3", 443, "TCP"),  # nothing inside the VPC over "external" HTTPS
+        (scripts, superset(), 8088, "TCP"),  # an extract pod at Superset's admin API
+        (INTERNET_CLIENT, viewer, viewer.ports["bi-admin"], "TCP"),  # Superset's admin entrance
+        (scripts, viewer, viewer.ports["bi-admin"], "TCP"),
+        (dbt, superset(), 8088, "TCP"),
+        (api, superset(), 8088, "TCP"),  # of Airflow's pods, only the workers (the refresh)
+        (world["stranger"], superset(), 8088, "TCP"),
+        (superset(), pgbouncer, 6543, "TCP"),  # Airflow's metadata, through its PgBouncer
+        (superset(), api, 8080, "TCP"),
+        (superset(), world["kube_api"], 443, "TCP"),
+        (superset(), statsd, 9125, "UDP"),
+        (superset(), "10.1.2.3", 5432, "TCP"),  # no database but its own
     ]
     let_through = [(s, d, port) for s, d, port, proto in forbidden if allowed(p, s, d, port, proto)]
     assert let_through == []

@@ -240,11 +240,14 @@ def test_the_smoke_check_hooks_run_the_pinned_images_as_the_workloads_they_check
 
 
 def test_every_service_account_a_pod_runs_as_exists_with_its_own_google_account() -> None:
-    """The pods the DAGs start run as platform-<component> (pipeline_runtime.kubernetes): created here."""
+    """The pods the DAGs start run as platform-<component> (pipeline_runtime.kubernetes), Superset's as
+    platform-bi (the official chart's values name it): created here, before either chart syncs."""
     objects = render("prod", ALL_BUILT)
     accounts = {o["metadata"]["name"]: o for o in objects if o["kind"] == "ServiceAccount"}
     project = next(p["value"] for p in argo_parameters("prod") if p["name"] == "gcpProject")
-    for component in ("scripts", "dbt"):
+    superset = yaml.safe_load((ROOT / "helm_config" / "bi" / "values.yaml").read_text())
+    assert superset["serviceAccount"] == {"create": False, "name": "platform-bi"}
+    for component in ("scripts", "dbt", "bi"):
         annotation = accounts[f"platform-{component}"]["metadata"]["annotations"][
             "iam.gke.io/gcp-service-account"
         ]
@@ -333,3 +336,21 @@ def test_the_dbt_pods_publish_the_dashboard_where_the_viewer_serves_it() -> None
         "platform-prod",
     )
     assert local["dbt"]["DASHBOARD_URL"] == "/srv/dashboard"
+
+
+@pytest.mark.parametrize("env", ["sandbox", "staging", "prod"])
+def test_airflow_refreshes_supersets_cache_wherever_superset_is_deployed(env: str) -> None:
+    """Every environment deploys Superset (the ApplicationSet superset), so dbt_transform must drop its
+    cached results after each build there: the flag is on, its connection is declared (and so checked by
+    the smoke check), and the viewer serves Superset's sites from the service the official chart makes."""
+    objects = {(o["kind"], o["metadata"]["name"]): o for o in render(env, ALL_BUILT)}
+    assert objects[("ConfigMap", "platform-airflow")]["data"]["PLATFORM_BI_CACHE_REFRESH"] == "true"
+    runtime = yaml.safe_load((ROOT / "environments" / env / "airflow-runtime.yaml").read_text())
+    assert runtime["connections"]["superset_api"]["required_if"] == "bi_cache_refresh"
+    appsets = list(yaml.safe_load_all((ROOT / "environments" / "applicationsets.yaml").read_text()))
+    assert "superset" in {a["metadata"]["name"] for a in appsets}
+    superset = yaml.safe_load((ROOT / "helm_config" / "bi" / "values.yaml").read_text())
+    viewer = objects[("Deployment", "viewer")]["spec"]["template"]["spec"]["containers"][0]
+    upstream = {e["name"]: e["value"] for e in viewer["env"]}["NGINX_SUPERSET_UPSTREAM"]
+    assert upstream.startswith(f"http://{superset['fullnameOverride']}.")
+    assert upstream.endswith(f":{superset['service']['port']}")

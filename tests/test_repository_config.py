@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -83,6 +84,158 @@ def test_airflow_overlays_only_say_what_differs(env: str) -> None:
     assert not {path for path, value in overlay.items() if base.get(path) == value}, f"{env} repeats the base"
     # What runs is the promotion tool's digest and the cluster's registry, never an overlay's.
     assert not any(path[:2] == ("images", "airflow") for path in overlay)
+
+
+@pytest.mark.parametrize("env", ["sandbox", "staging", "prod"])
+def test_the_superset_chart_image_is_the_release_files(env: str) -> None:
+    import yaml
+
+    release = yaml.safe_load((ROOT / "environments" / env / "release.yaml").read_text())["components"]["bi"]
+    image = yaml.safe_load((ROOT / "environments" / env / "bi-image.yaml").read_text())
+    pinned = f"{release['version']}@{release['digest']}" if release["digest"] else None
+    assert image == {"image": {"tag": pinned}}
+
+
+def superset_values(env: str) -> dict:
+    import yaml
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    from container_env import deep_merge
+
+    layers = [
+        ROOT / "helm_config" / "bi" / "values.yaml",
+        ROOT / "environments" / env / "bi-values.yaml",
+        ROOT / "environments" / env / "bi-image.yaml",
+    ]
+    merged: dict = {}
+    for layer in layers:
+        merged = deep_merge(merged, yaml.safe_load(layer.read_text()) or {})
+    return merged
+
+
+@pytest.mark.parametrize("env", ["sandbox", "staging", "prod"])
+def test_superset_overlays_only_say_what_differs(env: str) -> None:
+    import yaml
+
+    base = _leaves(yaml.safe_load((ROOT / "helm_config" / "bi" / "values.yaml").read_text()))
+    overlay = _leaves(yaml.safe_load((ROOT / "environments" / env / "bi-values.yaml").read_text()))
+    assert overlay, env
+    # (A null the base lacks unsets a chart default: the budget takes minAvailable or maxUnavailable.)
+    repeated = {p for p, value in overlay.items() if p in base and base[p] == value}
+    assert not repeated, f"{env} repeats the base"
+    # What runs is the promotion tool's digest and the cluster's registry, never an overlay's.
+    assert not any(path[0] == "image" for path in overlay)
+
+
+SECRET_WORDS = ("password", "secret", "key", "token", "uri", "url")
+SECRET_NAMES = {"envFromSecret", "existingSecret", "existingSecretKey"}  # names of a Secret, not secrets
+
+
+@pytest.mark.parametrize("env", ["sandbox", "staging", "prod"])
+def test_supersets_secrets_come_from_a_secret_never_from_the_chart(env: str) -> None:
+    """Left to the chart, Superset's env Secret is rendered from values: a password in git and a SECRET_KEY
+    that changes with them. Every environment names the Secret made outside git instead, gives the chart
+    nothing secret, and the deploy job makes the users from it (tools/check_superset_render.py checks the
+    render in CI)."""
+    values = superset_values(env)
+    assert values["secretEnv"] == {"create": False}
+    assert values["envFromSecret"] == values["database"]["existingSecret"] == "superset-env"
+    leaked = {
+        path: value
+        for path, value in _leaves(values).items()
+        if value not in (None, "", False)
+        and path[-1] not in SECRET_NAMES
+        and any(word in str(path[-1]).lower() for word in SECRET_WORDS)
+    }
+    assert leaked == {}
+    assert not {"extraSecretEnv", "configOverrides", "configOverridesFiles"} & set(values)
+    assert values["init"]["createAdmin"] is False and values["init"]["loadExamples"] is False
+
+
+def test_the_superset_deploy_job_runs_the_images_deploy_command_as_an_argo_cd_hook() -> None:
+    values = superset_values("prod")
+    init = values["init"]
+    assert init["command"] == ["bi-assets", "deploy"]
+    assert 'sub.add_parser("deploy"' in (ROOT / "bi-repo" / "src" / "bi" / "cli.py").read_text()
+    hooks = {key: value for key, value in init["jobAnnotations"].items() if value is not None}
+    assert hooks["argocd.argoproj.io/hook"] == "Sync" and int(hooks["argocd.argoproj.io/sync-wave"]) < 0
+    assert not [key for key in hooks if key.startswith("helm.sh/")]
+    assert init["upgradeJob"] == {"enabled": False}  # the deploy job migrates
+    # The account it runs as is the platform chart's, made before either chart syncs.
+    platform = yaml_load(ROOT / "helm_config" / "platform" / "values.yaml")
+    assert values["serviceAccount"]["name"] == "platform-bi" and "bi" in platform["componentServiceAccounts"]
+
+
+def yaml_load(path: Path) -> Any:
+    import yaml
+
+    return yaml.safe_load(path.read_text())
+
+
+def test_the_superset_render_check_finds_what_a_chart_would_silently_ignore() -> None:
+    """CI renders the official chart (ci-platform.yaml); a values key the pinned version does not know is
+    ignored by Helm without a word. The check finds each way that shows in the render."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    from check_superset_render import problems
+
+    image = "example.invalid/platform/bi:0.1.0@sha256:" + "0" * 64
+
+    def workload(
+        kind: str, name: str, command: list[str], image: str = image, replicas: int | None = None
+    ) -> dict[str, Any]:
+        container = {
+            "name": name,
+            "image": image,
+            "command": command,
+            "envFrom": [{"secretRef": {"name": "superset-env"}}],
+            "securityContext": {"allowPrivilegeEscalation": False},
+        }
+        pod = {
+            "metadata": {"labels": {"app.kubernetes.io/name": "superset"}},
+            "spec": {
+                "serviceAccountName": "platform-bi",
+                "securityContext": {"runAsUser": 50000, "runAsNonRoot": True},
+                "containers": [container],
+            },
+        }
+        spec: dict[str, Any] = {"template": pod}
+        if replicas is not None:
+            spec["replicas"] = replicas
+        return {"kind": kind, "metadata": {"name": name}, "spec": spec}
+
+    def render(documents: list[dict[str, Any]]) -> str:
+        import yaml
+
+        return yaml.safe_dump_all(documents)
+
+    deploy = workload("Job", "superset-init-db", ["bi-assets", "deploy"])
+    deploy["metadata"]["annotations"] = {"argocd.argoproj.io/hook": "Sync"}
+    web = workload("Deployment", "superset", ["gunicorn"], replicas=1)
+    worker = workload("Deployment", "superset-worker", ["celery"], replicas=0)
+    service = {"kind": "Service", "metadata": {"name": "superset"}, "spec": {"ports": [{"port": 8088}]}}
+    assert problems(render([web, worker, deploy, service]), image) == []
+    upstream = workload("Deployment", "superset", ["run-server.sh"], image="apache/superset:6.1.0")
+    helm_hook = workload("Job", "superset-init-db", ["bi-assets", "deploy"])
+    helm_hook["metadata"]["annotations"] = {"helm.sh/hook": "post-install"}
+    placeholder = "c3VwZXJzZXQ="  # pragma: allowlist secret (base64 of a placeholder)
+    generated = {"kind": "Secret", "metadata": {"name": "superset-env"}, "data": {"DB_PASS": placeholder}}
+    root = workload("Deployment", "superset", ["gunicorn"])
+    root["spec"]["template"]["spec"]["securityContext"] = {}
+    unlabelled = workload("Deployment", "superset", ["gunicorn"])
+    unlabelled["spec"]["template"]["metadata"]["labels"] = {"app": "superset"}
+    workers = workload("Deployment", "superset-worker", ["celery"], replicas=1)
+    for broken, expected in [
+        ([upstream, worker, deploy, service], "not the promoted"),
+        ([web, worker, helm_hook, service], "not an Argo CD Sync hook"),
+        ([web, worker, deploy, service, generated], "rendered by the chart holds ['DB_PASS']"),
+        ([root, worker, deploy, service], "may run as root"),
+        ([unlabelled, worker, deploy, service], "not labelled app.kubernetes.io/name=superset"),
+        ([web, workers, deploy, service], "Celery workers"),
+        ([web, worker, service], "0 Jobs run bi-assets deploy"),
+        ([web, worker, deploy], "no Service superset on port 8088"),
+    ]:
+        found = problems(render(broken), image)
+        assert any(expected in line for line in found), (expected, found)
 
 
 def test_the_source_time_zone_is_one_offset_wherever_it_must_be_repeated() -> None:
