@@ -219,7 +219,8 @@ def sandbox_stack_runs(
     with psycopg.connect(POSTGRES, autocommit=True) as con:
         con.execute(f'create database "{database}"')
     base_url = POSTGRES.rsplit("/", 1)[0].removeprefix("postgresql://")
-    ports = {name: str(free_port()) for name in ("", "_VIEWER", "_ADMIN", "_LOG", "_TRIGGER_LOG")}
+    names = ("", "_VIEWER", "_ADMIN", "_LOG", "_TRIGGER_LOG", "_BI", "_BI_VIEWER", "_BI_ADMIN")
+    ports = {name: str(free_port()) for name in names}
     env = {
         **podman_env(),
         **{f"STACK{name}_PORT": port for name, port in ports.items()},
@@ -233,8 +234,8 @@ def sandbox_stack_runs(
         "STACK_POSTGRES_URL": POSTGRES,
         "STACK_DB_NAME": database,
         "AIRFLOW__CORE__PARALLELISM": "2",
-        # Superset runs from its venv in either mode; test_public_viewer.py covers it in `make up`.
-        "STACK_BI": "0",
+        # Superset as sandbox pins it: the bi image by digest (tools/superset.sh).
+        "STACK_BI": "1",
     }
     pgid = None
     try:
@@ -253,9 +254,11 @@ def sandbox_stack_runs(
             runs = wait_until_settled(f"postgresql://{base_url}/{database}", deadline=time.monotonic() + 1500)
         assert ("events_ingest", "manual", "success") in runs, runs
         assert {run_state for _, _, run_state in runs} == {"success"}, runs
-        # Every container of the platform ran a pinned image, pulled by digest.
-        ran = ran_at(started, {"scripts": sandbox["scripts"]["digest"], "dbt": sandbox["dbt"]["digest"]})
+        # Every container of the platform ran a pinned image, pulled by digest; Superset's is bi's.
+        pinned_digests = {c: sandbox[c]["digest"] for c in ("scripts", "dbt", "bi")}
+        ran = ran_at(started, pinned_digests)
         assert "?" not in ran, list(zip(started.images, ran, strict=True))
+        assert ran.count("bi") == 1, ran
         # An extract and a load of each day; each model, the freshness check and the dashboard.
         assert ran.count("scripts") >= 2 * DEMO_DAYS and ran.count("dbt") > 10, ran
         # Their settings: the chart's ConfigMaps for sandbox; the Secret's values only in a 0600 file.
@@ -277,6 +280,16 @@ def sandbox_stack_runs(
             assert con.execute("select count(*) from analytics.user_activity_daily").fetchone()[0] > 0
         page = request(f"https://127.0.0.1:{ports['_VIEWER']}", "/dashboard/")
         assert page.status == 200 and b"User Activity" in page.body
+        # Superset from the pinned image, behind the stack's nginx: its deploy job imported the image's
+        # own dashboard, which the public reads.
+        assert (
+            f"the pinned bi image 127.0.0.1:{registry_port}/bi@{sandbox['bi']['digest']}"
+            in (state / "logs" / "superset.log").read_text()
+        )
+        shown = request(f"https://127.0.0.1:{ports['_BI_VIEWER']}", "/api/v1/dashboard/user-activity")
+        assert shown.status == 200 and json.loads(shown.body)["result"]["dashboard_title"] == (
+            "User Activity & Attrition"
+        )
     finally:
         down = subprocess.run([STACK, "down"], env=env, capture_output=True, text=True, timeout=120)
         with psycopg.connect(POSTGRES, autocommit=True) as con:
@@ -346,6 +359,9 @@ def walk(
                 release_local.registry_digest(address, component, versions[component])
         airflow_values = yaml.safe_load((clone / "environments" / "prod" / "airflow-image.yaml").read_text())
         assert airflow_values["images"]["airflow"]["digest"] == prod["airflow"]["digest"]
+        # The official Superset chart's image, written with it: the very digest, the version a label.
+        bi_values = yaml.safe_load((clone / "environments" / "prod" / "bi-image.yaml").read_text())
+        assert bi_values["image"]["tag"] == f"{versions['bi']}@{prod['bi']['digest']}"
 
         # 4. A new dbt build that fails a data test reaches sandbox: the refresh refuses it.
         broken_image = images.build(

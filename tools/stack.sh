@@ -47,7 +47,7 @@
 # STACK_REGISTRY_PORT, 5055, and podman's Docker API for Cosmos's dbt
 # containers run in the group). Each container gets its component's ConfigMap,
 # rendered from the platform chart for that environment, and Secret as files
-# (tools/container_env.py). The bucket and warehouse are in $STACK_DIR/data,
+# (tools/container_env.py). Superset is the pinned bi image too (tools/superset.sh). The bucket and warehouse are in $STACK_DIR/data,
 # mounted at the same path. Airflow itself runs from its venv here.
 set -euo pipefail
 
@@ -66,6 +66,7 @@ STACK_DEMO_SEED="${STACK_DEMO_SEED:-42}"
 STACK_ENV="${STACK_ENV:-}"
 STACK_REGISTRY_PORT="${STACK_REGISTRY_PORT:-5055}"
 STACK_RELEASE_DIR="${STACK_RELEASE_DIR:-$ROOT/.release-local}"
+export STACK_ENV STACK_REGISTRY_PORT STACK_RELEASE_DIR  # tools/superset.sh runs the pinned bi image
 STACK_BI="${STACK_BI:-1}"
 export STACK_BI_PORT="${STACK_BI_PORT:-8088}"
 export STACK_BI_VIEWER_PORT="${STACK_BI_VIEWER_PORT:-8445}"
@@ -452,6 +453,12 @@ down() {
     sleep 1
   done
   kill -KILL -- "-$pgid" 2>/dev/null || true
+  # Superset's container, where the stack ran the pinned bi image (tools/superset.sh), even if
+  # its podman client was killed before it could stop it.
+  if command -v podman >/dev/null; then
+    CONTAINERS_CONF="$ROOT/tools/podman/containers.conf" podman rm --force --ignore \
+      "$("$ROOT/tools/superset.sh" container-name)" >/dev/null 2>&1 || true
+  fi
   rm -f "$PGID_FILE"
   echo "stopped process group $pgid"
 }

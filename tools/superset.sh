@@ -12,10 +12,19 @@
 #   dashboards, datasets and roles exactly as git holds them;
 # - it reads the analytics tables from WAREHOUSE_SNAPSHOT_PATH, the copy dbt_transform
 #   publishes after each build (a DuckDB file dbt is writing cannot be opened).
+#
+# With STACK_ENV (`make up ENV=<env>`), Superset is the environment's own bi image, pulled
+# by the digest its release.yaml pins from the stack's registry, as a cluster's chart runs
+# it: `bi-assets deploy` then gunicorn, in one container on the host's network. Otherwise
+# it is this checkout's bi-repo.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-: "${STACK_DIR:?}" "${STACK_BI_PORT:?}" "${WAREHOUSE_SNAPSHOT_PATH:?}"
+: "${STACK_DIR:?}"
+# The name of this stack's Superset container (stack.sh's `down` removes it).
+CONTAINER="stack-superset-$(printf %s "$STACK_DIR" | sha256sum | cut -c1-12)"
+if [[ "${1:-}" == container-name ]]; then echo "$CONTAINER"; exit 0; fi
+: "${STACK_BI_PORT:?}" "${WAREHOUSE_SNAPSHOT_PATH:?}"
 BIN="$ROOT/bi-repo/.venv/bin"
 HOME_DIR="$STACK_DIR/superset"
 mkdir -p "$HOME_DIR"
@@ -57,9 +66,47 @@ started=$(date +%s)
 BI_ADMIN_PASSWORD="$("$BIN/python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["password"])' "$HOME_DIR/admin.json")"
 read -r BI_CACHE_REFRESHER BI_CACHE_REFRESHER_PASSWORD < <("$BIN/python" -c 'import json, sys; d = json.load(open(sys.argv[1])); print(d["username"], d["password"])' "$HOME_DIR/refresher.json")
 export BI_ADMIN_PASSWORD BI_CACHE_REFRESHER BI_CACHE_REFRESHER_PASSWORD
+SERVE=(gunicorn -k gthread -w 1 --threads 8 -b "127.0.0.1:$STACK_BI_PORT" --timeout 120
+  --limit-request-line 8190 "superset.app:create_app()")
+
+if [[ -n "${STACK_ENV:-}" ]]; then
+  : "${STACK_RELEASE_DIR:?}" "${STACK_REGISTRY_PORT:?}"
+  release="$STACK_RELEASE_DIR/repository/environments/$STACK_ENV/release.yaml"
+  digest="$("$ROOT/.venv/bin/python" -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["components"]["bi"]["digest"] or "")' "$release")"
+  if [[ -z "$digest" ]]; then
+    echo "$STACK_ENV pins no bi image in $release: promote a build there first" >&2
+    exit 1
+  fi
+  image="127.0.0.1:$STACK_REGISTRY_PORT/bi@$digest"
+  echo "==> Superset: the pinned bi image $image"
+  # The stack's registry starts beside this script.
+  for _ in $(seq 1 60); do
+    curl -fsS -o /dev/null "http://127.0.0.1:$STACK_REGISTRY_PORT/v2/" && break
+    sleep 1
+  done
+  # The image's user (uid 50000) writes the metadata DB; it reads the snapshot.
+  mkdir -p "$HOME_DIR/metadata" && chmod 0777 "$HOME_DIR/metadata"
+  export SUPERSET_HOME="$HOME_DIR/metadata" SUPERSET_METADATA_URL="sqlite:///$HOME_DIR/metadata/superset.db"
+  snapshots="$(dirname "$WAREHOUSE_SNAPSHOT_PATH")"
+  podman rm --force --ignore "$CONTAINER" >/dev/null
+  # shellcheck disable=SC2016 # expanded in the container
+  exec podman run --rm --name "$CONTAINER" --network host --tls-verify=false --pull missing \
+    --label app.kubernetes.io/part-of=data-platform --label app.kubernetes.io/component=bi \
+    -v "$HOME_DIR/metadata:$HOME_DIR/metadata" -v "$snapshots:$snapshots:ro" \
+    -e SUPERSET_SECRET_KEY -e SUPERSET_METADATA_URL -e SUPERSET_HOME -e DBT_TARGET -e WAREHOUSE_SNAPSHOT_PATH \
+    -e SUPERSET_CACHE_REDIS_URL -e SUPERSET_CACHE_KEY_PREFIX \
+    -e BI_ADMIN_PASSWORD -e BI_CACHE_REFRESHER -e BI_CACHE_REFRESHER_PASSWORD \
+    --entrypoint bash "$image" -c '
+      started=$(date +%s)
+      echo "==> bi-assets deploy"
+      bi-assets deploy
+      unset BI_ADMIN_PASSWORD BI_CACHE_REFRESHER_PASSWORD
+      echo "==> prepared in $(( $(date +%s) - started )) s; serving on 127.0.0.1:$0"
+      exec "${@}"' "$STACK_BI_PORT" "${SERVE[@]}"
+fi
+
 echo "==> bi-assets deploy"
 "$BIN/bi-assets" deploy
 unset BI_ADMIN_PASSWORD BI_CACHE_REFRESHER_PASSWORD
 echo "==> prepared in $(( $(date +%s) - started )) s; serving on 127.0.0.1:$STACK_BI_PORT"
-exec "$BIN/gunicorn" -k gthread -w 1 --threads 8 -b "127.0.0.1:$STACK_BI_PORT" --timeout 120 \
-  --limit-request-line 8190 "superset.app:create_app()"
+exec "$BIN/${SERVE[0]}" "${SERVE[@]:1}"
