@@ -42,3 +42,16 @@ def test_deploy_refuses_to_run_without_the_admins_password(superset: Superset) -
     refused = superset.assets("deploy", BI_ADMIN_PASSWORD="")
     assert refused.returncode != 0
     assert "BI_ADMIN_PASSWORD is not set" in refused.stderr
+
+
+def test_the_clusters_warehouse_opens_with_a_dialect_the_image_installs() -> None:
+    """In clusters the database asset points at BigQuery (`bigquery://<project>`, Workload Identity): its
+    SQLAlchemy dialect must be installed, or the deploy job's import fails there and nowhere else."""
+    import sqlalchemy
+
+    from bi.settings import warehouse_uri
+
+    uri = warehouse_uri({"DBT_TARGET": "bigquery", "DBT_BIGQUERY_PROJECT": "example-project"})
+    assert uri == "bigquery://example-project"
+    # The dialect Superset would create the engine with (creating one asks Google for credentials).
+    assert sqlalchemy.engine.make_url(uri).get_dialect().name == "bigquery"
