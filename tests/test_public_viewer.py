@@ -921,13 +921,20 @@ def test_superset_in_the_browser_filters_as_the_warehouse_says_and_writes_nothin
         browser = playwright.chromium.launch(
             executable_path=shutil.which("chromium"), args=["--no-sandbox", "--ignore-certificate-errors"]
         )
-        context = browser.new_context(ignore_https_errors=True, viewport={"width": 1400, "height": 1800})
+        # Superset renders only the charts in (or near) the viewport (dashboard virtualization): tall
+        # enough for the whole dashboard (about 2,200 px), or the retention table at its foot, which
+        # the wait below needs, may never be drawn (it sat on an 1,800 px viewport's edge).
+        context = browser.new_context(ignore_https_errors=True, viewport={"width": 1400, "height": 3000})
         page = context.new_page()
         page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
         page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
         page.on("response", on_response)
         visit(page, stack.bi_public + "/", wait_until="networkidle", timeout=120_000)
-        page.get_by_text("Weekly retention").first.wait_for(timeout=60_000)
+        try:
+            page.get_by_text("Weekly retention").first.wait_for(timeout=60_000)
+        except Exception:
+            page.screenshot(path=ARTIFACTS / "superset-dashboard-not-drawn.png", full_page=True)
+            raise
         page.wait_for_timeout(2000)
         page.screenshot(path=ARTIFACTS / "superset-dashboard.png", full_page=True)
         assert shown and shown[-1] == dau, "the unfiltered DAU chart is not the warehouse's"
@@ -955,6 +962,7 @@ def test_superset_in_the_browser_filters_as_the_warehouse_says_and_writes_nothin
         while shown[-1] != expected and time.monotonic() < deadline:
             page.wait_for_timeout(500)
         page.wait_for_load_state("networkidle")
+        page.wait_for_timeout(2000)  # the charts' own transition, or the screenshot shows it half-way
         page.screenshot(path=ARTIFACTS / "superset-dashboard-filtered.png", full_page=True)
         assert shown[-1] == expected, (shown[-1], expected)
 
