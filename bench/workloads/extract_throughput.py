@@ -138,7 +138,7 @@ def bench_api(events: int, reps: int, workdir: Path) -> None:
             started = time.monotonic()
             cli("extract", "--start", DAY, "--api-url", url, "--bucket", str(bucket), env={})
             seconds = time.monotonic() - started
-            manifest = json.loads((bucket / f"raw/events_stream/dt={DAY}/_manifest.json").read_text())
+            manifest = json.loads((bucket / f"raw/events/dt={DAY}/_manifest.json").read_text())
             assert manifest["row_count"] == rows == events, (manifest["row_count"], rows, events)
             emit_throughput("events API: extract-load extract -> bucket", "extract over HTTP", rows, seconds)
         landed_bytes(bucket, events)
@@ -259,7 +259,8 @@ def bench_kafka(events: int, reps: int, workdir: Path) -> None:
                 env={},
             )
             seconds = time.monotonic() - started
-            manifest = json.loads((bucket / f"raw/events/dt={DAY}/_manifest.json").read_text())
+            # A stream feeds its own source (events_stream), never the one extracts feed.
+            manifest = json.loads((bucket / f"raw/events_stream/dt={DAY}/_manifest.json").read_text())
             assert manifest["row_count"] == events, (manifest["row_count"], events)
             case = "Kafka: extract-load stream -> bucket, offsets committed"
             emit_throughput(case, "Kafka consumer", events, seconds)
