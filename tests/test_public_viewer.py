@@ -929,12 +929,24 @@ def test_superset_in_the_browser_filters_as_the_warehouse_says_and_writes_nothin
         page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
         page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
         page.on("response", on_response)
-        visit(page, stack.bi_public + "/", wait_until="networkidle", timeout=120_000)
-        try:
-            page.get_by_text("Weekly retention").first.wait_for(timeout=60_000)
-        except Exception:
-            page.screenshot(path=ARTIFACTS / "superset-dashboard-not-drawn.png", full_page=True)
-            raise
+        failed: list[str] = []
+        page.on("requestfailed", lambda request: failed.append(f"{request.url}: {request.failure}"))
+        # The dashboard is drawn once its scripts ran. When the host's network changes under Chromium
+        # (parallel tests create podman networks) it aborts the scripts in flight and the page stays
+        # blank: load it again then, and only then; any other failure fails the test, with its cause.
+        for attempt in range(3):
+            failed.clear()
+            errors.clear()  # what an aborted load logged is not the page's
+            visit(page, stack.bi_public + "/", wait_until="networkidle", timeout=120_000)
+            try:
+                page.get_by_text("Weekly retention").first.wait_for(timeout=60_000)
+                break
+            except Exception as drawn:
+                blank = ARTIFACTS / f"superset-dashboard-not-drawn-{attempt}.png"
+                page.screenshot(path=blank, full_page=True)
+                network = [f for f in failed if any(event in f for event in HOST_NETWORK_EVENTS)]
+                if attempt == 2 or not network:
+                    raise AssertionError(f"the dashboard was not drawn; failed requests: {failed}") from drawn
         page.wait_for_timeout(2000)
         page.screenshot(path=ARTIFACTS / "superset-dashboard.png", full_page=True)
         assert shown and shown[-1] == dau, "the unfiltered DAU chart is not the warehouse's"
