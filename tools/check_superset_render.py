@@ -40,32 +40,26 @@ SECRET_KEYS = frozenset(
 WORKLOADS = frozenset({"Deployment", "StatefulSet", "Job", "CronJob"})
 
 
-def spec_template(document: dict[str, Any]) -> dict[str, Any]:
-    spec = document.get("spec") or {}
-    if document["kind"] == "CronJob":
-        spec = spec["jobTemplate"]["spec"]
-    return dict(spec["template"])
-
-
-def pod_spec(document: dict[str, Any]) -> dict[str, Any]:
-    return dict(spec_template(document)["spec"])
-
-
 def workloads(documents: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """Each workload's name, document and pod template."""
     for document in documents:
         if document.get("kind") in WORKLOADS:
-            yield f"{document['kind']}/{document['metadata']['name']}", document, pod_spec(document)
+            spec = document.get("spec") or {}
+            if document["kind"] == "CronJob":
+                spec = spec["jobTemplate"]["spec"]
+            yield f"{document['kind']}/{document['metadata']['name']}", document, spec["template"]
 
 
 def problems(rendered: str, image: str) -> list[str]:
     documents = [d for d in yaml.safe_load_all(rendered) if isinstance(d, dict)]
     found: list[str] = []
     deploy_jobs = []
-    for name, document, spec in workloads(documents):
+    for name, document, template in workloads(documents):
+        spec = template["spec"]
         replicas = (document.get("spec") or {}).get("replicas")
         if "worker" in name and document["kind"] == "Deployment" and replicas != 0:
             found.append(f"{name}: {replicas} Celery workers; nothing runs on Celery")
-        labels = (spec_template(document).get("metadata") or {}).get("labels") or {}
+        labels = (template.get("metadata") or {}).get("labels") or {}
         if labels.get("app.kubernetes.io/name") != "superset":
             found.append(f"{name}: its pods are not labelled app.kubernetes.io/name=superset ({labels})")
         if spec.get("serviceAccountName") != ACCOUNT:

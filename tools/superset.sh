@@ -60,14 +60,25 @@ export SUPERSET_CACHE_REDIS_URL="${STACK_REDIS_URL:-redis://127.0.0.1:6379/0}"
 SUPERSET_CACHE_KEY_PREFIX="superset-$(printf %s "$STACK_DIR" | sha256sum | cut -c1-12)_"
 export SUPERSET_CACHE_KEY_PREFIX
 
-started=$(date +%s)
 # What the chart's post-deploy job runs in clusters (bi.deploy): migrations, the admin and the
 # cache refresher with the passwords generated above, then the assets and roles of git.
-BI_ADMIN_PASSWORD="$("$BIN/python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["password"])' "$HOME_DIR/admin.json")"
-read -r BI_CACHE_REFRESHER BI_CACHE_REFRESHER_PASSWORD < <("$BIN/python" -c 'import json, sys; d = json.load(open(sys.argv[1])); print(d["username"], d["password"])' "$HOME_DIR/refresher.json")
+read -r BI_ADMIN_PASSWORD BI_CACHE_REFRESHER BI_CACHE_REFRESHER_PASSWORD < <("$BIN/python" -c '
+import json, sys
+admin, refresher = (json.load(open(path)) for path in sys.argv[1:])
+print(admin["password"], refresher["username"], refresher["password"])' "$HOME_DIR/admin.json" "$HOME_DIR/refresher.json")
 export BI_ADMIN_PASSWORD BI_CACHE_REFRESHER BI_CACHE_REFRESHER_PASSWORD
 SERVE=(gunicorn -k gthread -w 1 --threads 8 -b "127.0.0.1:$STACK_BI_PORT" --timeout 120
   --limit-request-line 8190 "superset.app:create_app()")
+# The deploy job, then the web server (its port $0, its command "$@"): in the pinned image's
+# container or from this checkout's venv, the same steps.
+# shellcheck disable=SC2016 # expanded by the bash that runs it
+DEPLOY_THEN_SERVE='
+  started=$(date +%s)
+  echo "==> bi-assets deploy"
+  bi-assets deploy
+  unset BI_ADMIN_PASSWORD BI_CACHE_REFRESHER_PASSWORD
+  echo "==> prepared in $(( $(date +%s) - started )) s; serving on 127.0.0.1:$0"
+  exec "$@"'
 
 if [[ -n "${STACK_ENV:-}" ]]; then
   : "${STACK_RELEASE_DIR:?}" "${STACK_REGISTRY_PORT:?}"
@@ -89,24 +100,13 @@ if [[ -n "${STACK_ENV:-}" ]]; then
   export SUPERSET_HOME="$HOME_DIR/metadata" SUPERSET_METADATA_URL="sqlite:///$HOME_DIR/metadata/superset.db"
   snapshots="$(dirname "$WAREHOUSE_SNAPSHOT_PATH")"
   podman rm --force --ignore "$CONTAINER" >/dev/null
-  # shellcheck disable=SC2016 # expanded in the container
   exec podman run --rm --name "$CONTAINER" --network host --tls-verify=false --pull missing \
     --label app.kubernetes.io/part-of=data-platform --label app.kubernetes.io/component=bi \
     -v "$HOME_DIR/metadata:$HOME_DIR/metadata" -v "$snapshots:$snapshots:ro" \
     -e SUPERSET_SECRET_KEY -e SUPERSET_METADATA_URL -e SUPERSET_HOME -e DBT_TARGET -e WAREHOUSE_SNAPSHOT_PATH \
     -e SUPERSET_CACHE_REDIS_URL -e SUPERSET_CACHE_KEY_PREFIX \
     -e BI_ADMIN_PASSWORD -e BI_CACHE_REFRESHER -e BI_CACHE_REFRESHER_PASSWORD \
-    --entrypoint bash "$image" -c '
-      started=$(date +%s)
-      echo "==> bi-assets deploy"
-      bi-assets deploy
-      unset BI_ADMIN_PASSWORD BI_CACHE_REFRESHER_PASSWORD
-      echo "==> prepared in $(( $(date +%s) - started )) s; serving on 127.0.0.1:$0"
-      exec "${@}"' "$STACK_BI_PORT" "${SERVE[@]}"
+    --entrypoint bash "$image" -c "$DEPLOY_THEN_SERVE" "$STACK_BI_PORT" "${SERVE[@]}"
 fi
 
-echo "==> bi-assets deploy"
-"$BIN/bi-assets" deploy
-unset BI_ADMIN_PASSWORD BI_CACHE_REFRESHER_PASSWORD
-echo "==> prepared in $(( $(date +%s) - started )) s; serving on 127.0.0.1:$STACK_BI_PORT"
-exec "$BIN/${SERVE[0]}" "${SERVE[@]:1}"
+PATH="$BIN:$PATH" exec bash -c "$DEPLOY_THEN_SERVE" "$STACK_BI_PORT" "${SERVE[@]}"

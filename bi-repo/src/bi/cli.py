@@ -24,13 +24,11 @@ from typing import Any
 from bi import assets, deploy, roles
 from bi.settings import ASSETS, Settings, settings, use_superset_config
 
-CONFIG = Path(__file__).with_name("superset_config.py")
-
 
 @contextlib.contextmanager
 def superset(config: Settings, before: list[deploy.User] | None = None) -> Iterator[Any]:
     """Superset's application context, configured by bi.superset_config (`before`: users made first)."""
-    use_superset_config(CONFIG)
+    use_superset_config()
     from superset.app import create_app
 
     app = create_app()
@@ -115,10 +113,9 @@ def main(argv: list[str] | None = None) -> None:
     config = settings()
     # The deploy job: migrations first; the admin before the import (it imports), the others after
     # it (their roles are git's). `deploy.users` refuses to run without the admin's password.
-    admin: list[deploy.User] = []
-    others: list[deploy.User] = []
-    if args.command == "deploy":
-        admin, others = deploy.users(config)[:1], deploy.users(config)[1:]
+    named = deploy.users(config) if args.command == "deploy" else []
+    admin, others = named[:1], named[1:]
+    if named:
         deploy.migrate()
     with superset(config, before=admin):
         if args.command in ("import", "deploy"):

@@ -24,7 +24,6 @@ from typing import Any
 
 from bi.settings import Settings, use_superset_config
 
-CONFIG = Path(__file__).with_name("superset_config.py")
 SUPERSET = Path(sys.executable).with_name("superset")
 
 
@@ -51,7 +50,7 @@ def users(config: Settings) -> list[User]:
 
 def migrate() -> None:
     """The metadata DB's schema and Superset's own roles and permissions (idempotent, Superset's CLI)."""
-    use_superset_config(CONFIG)
+    use_superset_config()
     for command in (["db", "upgrade"], ["init"]):
         print(f"==> superset {' '.join(command)}", flush=True)
         subprocess.run([str(SUPERSET), *command], check=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 ROLES = Path(__file__).resolve().parents[2] / "roles"
+SUPERSET_CONFIG = Path(__file__).with_name("superset_config.py")
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ def settings(env: Mapping[str, str] | None = None) -> Settings:
     )
 
 
-def use_superset_config(path: Path) -> None:
+def use_superset_config(path: Path = SUPERSET_CONFIG) -> None:
     """Point Superset at bi.superset_config unless the environment already names a configuration."""
     os.environ.setdefault("SUPERSET_CONFIG_PATH", str(path))
 
