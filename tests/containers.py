@@ -156,8 +156,10 @@ def run_container(
     kwargs: dict[str, object] = {}
     if entrypoint is not None:
         kwargs["entrypoint"] = [entrypoint]
-    if network_host:
-        kwargs["network_mode"] = "host"
+    # No network of its own unless it asks for the host's: a container on podman's bridge adds an
+    # interface to the host, and Chromium, in a browser test running beside it, drops its connections
+    # on every such change of the host's network.
+    kwargs["network_mode"] = "host" if network_host else "none"
     container = container.with_kwargs(**kwargs)
     container.start()
     try:
@@ -203,6 +205,8 @@ class StartedContainers:
                 "podman",
                 "run",
                 "--rm",
+                "--network",
+                "none",  # nothing to reach, and no interface added to the host (run_container)
                 "--name",
                 name,
                 "--label",
