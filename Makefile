@@ -11,6 +11,9 @@ PYTHON ?= python3
 UV := .venv/bin/uv
 UV_VERSION := 0.13.8
 SUBPROJECTS := scripts-repo dbt-repo airflow-repo bi-repo
+# Emulators the tests start that cannot share a subproject's environment
+# (fakesnow needs DuckDB 2.0): each its own venv, from its own lock.
+EMULATORS := tools/fakesnow
 export UV_PYTHON_DOWNLOADS := never
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 
@@ -62,7 +65,7 @@ $(DBT_MANIFEST): dbt-repo/.venv/.synced $(DBT_FILES)
 	@cd dbt-repo && scratch=$$(mktemp -d) && DBT_DUCKDB_PATH=$$scratch/parse.duckdb DBT_LOG_PATH=$$scratch \
 	  .venv/bin/dbt parse --quiet --target-path target --profiles-dir . && rm -rf $$scratch
 
-setup: .venv/.synced $(SUBPROJECTS:%=%/.venv/.synced) $(DBT_MANIFEST) ## Create every environment from the lock files
+setup: .venv/.synced $(SUBPROJECTS:%=%/.venv/.synced) $(EMULATORS:%=%/.venv/.synced) $(DBT_MANIFEST) ## Create every environment from the lock files
 
 # Every lock carries the sha256 of each file it allows: environments and images install
 # with --require-hashes, so a re-published or tampered package fails the install.
@@ -74,6 +77,7 @@ lock: .venv/.synced ## Re-resolve every lock file, with hashes (after changing a
 	for p in $(SUBPROJECTS); do (cd $$p \
 	  && ../$(UV) $(LOCK) pyproject.toml -o requirements.lock \
 	  && ../$(UV) $(LOCK) --group dev pyproject.toml -o requirements-dev.lock); done
+	for e in $(EMULATORS); do (cd $$e && $(CURDIR)/$(UV) $(LOCK) --group dev pyproject.toml -o requirements-dev.lock); done
 
 # --- images -------------------------------------------------------------------
 
@@ -128,10 +132,10 @@ test: setup system-packages ## Run every test: the lint hooks, each subproject's
 	.venv/bin/python tools/test_report.py $(RESULTS) || failed=yes; \
 	if [ -n "$$failed" ]; then echo "make test: FAILED (the lint or a suite, above)" >&2; exit 1; fi
 
-test-scripts: scripts-repo/.venv/.synced ## scripts-repo tests
+test-scripts: scripts-repo/.venv/.synced tools/fakesnow/.venv/.synced ## scripts-repo tests
 	cd scripts-repo && .venv/bin/python -m pytest --junitxml=$(RESULTS)/scripts.xml
 
-test-dbt: dbt-repo/.venv/.synced system-packages ## dbt-repo tests: DuckDB and PostgreSQL builds, unit tests, BigQuery compile, dashboard in Chromium
+test-dbt: dbt-repo/.venv/.synced tools/fakesnow/.venv/.synced system-packages ## dbt-repo tests: DuckDB and PostgreSQL builds, unit tests, BigQuery compile, dashboard in Chromium
 	cd dbt-repo && TEST_ARTIFACTS_DIR=$(RESULTS) .venv/bin/python -m pytest --junitxml=$(RESULTS)/dbt.xml
 
 test-airflow: airflow-repo/.venv/.synced ## airflow-repo tests (DagBag integrity, runner, metadata DB)

@@ -47,13 +47,28 @@
     hashtextextended(cast({{ day_expr }} as text) || '|' || coalesce({{ load_id_expr }}, ''), 0)
 {%- endmacro %}
 
+{#- Snowflake's HASH is a signed 64-bit number; kept below 2^63 so the digest
+    reads as a 64-bit integer in any client (its emulator's HASH is unsigned). -#}
+{% macro snowflake__load_hash(day_expr, load_id_expr) -%}
+    hash(cast({{ day_expr }} as varchar) || '|' || coalesce({{ load_id_expr }}, '')) % 9223372036854775807
+{%- endmacro %}
+
 {% macro bigquery__load_hash(day_expr, load_id_expr) -%}
     farm_fingerprint(concat(cast({{ day_expr }} as string), '|', coalesce({{ load_id_expr }}, '')))
 {%- endmacro %}
 
 {#- xor is order-free and a change to any one day changes the result. -#}
 {% macro xor_digest(day_expr, load_id_expr) -%}
+    {{ return(adapter.dispatch('xor_digest')(day_expr, load_id_expr)) }}
+{%- endmacro %}
+
+{% macro default__xor_digest(day_expr, load_id_expr) -%}
     bit_xor({{ load_hash(day_expr, load_id_expr) }})
+{%- endmacro %}
+
+{#- Snowflake's aggregate xor has its own name (its bit_xor takes two numbers). -#}
+{% macro snowflake__xor_digest(day_expr, load_id_expr) -%}
+    bitxor_agg({{ load_hash(day_expr, load_id_expr) }})
 {%- endmacro %}
 
 {#- The set difference of two queries, both ways: rows of either that the other lacks. -#}

@@ -41,7 +41,7 @@ FRESHNESS_TABLE = "core.fct_events"
 NEWEST_EVENT_SQL = (
     f"select max(event_time_utc) as newest from {FRESHNESS_TABLE} where event_time_utc <= @not_after"
 )
-TARGETS = ("duckdb", "postgres", "bigquery")
+TARGETS = ("duckdb", "postgres", "bigquery", "snowflake")
 
 
 @dataclass(eq=False)
@@ -88,6 +88,10 @@ def from_environment(target: str | None = None, env: Mapping[str, str] | None = 
         from warehouses.postgres import PostgresWarehouse
 
         return PostgresWarehouse.from_environment(env)
+    if target == "snowflake":
+        from warehouses.snowflake import SnowflakeWarehouse
+
+        return SnowflakeWarehouse.from_environment(env)
     if target == "duckdb":
         from warehouses.duckdb import DuckDBWarehouse
 

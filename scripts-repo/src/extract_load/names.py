@@ -41,3 +41,12 @@ def checked_drive_file_id(value: str) -> str:
 def quoted(name: str) -> str:
     """A checked name as a quoted SQL identifier."""
     return '"' + checked_name(name) + '"'
+
+
+def snowflake_quoted(name: str) -> str:
+    """A checked name as Snowflake resolves it unquoted (upper case), quoted so a reserved word is safe too.
+
+    Snowflake keeps a quoted identifier's case: `"events"` would be a table
+    dbt's unquoted `raw.events` (that is, `RAW.EVENTS`) never finds.
+    """
+    return '"' + checked_name(name).upper() + '"'

@@ -8,7 +8,7 @@ public through the viewer. Every line this CLI writes goes through `redact`,
 which replaces each secret value it knows with `[redacted]`:
 
 - the values of environment variables whose names say they are secret
-  (`*_TOKEN`, `*_PASSWORD`, `*_SECRET`, `*_API_KEY`, `*_CREDENTIALS_JSON`),
+  (`*_TOKEN`, `*_PASSWORD`, `*_PASSPHRASE`, `*_PRIVATE_KEY`, `*_SECRET`, `*_API_KEY`, `*_CREDENTIALS_JSON`),
   and of those the sources file names as secrets;
 - the query string values and the user info of every URL in the environment
   or on the command line (a signed URL's signature, the password of a URL's user info).
@@ -27,7 +27,9 @@ from typing import TextIO
 from urllib.parse import parse_qsl, urlparse
 
 MASK = "[redacted]"
-SECRET_NAMES = re.compile(r"(TOKEN|PASSWORD|PASSWD|SECRET|API_KEY|APIKEY|CREDENTIALS_JSON)$", re.IGNORECASE)
+SECRET_NAMES = re.compile(
+    r"(TOKEN|PASSWORD|PASSWD|PASSPHRASE|PRIVATE_KEY|SECRET|API_KEY|APIKEY|CREDENTIALS_JSON)$", re.IGNORECASE
+)
 MIN_LENGTH = 6
 
 

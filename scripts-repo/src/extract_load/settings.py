@@ -42,6 +42,61 @@ class KafkaAuth:
 
 
 @dataclass(frozen=True)
+class SnowflakeAuth:
+    """Who `extract-load` is on Snowflake (`SNOWFLAKE_*`): a key pair or an OAuth token, never a password.
+
+    The key is the PEM text in `SNOWFLAKE_PRIVATE_KEY` (a Secret's key, as the
+    pods' other secrets arrive) or a file (`SNOWFLAKE_PRIVATE_KEY_FILE`), its
+    passphrase in `SNOWFLAKE_PRIVATE_KEY_PASSPHRASE`; a token is read from
+    `SNOWFLAKE_TOKEN_FILE` at each connection, so a rotated token is picked up.
+    The account may also come from the warehouse URL; host, port and protocol
+    are for an emulator or a private link, unset against a real account.
+    """
+
+    account: str | None = None
+    user: str | None = None
+    role: str | None = None
+    warehouse: str | None = None
+    private_key: str | None = field(default=None, repr=False)
+    private_key_file: Path | None = None
+    private_key_passphrase: str | None = field(default=None, repr=False)
+    token_file: Path | None = None
+    host: str | None = None
+    port: int | None = None
+    protocol: str | None = None
+
+    def connect_args(self) -> dict[str, object]:
+        """The connector's authentication and endpoint arguments; raises ValueError when none is set."""
+        args: dict[str, object] = {}
+        if self.private_key:
+            from cryptography.hazmat.primitives import serialization
+
+            passphrase = self.private_key_passphrase.encode() if self.private_key_passphrase else None
+            key = serialization.load_pem_private_key(self.private_key.encode(), passphrase)
+            args["authenticator"] = "SNOWFLAKE_JWT"
+            args["private_key"] = key.private_bytes(
+                serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        elif self.private_key_file is not None:
+            args["authenticator"] = "SNOWFLAKE_JWT"
+            args["private_key_file"] = str(self.private_key_file)
+            if self.private_key_passphrase:
+                args["private_key_file_pwd"] = self.private_key_passphrase
+        elif self.token_file is not None:
+            args["authenticator"] = "oauth"
+            args["token"] = self.token_file.read_text(encoding="utf-8").strip()
+        else:
+            raise ValueError(
+                "Snowflake needs a key pair (SNOWFLAKE_PRIVATE_KEY or SNOWFLAKE_PRIVATE_KEY_FILE) "
+                "or an OAuth token (SNOWFLAKE_TOKEN_FILE); passwords are not accepted"
+            )
+        for name in ("user", "role", "warehouse", "host", "port", "protocol"):
+            if (value := getattr(self, name)) is not None:
+                args[name] = value
+        return args
+
+
+@dataclass(frozen=True)
 class Settings:
     # Where the results of a pod's run go besides stdout (KubernetesPodOperator's XCom file).
     results_file: Path | None = None
@@ -65,8 +120,10 @@ class Settings:
     # The demo events API's bearer token.
     events_api_token: str | None = field(default=None, repr=False)
     kafka_auth: KafkaAuth | None = None
+    snowflake: SnowflakeAuth = field(default_factory=SnowflakeAuth)
     # A test's failpoint: exit between landing a stream batch and committing its offsets.
     failpoint_before_offset_commit: bool = False
+    failpoint_before_warehouse_commit: bool = False
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def declared(self, variable: str | None) -> str | None:
@@ -75,6 +132,8 @@ class Settings:
 
 
 FAILPOINT_BEFORE_OFFSET_COMMIT = "EXTRACT_LOAD_FAILPOINT_BEFORE_OFFSET_COMMIT"
+# A test's failpoint: the Snowflake load kills its own process inside its transaction, before the commit.
+FAILPOINT_BEFORE_WAREHOUSE_COMMIT = "EXTRACT_LOAD_FAILPOINT_BEFORE_WAREHOUSE_COMMIT"
 
 
 def _positive(env: Mapping[str, str], name: str, default: float) -> float:
@@ -109,6 +168,23 @@ def settings(env: Mapping[str, str] | None = None) -> Settings:
         statsd_port = int(env.get("STATSD_PORT") or 9125)
     except ValueError:
         raise ValueError(f"STATSD_PORT={env.get('STATSD_PORT')!r}: expected a port number") from None
+    try:
+        snowflake_port = int(env["SNOWFLAKE_PORT"]) if env.get("SNOWFLAKE_PORT") else None
+    except ValueError:
+        raise ValueError(f"SNOWFLAKE_PORT={env.get('SNOWFLAKE_PORT')!r}: expected a port number") from None
+    snowflake = SnowflakeAuth(
+        account=env.get("SNOWFLAKE_ACCOUNT") or None,
+        user=env.get("SNOWFLAKE_USER") or None,
+        role=env.get("SNOWFLAKE_ROLE") or None,
+        warehouse=env.get("SNOWFLAKE_WAREHOUSE") or None,
+        private_key=env.get("SNOWFLAKE_PRIVATE_KEY") or None,
+        private_key_file=path("SNOWFLAKE_PRIVATE_KEY_FILE"),
+        private_key_passphrase=env.get("SNOWFLAKE_PRIVATE_KEY_PASSPHRASE") or None,
+        token_file=path("SNOWFLAKE_TOKEN_FILE"),
+        host=env.get("SNOWFLAKE_HOST") or None,
+        port=snowflake_port,
+        protocol=env.get("SNOWFLAKE_PROTOCOL") or None,
+    )
     return Settings(
         results_file=path("RESULTS_FILE"),
         sources_file=path("SOURCES_FILE"),
@@ -128,6 +204,8 @@ def settings(env: Mapping[str, str] | None = None) -> Settings:
         google_api_anonymous=bool(env.get("GOOGLE_API_ANONYMOUS")),
         events_api_token=env.get("EVENTS_API_TOKEN") or None,
         kafka_auth=kafka_auth,
+        snowflake=snowflake,
         failpoint_before_offset_commit=bool(env.get(FAILPOINT_BEFORE_OFFSET_COMMIT)),
+        failpoint_before_warehouse_commit=bool(env.get(FAILPOINT_BEFORE_WAREHOUSE_COMMIT)),
         environ=dict(env),
     )

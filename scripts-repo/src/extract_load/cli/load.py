@@ -19,7 +19,8 @@ from extract_load.landing.bucket import open_bucket
     "--warehouse",
     envvar="WAREHOUSE_URL",
     required=True,
-    help="duckdb:///path/to/file.duckdb (or a plain path), or bigquery://[project]/dataset.",
+    help="duckdb:///path/to/file.duckdb (or a plain path), bigquery://[project]/dataset, or "
+    "snowflake://[account]/database[/schema][?warehouse=W&role=R] (key pair or OAuth token: SNOWFLAKE_*).",
 )
 @click.option("--schema", default="raw", show_default=True, callback=options.name)
 @options.quarantine_policy_options

@@ -250,7 +250,9 @@ def _insert_accepted(
 
     Rows go in scan order (files in manifest order, lines in file order: DuckDB
     preserves insertion order), which keeps the table's layout identical across
-    re-runs without a sort of every row.
+    re-runs without a sort of every row. `_source_file` is the landed part's
+    name, as in every warehouse: the path it was read from differs by machine
+    (a worker's download cache), and a reload elsewhere would change it.
     """
     if not files:
         return {}
@@ -258,7 +260,7 @@ def _insert_accepted(
     con.execute(
         f"""
         insert into {raw} ({columns}, _record, _interval_start, _source_file, _load_id, _loaded_at)
-        select {columns}, json, _interval_start, filename, load_id, landed_at
+        select {columns}, json, _interval_start, parse_filename(filename), load_id, landed_at
         from ({classified_days_sql(files, contract, line_numbers=False)}) as classified
         inner join batch_loads using (_interval_start)
         where reason is null
@@ -292,7 +294,7 @@ def _insert_refused(
     con.execute(
         f"""
         insert into {quarantine}
-        select cast(json as varchar), reason, _interval_start, filename, load_id, landed_at
+        select cast(json as varchar), reason, _interval_start, parse_filename(filename), load_id, landed_at
         from quarantined inner join batch_loads using (_interval_start)
         where reason is not null
         order by filename, _line

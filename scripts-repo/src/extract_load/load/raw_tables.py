@@ -3,8 +3,9 @@
 A source's raw table holds each contract column as the text the source sent
 (typing is dbt staging's job, so a new export format never fails a load),
 plus the record itself and where it came from. Its quarantine table holds the
-records refused, with their reasons. DuckDB gets DDL, BigQuery a load-job
-schema; both come from the same columns, so the two cannot drift apart.
+records refused, with their reasons. DuckDB, PostgreSQL and Snowflake get
+DDL, BigQuery a load-job schema; all come from the same columns, so they
+cannot drift apart.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, Literal
 
 from extract_load.contract import EVENTS, Contract
 from extract_load.landing.manifest import Manifest
-from extract_load.names import quoted
+from extract_load.names import quoted, snowflake_quoted
 
 Kind = Literal["string", "json", "date", "timestamp"]
 
@@ -65,6 +66,13 @@ DUCKDB_TYPES: dict[Kind, str] = {
     "json": "json",
     "date": "date",
     "timestamp": "timestamp",
+}
+# Snowflake: a record is a VARIANT (dbt reads `_record:field`); times carry no zone, as everywhere.
+SNOWFLAKE_TYPES: dict[Kind, str] = {
+    "string": "varchar",
+    "json": "variant",
+    "date": "date",
+    "timestamp": "timestamp_ntz",
 }
 BIGQUERY_TYPES: dict[Kind, str] = {
     "string": "STRING",
@@ -122,6 +130,44 @@ def duckdb_ddl(schema: str, source: str, contract: Contract = EVENTS) -> list[st
         # added, empty for the days loaded before, which a reload of them fills from their records.
         *(f"alter table {raw} add column if not exists {quoted(c)} varchar" for c in contract.columns),
     ]
+
+
+def snowflake_ddl(schema: str, source: str, contract: Contract = EVENTS) -> list[str]:
+    """A source's tables in Snowflake, `_loads` included: DDL, so run before a load's transaction.
+
+    (Snowflake commits an open transaction before any DDL statement.)
+    """
+    raw, quarantine, loads = snowflake_tables(schema, source)
+    return [
+        f"create schema if not exists {snowflake_quoted(schema)}",
+        f"create table if not exists {raw} (\n{_column_list(raw_columns(contract), SNOWFLAKE_TYPES)}\n)",
+        f"create table if not exists {quarantine} (\n{_column_list(QUARANTINE, SNOWFLAKE_TYPES)}\n)",
+        f"""create table if not exists {loads} (
+    source varchar not null,
+    interval_start date not null,
+    interval_end date not null,
+    load_id varchar not null,
+    extract_run_id varchar not null,
+    rows_in number not null,
+    loaded number not null,
+    quarantined number not null,
+    landed_at timestamp_ntz not null,
+    primary key (source, interval_start)
+)""",
+        *(
+            f"alter table {raw} add column if not exists {snowflake_quoted(c)} varchar"
+            for c in contract.columns
+        ),
+    ]
+
+
+def snowflake_tables(schema: str, source: str) -> tuple[str, str, str]:
+    """`tables` for Snowflake: the same names, as Snowflake resolves them unquoted."""
+    return (
+        f"{snowflake_quoted(schema)}.{snowflake_quoted(source)}",
+        f"{snowflake_quoted(schema)}.{snowflake_quoted(source + '_quarantine')}",
+        f'{snowflake_quoted(schema)}."_LOADS"',
+    )
 
 
 def bigquery_schema(columns: tuple[Column, ...]) -> list[Any]:
