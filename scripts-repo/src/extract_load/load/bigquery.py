@@ -106,14 +106,4 @@ def load_bigquery(
         )
         job.result()
         log.info("BigQuery job %s replaced %s$%s", job.job_id, table, day)
-    return LoadResult(
-        source,
-        interval,
-        prepared.rows_in,
-        prepared.loaded,
-        prepared.quarantined,
-        prepared.load_id,
-        prepared.manifest.bytes,
-        time.monotonic() - started,
-        prepared.reasons,
-    )
+    return prepared.result(source, interval, time.monotonic() - started)

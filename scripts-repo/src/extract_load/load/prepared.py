@@ -23,7 +23,7 @@ from extract_load.landing.manifest import Manifest, partition_prefix, read_manif
 from extract_load.load.classify import classified_sql
 from extract_load.load.quarantine import read_undated, undated_counts, write_quarantine
 from extract_load.load.raw_tables import landed_at, load_id
-from extract_load.load.reconcile import check_counts
+from extract_load.load.reconcile import LoadResult, check_counts
 
 FileFormat = Literal["json", "parquet"]
 # DuckDB's COPY options for each: gzipped JSON lines for BigQuery, Parquet for Snowflake.
@@ -50,6 +50,20 @@ class PreparedInterval:
     @property
     def loaded(self) -> int:
         return self.rows_in - self.quarantined
+
+    def result(self, source: str, interval: Interval, seconds: float) -> LoadResult:
+        """What a load of this interval reports once it is committed."""
+        return LoadResult(
+            source,
+            interval,
+            self.rows_in,
+            self.loaded,
+            self.quarantined,
+            self.load_id,
+            self.manifest.bytes,
+            seconds,
+            self.reasons,
+        )
 
 
 def prepare_interval(

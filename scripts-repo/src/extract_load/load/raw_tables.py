@@ -19,7 +19,7 @@ from extract_load.contract import EVENTS, Contract
 from extract_load.landing.manifest import Manifest
 from extract_load.names import quoted, snowflake_quoted
 
-Kind = Literal["string", "json", "date", "timestamp"]
+Kind = Literal["string", "json", "date", "timestamp", "integer"]
 
 
 @dataclass(frozen=True)
@@ -54,18 +54,33 @@ QUARANTINE = (
     *LINEAGE,
 )
 
+# `_loads`: one row per loaded day and source (primary key), what its load counted.
+LOADS = (
+    Column("source", "string"),
+    Column("interval_start", "date"),
+    Column("interval_end", "date"),
+    Column("load_id", "string"),
+    Column("extract_run_id", "string"),
+    Column("rows_in", "integer"),
+    Column("loaded", "integer"),
+    Column("quarantined", "integer"),
+    Column("landed_at", "timestamp"),
+)
+
 # PostgreSQL and what speaks its dialect (AlloyDB, Aurora): `extract-load sources ddl --dialect postgres`.
 POSTGRES_TYPES: dict[Kind, str] = {
     "string": "text",
     "json": "jsonb",
     "date": "date",
     "timestamp": "timestamp",
+    "integer": "bigint",
 }
 DUCKDB_TYPES: dict[Kind, str] = {
     "string": "varchar",
     "json": "json",
     "date": "date",
     "timestamp": "timestamp",
+    "integer": "bigint",
 }
 # Snowflake: a record is a VARIANT (dbt reads `_record:field`); times carry no zone, as everywhere.
 SNOWFLAKE_TYPES: dict[Kind, str] = {
@@ -73,12 +88,14 @@ SNOWFLAKE_TYPES: dict[Kind, str] = {
     "json": "variant",
     "date": "date",
     "timestamp": "timestamp_ntz",
+    "integer": "number",
 }
 BIGQUERY_TYPES: dict[Kind, str] = {
     "string": "STRING",
     "json": "JSON",
     "date": "DATE",
     "timestamp": "TIMESTAMP",
+    "integer": "INT64",
 }
 
 
@@ -94,6 +111,13 @@ def tables(schema: str, source: str) -> tuple[str, str, str]:
 def _column_list(columns: tuple[Column, ...], types: dict[Kind, str] | None = None) -> str:
     types = types or DUCKDB_TYPES
     return ",\n".join(f"    {c.name} {types[c.kind]}{' not null' if c.required else ''}" for c in columns)
+
+
+def _loads_ddl(loads: str, types: dict[Kind, str]) -> str:
+    return (
+        f"create table if not exists {loads} (\n{_column_list(LOADS, types)},\n"
+        "    primary key (source, interval_start)\n)"
+    )
 
 
 def postgres_ddl(schema: str, source: str, contract: Contract = EVENTS) -> list[str]:
@@ -114,18 +138,7 @@ def duckdb_ddl(schema: str, source: str, contract: Contract = EVENTS) -> list[st
         f"create schema if not exists {quoted(schema)}",
         f"create table if not exists {raw} (\n{_column_list(raw_columns(contract))}\n)",
         f"create table if not exists {quarantine} (\n{_column_list(QUARANTINE)}\n)",
-        f"""create table if not exists {loads} (
-    source varchar not null,
-    interval_start date not null,
-    interval_end date not null,
-    load_id varchar not null,
-    extract_run_id varchar not null,
-    rows_in bigint not null,
-    loaded bigint not null,
-    quarantined bigint not null,
-    landed_at timestamp not null,
-    primary key (source, interval_start)
-)""",
+        _loads_ddl(loads, DUCKDB_TYPES),
         # A column the contract gained since the table was created (schema drift: new columns are kept):
         # added, empty for the days loaded before, which a reload of them fills from their records.
         *(f"alter table {raw} add column if not exists {quoted(c)} varchar" for c in contract.columns),
@@ -142,18 +155,7 @@ def snowflake_ddl(schema: str, source: str, contract: Contract = EVENTS) -> list
         f"create schema if not exists {snowflake_quoted(schema)}",
         f"create table if not exists {raw} (\n{_column_list(raw_columns(contract), SNOWFLAKE_TYPES)}\n)",
         f"create table if not exists {quarantine} (\n{_column_list(QUARANTINE, SNOWFLAKE_TYPES)}\n)",
-        f"""create table if not exists {loads} (
-    source varchar not null,
-    interval_start date not null,
-    interval_end date not null,
-    load_id varchar not null,
-    extract_run_id varchar not null,
-    rows_in number not null,
-    loaded number not null,
-    quarantined number not null,
-    landed_at timestamp_ntz not null,
-    primary key (source, interval_start)
-)""",
+        _loads_ddl(loads, SNOWFLAKE_TYPES),
         *(
             f"alter table {raw} add column if not exists {snowflake_quoted(c)} varchar"
             for c in contract.columns

@@ -208,17 +208,7 @@ def _load_day(
         with contextlib.suppress(Exception):
             cursor.execute("rollback")
         raise
-    return LoadResult(
-        source,
-        day,
-        prepared.rows_in,
-        prepared.loaded,
-        prepared.quarantined,
-        prepared.load_id,
-        prepared.manifest.bytes,
-        time.monotonic() - started,
-        prepared.reasons,
-    )
+    return prepared.result(source, day, time.monotonic() - started)
 
 
 def _put(cursor: Any, file: Path, stage: str) -> None:
