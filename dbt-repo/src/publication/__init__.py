@@ -1,0 +1,1 @@
+"""Publishing what the platform knows: the dbt docs site and the public data exports."""
