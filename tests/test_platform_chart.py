@@ -338,6 +338,35 @@ def test_the_dbt_pods_publish_the_dashboard_where_the_viewer_serves_it() -> None
     assert local["dbt"]["DASHBOARD_URL"] == "/srv/dashboard"
 
 
+def test_the_dbt_pods_publish_docs_and_data_where_the_viewer_serves_them() -> None:
+    """Issue 27: publish-docs and publish-data write the bucket prefixes the viewer mounts, each its own."""
+    objects = {(o["kind"], o["metadata"]["name"]): o for o in render("prod", ALL_BUILT)}
+    config = objects[("ConfigMap", "platform-dbt")]["data"]
+    bucket = next(p["value"] for p in argo_parameters("prod") if p["name"] == "viewer.dashboard.bucket")
+    assert config["DOCS_URL"] == f"gs://{bucket}/docs" and config["DATA_URL"] == f"gs://{bucket}/data"
+    viewer = objects[("Deployment", "viewer")]["spec"]["template"]["spec"]
+    nginx = viewer["containers"][0]
+    env = {e["name"]: e.get("value") for e in nginx["env"]}
+    mounts = {m["name"]: m for m in nginx["volumeMounts"]}
+    for name in ("docs", "data"):
+        volume = next(v for v in viewer["volumes"] if v["name"] == name)["csi"]
+        assert volume["readOnly"] is True and volume["volumeAttributes"]["bucketName"] == bucket
+        assert f"only-dir={name}" in volume["volumeAttributes"]["mountOptions"]
+        assert mounts[name]["readOnly"] is True
+        assert env[f"NGINX_{name.upper()}_DIR"] == mounts[name]["mountPath"]
+    # The local layer's folders win over the bucket (make up ENV=...).
+    local = CONTAINER_ENV.config_maps(
+        CONTAINER_ENV.deep_merge(
+            CONTAINER_ENV.deep_merge(
+                environment_values("prod"), yaml.safe_load((CHART / "local-values.yaml").read_text())
+            ),
+            {"config": {"dbt": {"DOCS_URL": "/srv/docs", "DATA_URL": "/srv/data"}}},
+        ),
+        "platform-prod",
+    )
+    assert local["dbt"]["DOCS_URL"] == "/srv/docs" and local["dbt"]["DATA_URL"] == "/srv/data"
+
+
 @pytest.mark.parametrize("env", ["sandbox", "staging", "prod"])
 def test_airflow_refreshes_supersets_cache_wherever_superset_is_deployed(env: str) -> None:
     """Every environment deploys Superset (the ApplicationSet superset), so dbt_transform must drop its

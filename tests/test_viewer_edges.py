@@ -117,7 +117,7 @@ def viewer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Viewer]:
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
 
     prefix = tmp_path_factory.mktemp("viewer-edges")
-    for folder in ("conf.d", "tls", "logs", "tmp", "dashboard"):
+    for folder in ("conf.d", "tls", "logs", "tmp", "dashboard", "docs", "data"):
         (prefix / folder).mkdir()
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
@@ -138,6 +138,8 @@ def viewer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Viewer]:
         "NGINX_OCSP_STAPLING": "off",
         "NGINX_LOCAL_RESOLVERS": nginx_render.local_resolvers(),
         "NGINX_DASHBOARD_DIR": str(prefix / "dashboard"),
+        "NGINX_DOCS_DIR": str(prefix / "docs"),
+        "NGINX_DATA_DIR": str(prefix / "data"),
         "NGINX_PUBLIC_RATE": "1000r/s",
         "NGINX_PUBLIC_BURST": "1000",
         "NGINX_PUBLIC_ASSET_RATE": "1000r/s",
@@ -386,3 +388,110 @@ def test_the_renderer_refuses_a_placeholder_without_a_value() -> None:
     assert (
         nginx_render.render("proxy_pass $upstream; ${NGINX_A}", {"NGINX_A": "a"}) == "proxy_pass $upstream; a"
     )
+
+
+PUBLICATION = "20261205T060000Z-0123abcd"
+
+
+def _publish_files(prefix: Path) -> dict[str, bytes]:
+    """Files as publish-docs and publish-data lay them out, with a publisher's leftovers beside them."""
+    files = {
+        "docs/index.html": b'<!doctype html><script src="assets/0a1b.js"></script>',
+        "docs/assets/0a1b.js": b"console.log(1)",
+        "docs/manifest.json": b'{"nodes": {}}',
+        "docs/.publish.lock": b"",
+        "data/v1/catalog.json": b'{"publication": "' + PUBLICATION.encode() + b'"}',
+        "data/v1/openapi.json": b'{"openapi": "3.1.0"}',
+        "data/v1/catalog.schema.json": b"{}",
+        f"data/v1/publications/{PUBLICATION}/growth_accounting_weekly.parquet": b"PAR1....PAR1",
+        f"data/v1/publications/{PUBLICATION}/growth_accounting_weekly.csv": b"period_start,active_users\n",
+        f"data/v1/publications/{PUBLICATION}/.growth_accounting_weekly.json.77.tmp": b"[{",
+        "data/v1/.publish.lock": b"",
+        "data/v1/notes.txt": b"not an exported path",
+    }
+    for name, content in files.items():
+        (prefix / name).parent.mkdir(parents=True, exist_ok=True)
+        (prefix / name).write_bytes(content)
+    return files
+
+
+def test_docs_and_data_answer_get_and_head_with_their_caching_cors_and_csp(viewer: Viewer) -> None:
+    files = _publish_files(viewer.prefix)
+    cases = {
+        "/docs/": ("text/html", "no-cache", "script-src 'self';"),
+        "/docs/assets/0a1b.js": ("application/javascript", "public, max-age=31536000, immutable", "script-src 'self';"),
+        "/data/v1/catalog.json": ("application/json", "no-cache", "default-src 'none';"),
+        f"/data/v1/publications/{PUBLICATION}/growth_accounting_weekly.parquet": (
+            "application/vnd.apache.parquet",
+            "public, max-age=31536000, immutable",
+            "default-src 'none';",
+        ),
+    }
+    for path, (content_type, cache, csp) in cases.items():
+        status, headers, body = viewer.send("GET", path)
+        assert status == 200, (path, status, body)
+        key = "docs/index.html" if path == "/docs/" else path.lstrip("/")
+        assert body == files[key]
+        assert headers["content-type"].startswith(content_type), (path, headers)
+        assert headers["cache-control"] == cache, (path, headers)
+        assert csp in headers["content-security-policy"] and "'unsafe-inline'" not in headers[
+            "content-security-policy"
+        ].split("script-src")[-1].split(";")[0]
+        assert headers["etag"] and headers["last-modified"], path
+        assert headers["x-content-type-options"] == "nosniff"
+        public = path.startswith("/data/")
+        assert (headers.get("access-control-allow-origin") == "*") is public, (path, headers)
+        assert ("etag" in headers.get("access-control-expose-headers", "").lower()) is public
+        assert (headers.get("cross-origin-resource-policy") == "cross-origin") is public
+        head_status, head_headers, head_body = viewer.send("HEAD", path)
+        assert head_status == 200 and head_body == b"" and head_headers["etag"] == headers["etag"]
+        # Conditional GET: 304 on the ETag and on the date, the body not sent again.
+        for condition in ({"If-None-Match": headers["etag"]}, {"If-Modified-Since": headers["last-modified"]}):
+            again, _, again_body = viewer.send("GET", path, condition)
+            assert again == 304 and again_body == b"", (path, condition)
+    # The dashboard keeps its own CSP and no CORS.
+    _, dashboard, _ = viewer.send("GET", "/dashboard/")
+    assert "access-control-allow-origin" not in dashboard and "script-src" not in dashboard[
+        "content-security-policy"
+    ]
+    # A range, as DuckDB or Arrow in a browser reads Parquet.
+    status, headers, body = viewer.send(
+        "GET", f"/data/v1/publications/{PUBLICATION}/growth_accounting_weekly.parquet", {"Range": "bytes=0-3"}
+    )
+    assert status == 206 and body == b"PAR1" and headers["content-range"].startswith("bytes 0-3/")
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS", "PROPFIND", "MKCOL"])
+def test_docs_and_data_refuse_every_other_method(viewer: Viewer, method: str) -> None:
+    _publish_files(viewer.prefix)
+    for path in ("/docs/", "/docs/manifest.json", "/data/v1/catalog.json", "/data/v1/openapi.json"):
+        status, _, _ = viewer.send(method, path, body=b"{}" if method != "OPTIONS" else None)
+        assert status == 403, (method, path, status)
+    assert (viewer.prefix / "data" / "v1" / "catalog.json").read_bytes().startswith(b'{"publication"')
+
+
+def test_no_folder_is_listed_and_nothing_hidden_or_unnamed_is_served(viewer: Viewer) -> None:
+    _publish_files(viewer.prefix)
+    for path in (
+        "/data/",
+        "/data/v1/",
+        "/data/v1/publications/",
+        f"/data/v1/publications/{PUBLICATION}/",
+        "/docs/assets/",
+        "/docs/.publish.lock",
+        "/data/v1/.publish.lock",
+        f"/data/v1/publications/{PUBLICATION}/.growth_accounting_weekly.json.77.tmp",
+        "/data/v1/notes.txt",
+        "/data/v2/catalog.json",
+        "/data/v1/publications/../catalog.json",
+        "/data/v1/publications/%2e%2e/catalog.json",
+        f"/data/v1/publications/{PUBLICATION}/growth_accounting_weekly.parquet/",
+    ):
+        status, _, body = viewer.send("GET", path)
+        assert status in (400, 404), (path, status)
+        assert b"Index of" not in body and b"growth_accounting_weekly" not in body, path
+    # An unpublished site says so, never a bare 403.
+    shutil.rmtree(viewer.prefix / "docs")
+    status, _, body = viewer.send("GET", "/docs/")
+    assert status == 404 and b"dbt_transform" in body
+

@@ -169,6 +169,9 @@ def render_local(
             # What BI tools read, beside the file dbt builds (warehouses.snapshot).
             f"config.dbt.WAREHOUSE_SNAPSHOT_PATH={Path(duckdb_path).with_name(SNAPSHOT_FILE)}",
             f"config.dbt.DASHBOARD_URL={dashboard_dir}",
+            # The docs site and the data exports beside the dashboard (the viewer serves all three).
+            f"config.dbt.DOCS_URL={Path(dashboard_dir).with_name('docs')}",
+            f"config.dbt.DATA_URL={Path(dashboard_dir).with_name('data')}",
             # A bucket's name is the Secret's in production; a local folder is no secret.
             f"config.dbt.DBT_ARTIFACTS_URL={artifacts_url}",
         ],

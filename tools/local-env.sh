@@ -33,6 +33,8 @@ export PLATFORM_SCRIPTS_CMD="$ROOT/scripts-repo/.venv/bin/extract-load"
 export PLATFORM_DBT_CMD="$ROOT/dbt-repo/.venv/bin/dbt"
 export PLATFORM_DASHBOARD_CMD="$ROOT/dbt-repo/.venv/bin/publish-dashboard"
 export PLATFORM_WAREHOUSE_SNAPSHOT_CMD="$ROOT/dbt-repo/.venv/bin/warehouse-snapshot"
+export PLATFORM_DOCS_CMD="$ROOT/dbt-repo/.venv/bin/publish-docs"
+export PLATFORM_DATA_EXPORT_CMD="$ROOT/dbt-repo/.venv/bin/publish-data"
 export PLATFORM_ENVIRONMENTS_DIR="$ROOT/environments"
 export PLATFORM_ENVIRONMENT=sandbox
 export PLATFORM_SOURCES="${PLATFORM_SOURCES:-events}"
@@ -51,6 +53,10 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS=False
 export DASHBOARD_DIR="$STATE_DIR/dashboard"
 # Where publish-dashboard publishes: this folder here, gs://<bucket>/dashboard in clusters.
 export DASHBOARD_URL="$DASHBOARD_DIR"
+# The dbt docs site and the public data exports beside it (publish-docs, publish-data), served
+# by the viewer at /docs/ and /data/: gs://<bucket>/docs and gs://<bucket>/data in clusters.
+export DOCS_DIR="$STATE_DIR/docs" DATA_DIR="$STATE_DIR/data"
+export DOCS_URL="$DOCS_DIR" DATA_URL="$DATA_DIR"
 
 # Metrics: each extract & load run drops a Prometheus text file here; the
 # data-health exporter serves the folder with the warehouse's freshness and

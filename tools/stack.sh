@@ -124,7 +124,7 @@ viewer_config() {
       -keyout "$NGINX_PREFIX/tls/tls.key" -out "$NGINX_PREFIX/tls/tls.crt" 2>/dev/null
     chmod 600 "$NGINX_PREFIX/tls/tls.key"
   fi
-  mkdir -p "$DASHBOARD_DIR"
+  mkdir -p "$DASHBOARD_DIR" "$DOCS_DIR" "$DATA_DIR"
   "$ROOT/.venv/bin/python" "$ROOT/nginx/render.py" "$ROOT/nginx/templates/airflow-viewer.conf.template" \
     --out "$NGINX_PREFIX/conf.d/airflow-viewer.conf"
   rm -f "$NGINX_PREFIX/conf.d/superset.conf"
@@ -181,13 +181,15 @@ demo_events() {
 # pinned Airflow image's dbt manifest (tools/stack_pins.py).
 container_mode() {
   local data="$STACK_DIR/data"
-  mkdir -p "$data"/{bucket,dbt-artifacts,dashboard,metrics}
-  chmod 0777 "$data" "$data"/{bucket,dbt-artifacts,dashboard,metrics}
+  mkdir -p "$data"/{bucket,dbt-artifacts,dashboard,docs,data,metrics}
+  chmod 0777 "$data" "$data"/{bucket,dbt-artifacts,dashboard,docs,data,metrics}
   export BUCKET_URL="$data/bucket" WAREHOUSE_URL="duckdb://$data/warehouse.duckdb"
   export DBT_DUCKDB_PATH="$data/warehouse.duckdb" DBT_ARTIFACTS_URL="file://$data/dbt-artifacts"
   export WAREHOUSE_SNAPSHOT_PATH="$data/warehouse-readers.duckdb"
   export DASHBOARD_DIR="$data/dashboard" PLATFORM_METRICS_DIR="$data/metrics" EXTRACT_LOAD_METRICS_DIR="$data/metrics"
+  export DOCS_DIR="$data/docs" DATA_DIR="$data/data" DOCS_URL="$data/docs" DATA_URL="$data/data"
   export NGINX_DASHBOARD_DIR="$DASHBOARD_DIR"  # the viewer serves what the dbt containers publish
+  export NGINX_DOCS_DIR="$DOCS_DIR" NGINX_DATA_DIR="$DATA_DIR"
   export CONTAINERS_CONF="$ROOT/tools/podman/containers.conf"
   export CONTAINERS_REGISTRIES_CONF="$STACK_DIR/registries.conf"
   printf '[[registry]]\nlocation = "127.0.0.1:%s"\ninsecure = true\n' "$STACK_REGISTRY_PORT" >"$CONTAINERS_REGISTRIES_CONF"

@@ -1,4 +1,4 @@
-"""Build the dbt project model by model once new raw data has landed, then publish the dashboard.
+"""Build the dbt project model by model once new raw data has landed, then publish what it knows.
 
 Scheduled on the raw tables' Assets, which `events_ingest` emits through the
 `raw_tables` alias after each load. Cosmos renders the project from its manifest (built with the image, so
@@ -8,7 +8,10 @@ everything downstream of that model and nothing else. The dashboard is
 published from the analytics tables at the end and, for a DuckDB warehouse, the
 analytics tables are copied to the snapshot BI tools read (DuckDB lets no
 other process open a file while dbt writes it: warehouses.snapshot); then the
-BI tool's cache is dropped, so no viewer gets the numbers from before.
+BI tool's cache is dropped, so no viewer gets the numbers from before. Beside
+them the dbt docs are generated from the warehouse and published, then the
+analytics tables the project marks public are exported under their
+columns and types (the viewer serves both at /docs/ and /data/).
 """
 
 from __future__ import annotations
@@ -28,13 +31,14 @@ from pipeline_runtime.settings import settings
 
 @dag(
     dag_id="dbt_transform",
-    description="Build and test each dbt model (a task group each), then publish the dashboard and BI copy",
+    description="Build and test each dbt model (a task group each), then publish the dashboard, BI copy, "
+    "docs and public data",
     schedule=[RAW_TABLES],
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
     default_args={**DEFAULT_ARGS, "pool": "warehouse"},
-    tags=["dbt", "dashboard"],
+    tags=["dbt", "dashboard", "docs"],
     doc_md=__doc__,
 )
 def dbt_transform() -> None:
@@ -79,8 +83,21 @@ def dbt_transform() -> None:
             bi_cache.analytics_tables(dbt_project.manifest_path()),
         )
 
+    # Readers of the warehouse (the `warehouse` pool keeps loads out while they read it).
+    @task(retries=1, pool="warehouse")
+    def publish_docs() -> dict[str, Any]:
+        """Generate the dbt docs from the warehouse this run built and publish the site."""
+        return runner.run(commands.publish_docs(dbt_project.image_in_use()))[-1]
+
+    @task(retries=1, pool="warehouse")
+    def publish_data() -> dict[str, Any]:
+        """Export the public analytics tables, as the docs just published describe them."""
+        return runner.run(commands.publish_data(dbt_project.image_in_use()))[-1]
+
     snapshot = publish_warehouse_snapshot()
-    transform >> [publish_dashboard(), snapshot]
+    docs = publish_docs()
+    transform >> [publish_dashboard(), snapshot, docs]
+    docs >> publish_data()
     snapshot >> refresh_bi_cache(conn_id="superset_api")
 
 

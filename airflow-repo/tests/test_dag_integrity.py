@@ -12,7 +12,7 @@ from airflow.dag_processing.dagbag import DagBag
 from conftest import DAGS_FOLDER
 
 OWNERS = {"data-platform"}
-TAGS = {"events", "extract-load", "dbt", "dashboard", "maintenance", "streaming", "build"}
+TAGS = {"events", "extract-load", "dbt", "dashboard", "docs", "maintenance", "streaming", "build"}
 # Calls that do work (clock, network, metadata DB, warehouse) and so must never
 # run while a DAG file is parsed; they belong inside a task.
 PARSE_TIME_FORBIDDEN = {
@@ -122,6 +122,12 @@ def test_dbt_transform_renders_each_model_with_its_tests_from_the_manifest(dagba
         dag.get_task("publish_warehouse_snapshot").upstream_task_ids
         == dag.get_task("publish_dashboard").upstream_task_ids
     )
+    # The docs are generated once every model passed; the data exports read the docs' columns.
+    assert (
+        dag.get_task("publish_docs").upstream_task_ids == dag.get_task("publish_dashboard").upstream_task_ids
+    )
+    assert dag.get_task("publish_data").upstream_task_ids == {"publish_docs"}
+    assert dag.get_task("publish_docs").pool == dag.get_task("publish_data").pool == "warehouse"
     run = dag.get_task("dbt.fct_events_model_build")
     assert run.env["DBT_EXCLUDE_RESOURCE_TYPES"] == "unit_test"  # unit tests are CI's (ADR 0009)
     assert run.pool == "warehouse"

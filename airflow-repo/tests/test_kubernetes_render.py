@@ -187,8 +187,14 @@ def test_dbt_transform_tasks_are_pods_of_the_dbt_image(
         assert_hardened(pod)
         # No refresh has validated an image yet, so the release's digest runs.
         assert container.image == f"{REGISTRY}/dbt@{DBT_DIGEST}", task_id
-        if task_id == "publish_dashboard":
-            assert container.command == ["publish-dashboard"] and container.args == []
+        publishers = {
+            "publish_dashboard": "publish-dashboard",
+            "publish_docs": "publish-docs",
+            "publish_data": "publish-data",
+        }
+        if task_id in publishers:
+            # The publishers ship in the dbt image and run the build the models ran.
+            assert container.command == [publishers[task_id]] and container.args == [], task_id
             continue
         args = container.args
         # dbt through the image's wrapper, which keeps run_results.json in DBT_ARTIFACTS_URL.

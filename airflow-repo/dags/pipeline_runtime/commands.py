@@ -98,6 +98,18 @@ def warehouse_snapshot(image: str | None = None) -> Command:
     return replace(command, image=image) if image else command
 
 
+def publish_docs(image: str | None = None) -> Command:
+    """The dbt docs site, generated from the warehouse just built (ships in the dbt image, as the dashboard)."""
+    command = _command("docs", "publish-docs", ())
+    return replace(command, image=image) if image else command
+
+
+def publish_data(image: str | None = None) -> Command:
+    """The public data exports, typed and described by the docs `publish_docs` published."""
+    command = _command("data_export", "publish-data", ())
+    return replace(command, image=image) if image else command
+
+
 def publish_dashboard(image: str | None = None) -> Command:
     """The dashboard publisher ships in the dbt image: `image` is the dbt build the models ran with."""
     command = _command("dashboard", "publish-dashboard", ())

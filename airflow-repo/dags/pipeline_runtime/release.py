@@ -22,7 +22,14 @@ from pipeline_runtime.settings import settings
 
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 # The dashboard publisher ships in the dbt image; every other command has its own.
-IMAGE_OF_COMPONENT = {"scripts": "scripts", "dbt": "dbt", "dashboard": "dbt", "warehouse_snapshot": "dbt"}
+IMAGE_OF_COMPONENT = {
+    "scripts": "scripts",
+    "dbt": "dbt",
+    "dashboard": "dbt",
+    "warehouse_snapshot": "dbt",
+    "docs": "dbt",
+    "data_export": "dbt",
+}
 
 
 class ReleaseError(RuntimeError):
