@@ -11,12 +11,17 @@ import itertools
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from conftest import Demo
+
+# The checks a consumer of the public data relies on, shared with dbt-repo's own tests.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dbt-repo" / "python_tests"))
+from publication_checks import check_publication
 
 pytestmark = pytest.mark.e2e  # runs the pipeline: DAG runs, the stack, containers
 
@@ -112,6 +117,12 @@ def test_generated_stream_through_a_real_dag_run(generated_demo: Demo) -> None:
                 f" union all (from {readers} except all from {built}))"
             ).fetchone()
             assert differs == (0,), table
+    # The run published the docs and the public data: every exported number is the warehouse's.
+    assert (demo / "docs" / "index.html").is_file() and (demo / "docs" / "catalog.json").is_file()
+    v1 = demo / "data" / "v1"
+    with duckdb.connect(str(db), read_only=True) as con:
+        catalog = check_publication(lambda path: (v1 / path).read_bytes(), con)
+    assert len(catalog["datasets"]) >= 8 and sum(d["rows"] for d in catalog["datasets"]) > 0
 
 
 def dirty_export(sample: Path, out: Path) -> dict[str, int]:

@@ -52,6 +52,9 @@ POSTGRES = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:
 ARTIFACTS = ROOT / ".test-results" / "viewer"
 sys.path.insert(0, str(ROOT / "nginx"))
 
+sys.path.insert(0, str(ROOT / "dbt-repo" / "python_tests"))
+
+from publication_checks import USER_LEVEL, check_publication  # noqa: E402
 from statsd_mapping import StatsdMapper, statsd_listener  # noqa: E402
 from test_monitoring_live import used_metric_names  # noqa: E402
 
@@ -723,6 +726,121 @@ def test_the_browser_sees_pipelines_and_no_working_write_action(stack: Stack) ->
     assert all(status == 403 and by_nginx for _, status, _, by_nginx in writes), writes
     assert not unexpected, unexpected
     assert state() == before, "a public write action changed Airflow's state"
+
+
+def _warehouse(stack: Stack) -> Any:
+    """The stack's warehouse, read-only (a load may hold it for a moment: wait for it)."""
+    import duckdb
+
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            return duckdb.connect(str(stack.state / "warehouse.duckdb"), read_only=True)
+        except duckdb.IOException:
+            assert time.monotonic() < deadline, "the stack's warehouse stayed locked"
+            time.sleep(2)
+
+
+def test_the_runs_docs_and_public_data_are_served_read_only(stack: Stack) -> None:
+    """Issue 27: what dbt_transform published, through the public viewer, equal to the warehouse."""
+
+    def fetch(path: str) -> bytes:
+        response = request(stack.public, f"/data/v1/{path}")
+        assert response.status == 200, (path, response.status)
+        return response.body
+
+    with _warehouse(stack) as con:
+        catalog = check_publication(fetch, con)
+    publication = catalog["publication"]
+    some_file = f"/data/v1/{catalog['datasets'][0]['files']['parquet']['path']}"
+
+    # Caching: the pointers revalidate (304 when unchanged), a publication's files are immutable.
+    for path, cache in (
+        ("/data/v1/catalog.json", "no-cache"),
+        ("/docs/", "no-cache"),
+        (some_file, "public, max-age=31536000, immutable"),
+    ):
+        first = request(stack.public, path)
+        assert first.status == 200 and first.headers["cache-control"] == cache, (path, first.headers)
+        assert first.headers["etag"] and first.headers["last-modified"]
+        for condition in (
+            {"If-None-Match": first.headers["etag"]},
+            {"If-Modified-Since": first.headers["last-modified"]},
+        ):
+            again = request(stack.public, path, headers=condition)
+            assert again.status == 304 and again.body == b"", (path, condition)
+        head = request(stack.public, path, "HEAD")
+        assert head.status == 200 and head.body == b"" and head.headers["etag"] == first.headers["etag"]
+        public_data = path.startswith("/data/")
+        assert (first.headers.get("access-control-allow-origin") == "*") is public_data
+    docs = request(stack.public, "/docs/")
+    assert b"<title>dbt Docs</title>" in docs.body
+    assert "script-src 'self';" in docs.headers["content-security-policy"]
+
+    # Read-only: every other method refused, nothing changed.
+    before = (stack.state / "data" / "v1" / "catalog.json").read_bytes()
+    for path in ("/docs/", "/docs/manifest.json", "/data/v1/catalog.json", some_file):
+        for method in ("POST", "PUT", "DELETE", "PATCH", "OPTIONS"):
+            assert request(stack.public, path, method).status == 403, (method, path)
+    assert (stack.state / "data" / "v1" / "catalog.json").read_bytes() == before
+
+    # No folder listed; no user-level table by any path, and none on disk to find.
+    for path in ("/data/", "/data/v1/", "/data/v1/publications/", f"/data/v1/publications/{publication}/",
+                 "/docs/", "/docs/assets/"):  # fmt: skip
+        response = request(stack.public, path)
+        assert b"Index of" not in response.body and (path == "/docs/" or response.status == 404), path
+    for name in USER_LEVEL:
+        for fmt in ("parquet", "csv", "json"):
+            for path in (
+                f"/data/v1/publications/{publication}/{name}.{fmt}",
+                f"/data/v1/{name}.{fmt}",
+                f"/data/{name}.{fmt}",
+                f"/data/v1/publications/{publication}/../{name}.{fmt}",
+                f"/data/v1/publications/{publication}/%2e%2e/%2e%2e/%2e%2e/warehouse.duckdb",
+                f"/docs/{name}.{fmt}",
+            ):
+                assert request(stack.public, path).status in (400, 404), path
+    published = [p.name for folder in ("data", "docs") for p in (stack.state / folder).rglob("*")]
+    assert not [p for p in published if any(p.startswith(name) for name in USER_LEVEL)], published
+
+
+def test_the_docs_site_shows_the_lineage_of_the_dashboard_in_the_browser(stack: Stack) -> None:
+    """dbt's docs through the viewer, under their CSP: no console error, the exposure's whole lineage."""
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    console: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
+        context = browser.new_context(ignore_https_errors=True, viewport={"width": 1400, "height": 900})
+        page = context.new_page()
+        page.on("console", lambda message: console.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: console.append(f"page error: {error}"))
+        page.on("requestfailed", lambda failed: console.append(f"failed: {failed.url}"))
+        visit(
+            page,
+            f"{stack.public}/docs/#!/exposure/exposure.platform.user_activity_and_attrition",
+            wait_until="networkidle",
+        )
+        page.get_by_text("User Activity & Attrition").first.wait_for(timeout=30_000)
+        page.locator(".launcher-btn").click()
+        page.locator("[ng-click='showExpanded()']").click()
+        page.wait_for_timeout(2000)
+        shown = page.evaluate(
+            """() => angular.element(document.body).injector().get('graph').graph.elements
+                .filter(e => e.group === 'nodes').map(e => e.data.label)"""
+        )
+        page.screenshot(path=ARTIFACTS / "docs-lineage.png")
+        browser.close()
+    # From the raw source, through every layer, to the dashboard exposure.
+    assert {
+        "raw.events",
+        "stg_events",
+        "fct_events",
+        "growth_accounting_weekly",
+        "User Activity & Attrition",
+    } <= set(shown), shown
+    assert not console, console
 
 
 def test_the_rate_limit_trips_under_a_burst_and_recovers(stack: Stack) -> None:

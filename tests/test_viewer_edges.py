@@ -419,7 +419,11 @@ def test_docs_and_data_answer_get_and_head_with_their_caching_cors_and_csp(viewe
     files = _publish_files(viewer.prefix)
     cases = {
         "/docs/": ("text/html", "no-cache", "script-src 'self';"),
-        "/docs/assets/0a1b.js": ("application/javascript", "public, max-age=31536000, immutable", "script-src 'self';"),
+        "/docs/assets/0a1b.js": (
+            "application/javascript",
+            "public, max-age=31536000, immutable",
+            "script-src 'self';",
+        ),
         "/data/v1/catalog.json": ("application/json", "no-cache", "default-src 'none';"),
         f"/data/v1/publications/{PUBLICATION}/growth_accounting_weekly.parquet": (
             "application/vnd.apache.parquet",
@@ -434,9 +438,11 @@ def test_docs_and_data_answer_get_and_head_with_their_caching_cors_and_csp(viewe
         assert body == files[key]
         assert headers["content-type"].startswith(content_type), (path, headers)
         assert headers["cache-control"] == cache, (path, headers)
-        assert csp in headers["content-security-policy"] and "'unsafe-inline'" not in headers[
-            "content-security-policy"
-        ].split("script-src")[-1].split(";")[0]
+        assert (
+            csp in headers["content-security-policy"]
+            and "'unsafe-inline'"
+            not in headers["content-security-policy"].split("script-src")[-1].split(";")[0]
+        )
         assert headers["etag"] and headers["last-modified"], path
         assert headers["x-content-type-options"] == "nosniff"
         public = path.startswith("/data/")
@@ -446,14 +452,18 @@ def test_docs_and_data_answer_get_and_head_with_their_caching_cors_and_csp(viewe
         head_status, head_headers, head_body = viewer.send("HEAD", path)
         assert head_status == 200 and head_body == b"" and head_headers["etag"] == headers["etag"]
         # Conditional GET: 304 on the ETag and on the date, the body not sent again.
-        for condition in ({"If-None-Match": headers["etag"]}, {"If-Modified-Since": headers["last-modified"]}):
+        for condition in (
+            {"If-None-Match": headers["etag"]},
+            {"If-Modified-Since": headers["last-modified"]},
+        ):
             again, _, again_body = viewer.send("GET", path, condition)
             assert again == 304 and again_body == b"", (path, condition)
     # The dashboard keeps its own CSP and no CORS.
     _, dashboard, _ = viewer.send("GET", "/dashboard/")
-    assert "access-control-allow-origin" not in dashboard and "script-src" not in dashboard[
-        "content-security-policy"
-    ]
+    assert (
+        "access-control-allow-origin" not in dashboard
+        and "script-src" not in dashboard["content-security-policy"]
+    )
     # A range, as DuckDB or Arrow in a browser reads Parquet.
     status, headers, body = viewer.send(
         "GET", f"/data/v1/publications/{PUBLICATION}/growth_accounting_weekly.parquet", {"Range": "bytes=0-3"}
@@ -494,4 +504,3 @@ def test_no_folder_is_listed_and_nothing_hidden_or_unnamed_is_served(viewer: Vie
     shutil.rmtree(viewer.prefix / "docs")
     status, _, body = viewer.send("GET", "/docs/")
     assert status == 404 and b"dbt_transform" in body
-

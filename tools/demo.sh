@@ -27,7 +27,7 @@ step() { printf '\n==> [%s/6] %s\n' "$1" "$2"; }
 started=$(date +%s)
 
 # A demo run starts from nothing, so what it shows is what this run did.
-rm -rf "$DEMO_DIR"/{airflow,bucket,dashboard,logs,dbt-artifacts,warehouse.duckdb,warehouse.duckdb.wal,events.parquet,api.url,export,sources.yaml}
+rm -rf "$DEMO_DIR"/{airflow,bucket,dashboard,docs,data,logs,dbt-artifacts,warehouse.duckdb,warehouse.duckdb.wal,events.parquet,api.url,export,sources.yaml}
 mkdir -p "$DEMO_DIR/logs"
 
 # --- configuration: the same variables a deployment sets -----------------------
@@ -149,11 +149,12 @@ step 4 "running DAG events_ingest over $days daily intervals ($tasks tasks of up
 run_dag events_ingest "$tasks" -c "$conf"
 
 # --- 5. dbt and the dashboard -----------------------------------------------------
-step 5 "running DAG dbt_transform: source freshness -> dbt build + tests per model -> dashboard"
+step 5 "running DAG dbt_transform: source freshness -> dbt build + tests per model -> dashboard, docs, public data"
 run_dag dbt_transform 0
 
 # --- 6. summary ---------------------------------------------------------------------
 step 6 "summary"
 "$DBT/demo-summary" --run-results "$DEMO_DIR/dbt-artifacts/dbt_transform" --dashboard "$DASHBOARD_DIR/index.html" \
   --source-records "$ROWS"
+echo "dbt docs: $DOCS_DIR/index.html; public data: $DATA_DIR/v1/catalog.json (make up serves them at /docs/ and /data/)"
 echo "Finished in $(( $(date +%s) - started ))s."
