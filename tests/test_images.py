@@ -17,6 +17,7 @@ import json
 import re
 import secrets
 import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,8 @@ from typing import Any
 
 import duckdb
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dbt-repo" / "python_tests"))
 from containers import (
     COMPONENTS,
     PodmanService,
@@ -34,6 +37,7 @@ from containers import (
     run_container,
     shared_dir,
 )
+from publication_checks import check_publication
 
 pytestmark = pytest.mark.e2e  # runs the pipeline: DAG runs, the stack, containers
 
@@ -258,6 +262,25 @@ def test_the_dbt_image_builds_that_warehouse_and_publishes_the_dashboard(
     assert "<html" in (data / "dashboard" / "index.html").read_text().lower()
     with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
         assert con.execute("select count(*) from core.fct_events").fetchone()[0] == served
+
+
+def test_the_dbt_image_publishes_the_docs_and_the_public_data(
+    images: dict[str, dict[str, Any]], podman_api: PodmanService, modelled: tuple[Path, int, str]
+) -> None:
+    """Issue 27: the image's publish-docs and publish-data, as pods run them, on the warehouse it built."""
+    data, _, _ = modelled
+    for argv in (
+        ["publish-docs", "--to", "/data/docs"],
+        ["publish-data", "--to", "/data/data", "--docs", "/data/docs"],
+    ):
+        code, out, err = run_container(
+            podman_api, images["dbt"]["ref"], argv, volumes={data: "/data"}, environment=DBT_ENV
+        )
+        assert code == 0, (out + err)[-3000:]
+    assert '<script src="assets/' in (data / "docs" / "index.html").read_text()  # scripts are files
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        catalog = check_publication(lambda path: (data / "data" / "v1" / path).read_bytes(), con)
+    assert len(catalog["datasets"]) >= 8
 
 
 def test_the_airflow_image_loads_every_dag_and_renders_each_task_as_a_pinned_pod(

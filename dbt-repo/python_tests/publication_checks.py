@@ -70,7 +70,8 @@ def check_publication(
                 assert hashlib.sha256(content).hexdigest() == described["sha256"], described["path"]
                 local = Path(workdir) / Path(described["path"]).name
                 local.write_bytes(content)
-                read = warehouse.execute(f"select * from {readers[fmt].replace('<path>', str(local))}").fetchall()
+                reader = readers[fmt].replace("<path>", str(local))
+                read = warehouse.execute(f"select * from {reader}").fetchall()
                 assert read == expected, (dataset["name"], fmt)
             rows = json.loads(fetch(dataset["files"]["json"]["path"]))
             row_schema = document["components"]["schemas"][f"{dataset['name']}_row"]

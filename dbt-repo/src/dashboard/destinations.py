@@ -19,12 +19,13 @@ task).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
+
+from publication.storage import write_atomic
 
 INDEX = "index.html"
 PREVIOUS = "previous"
@@ -68,21 +69,9 @@ class FolderDestination:
         for name in _ordered(files):
             current = self.folder / name
             if current.is_file():
-                _write_atomic(previous / name, current.read_bytes())
-            _write_atomic(current, files[name])
+                write_atomic(previous / name, current.read_bytes())
+            write_atomic(current, files[name])
         return str((self.folder / INDEX).resolve())
-
-
-def _write_atomic(path: Path, content: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with temporary.open("wb") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        temporary.replace(path)  # rename(2): atomic within the folder
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 @dataclass

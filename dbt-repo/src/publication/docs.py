@@ -79,7 +79,10 @@ def generate(target_path: Path) -> None:
 
     # Read-only where the adapter can (profiles.yml: DuckDB), beside the other readers of the file.
     os.environ.setdefault("DBT_DUCKDB_ACCESS_MODE", "read_only")
-    result = dbtRunner().invoke(["docs", "generate", "--target-path", str(target_path), "--quiet"])
+    # Its own target and logs: the image's project folder is not writable, and a build's target stays.
+    logs = os.environ.get("DBT_LOG_PATH") or str(target_path / "logs")
+    arguments = ["docs", "generate", "--target-path", str(target_path), "--log-path", logs, "--quiet"]
+    result = dbtRunner().invoke(arguments)
     if not result.success:
         raise SystemExit(f"dbt docs generate failed: {result.exception or 'see the log above'}")
 

@@ -120,7 +120,7 @@ class FolderStore:
         return path.read_bytes() if path.is_file() else None
 
     def write(self, key: str, content: bytes, cache_control: str) -> None:
-        _write_atomic(self.folder / key, content)
+        write_atomic(self.folder / key, content)
         self.failpoint.wrote()
 
     def write_pointer(self, key: str, content: bytes, expected: Pointer) -> None:
@@ -157,7 +157,7 @@ class FolderStore:
             path.parent.rmdir()
 
 
-def _write_atomic(path: Path, content: bytes) -> None:
+def write_atomic(path: Path, content: bytes) -> None:
     """Write beside, flush to disk, rename over: readers (nginx, a FUSE mount) see old or new, whole."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
