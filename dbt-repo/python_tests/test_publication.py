@@ -36,14 +36,14 @@ from conftest import BIN, BUILD, PROJECT_DIR, RAW_DDL, dbt_runner, fixture_rows,
 from warehouses.duckdb import DuckDBWarehouse
 
 # A database name that must never reach a public file (a BigQuery project id would be one).
-SECRET_DATABASE = "acme_prod_4711"
+PRIVATE_DATABASE = "acme_prod_4711"
 
 
 @pytest.fixture(scope="module")
 def warehouse_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A built warehouse whose name would give its project away (DuckDB: the file's stem)."""
     workdir = tmp_path_factory.mktemp("named")
-    path = workdir / f"{SECRET_DATABASE}.duckdb"
+    path = workdir / f"{PRIVATE_DATABASE}.duckdb"
     with duckdb.connect(str(path)) as con:
         con.execute(RAW_DDL)
     insert_raw(path, fixture_rows())
@@ -115,7 +115,7 @@ def test_no_database_name_reaches_a_public_file(site: Path, warehouse_file: Path
     files = [p for p in site.rglob("*") if p.is_file() and "logs" not in p.parts]
     assert len(files) > 20
     for path in files:
-        assert SECRET_DATABASE.encode() not in path.read_bytes(), path
+        assert PRIVATE_DATABASE.encode() not in path.read_bytes(), path
     manifest = json.loads((site / "docs" / "manifest.json").read_text())
     node = manifest["nodes"]["model.platform.growth_accounting_weekly"]
     assert node["database"] == "warehouse" and node["relation_name"].startswith('"warehouse".')
@@ -235,7 +235,7 @@ def test_publications_on_a_bucket_and_a_slower_publisher_never_wins(
     part = bucket.get_blob(f"data/v1/publications/{first['publication']}/miles_economy.parquet")
     assert part.cache_control == "public, max-age=31536000, immutable"
     for blob in bucket.list_blobs():
-        assert SECRET_DATABASE.encode() not in blob.download_as_bytes(), blob.name
+        assert PRIVATE_DATABASE.encode() not in blob.download_as_bytes(), blob.name
 
     # A slower publisher read the catalog before a newer one replaced it: it fails, the newer stays.
     warehouse = DuckDBWarehouse(warehouse_file)

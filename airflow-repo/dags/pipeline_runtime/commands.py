@@ -99,7 +99,7 @@ def warehouse_snapshot(image: str | None = None) -> Command:
 
 
 def publish_docs(image: str | None = None) -> Command:
-    """The dbt docs site, generated from the warehouse just built (ships in the dbt image, as the dashboard)."""
+    """The dbt docs site, generated from the warehouse just built (in the dbt image, as the dashboard)."""
     command = _command("docs", "publish-docs", ())
     return replace(command, image=image) if image else command
 
