@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -19,7 +21,7 @@ import duckdb
 import snowflake.connector
 from test_dbt_postgres import ANALYTICS, _normalise
 
-from conftest import BUILD, fixture_rows, insert_raw, query, raw_row
+from conftest import BIN, BUILD, PROJECT_DIR, fixture_rows, insert_raw, query, raw_row
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools" / "fakesnow"))
 from emulator import Emulator, throwaway_private_key
@@ -78,7 +80,8 @@ def test_the_project_builds_on_snowflake_with_the_same_numbers_as_duckdb(
             "DBT_SNOWFLAKE_ACCOUNT": "acme",
             "DBT_SNOWFLAKE_USER": "dbt",
             # Not ANALYTICS: the emulator (DuckDB) cannot tell a database from a schema of the same name.
-            "DBT_SNOWFLAKE_DATABASE": "PLATFORM",
+            # A name no public file may show (the docs replace it): as an account's database would be.
+            "DBT_SNOWFLAKE_DATABASE": "ACME_PROD_4711",
             "DBT_SNOWFLAKE_PRIVATE_KEY": key.read_text(),  # as the dbt Secret delivers it
             **emulator.environ("DBT_SNOWFLAKE_"),
         }
@@ -87,8 +90,8 @@ def test_the_project_builds_on_snowflake_with_the_same_numbers_as_duckdb(
             **emulator.connect_args(),
         ) as con:  # fmt: skip
             cursor = con.cursor()
-            cursor.execute("create database platform")
-            cursor.execute("use database platform")
+            cursor.execute("create database acme_prod_4711")
+            cursor.execute("use database acme_prod_4711")
             for statement in RAW_DDL:
                 cursor.execute(statement)
             deliver(cursor, rows, first)
@@ -140,3 +143,45 @@ def test_the_project_builds_on_snowflake_with_the_same_numbers_as_duckdb(
             assert render(snapshot, "2025-03-09 06:00 UTC") == render(reference, "2025-03-09 06:00 UTC")
             reading = on_snowflake.read(dt.datetime(2025, 6, 1, tzinfo=dt.UTC))
             assert reading.newest_event is not None and reading.rows["core.fct_events"] > 0
+
+            # The docs and the public data published from Snowflake: the same datasets, columns,
+            # portable types and rows as from DuckDB (issue 27), and no database name in them.
+            published = {}
+            for name, target, extra in (
+                ("snowflake", "snowflake", env),
+                ("duckdb", "duckdb", {"DBT_DUCKDB_PATH": str(warehouse)}),
+            ):
+                out = tmp_path / name
+                publish_env = {
+                    **os.environ, **extra, "DBT_TARGET": target, "DBT_LOG_PATH": str(tmp_path / "logs"),
+                    "DBT_PROJECT_DIR": str(PROJECT_DIR), "DBT_PROFILES_DIR": str(PROJECT_DIR),
+                }  # fmt: skip
+                for argv in (
+                    [str(BIN / "publish-docs"), "--to", str(out / "docs")],
+                    [str(BIN / "publish-data"), "--to", str(out / "data"), "--docs", str(out / "docs")],
+                ):
+                    done = subprocess.run(argv, env=publish_env, capture_output=True, text=True, check=False)
+                    assert done.returncode == 0, (name, done.stderr[-3000:])
+                published[name] = json.loads((out / "data" / "v1" / "catalog.json").read_text())
+            for on_snowflake_set, on_duckdb_set in zip(
+                published["snowflake"]["datasets"], published["duckdb"]["datasets"], strict=True
+            ):
+                assert on_snowflake_set["name"] == on_duckdb_set["name"]
+                portable = [
+                    [(c["name"], c["type"]) for c in d["columns"]] for d in (on_snowflake_set, on_duckdb_set)
+                ]
+                assert portable[0] == portable[1], on_snowflake_set["name"]
+                rows = [
+                    _normalise(
+                        [
+                            tuple(r.values())
+                            for r in json.loads(
+                                (tmp_path / side / "data" / "v1" / d["files"]["json"]["path"]).read_text()
+                            )
+                        ]
+                    )
+                    for side, d in (("snowflake", on_snowflake_set), ("duckdb", on_duckdb_set))
+                ]
+                assert rows[0] == rows[1] and rows[0], on_snowflake_set["name"]
+            for path in (tmp_path / "snowflake").rglob("*"):
+                assert not path.is_file() or b"ACME_PROD_4711" not in path.read_bytes().upper(), path

@@ -59,10 +59,12 @@ def public_datasets(manifest: Mapping[str, Any], catalog: Mapping[str, Any]) -> 
         built = (catalog.get("nodes") or {}).get(unique_id)
         if not built:
             raise SystemExit(f"{name} is public but the docs' catalog has no table for it: was it built?")
-        documented = node.get("columns") or {}
+        # Snowflake reports unquoted names in upper case: the public names are lower case everywhere.
+        documented = {name.lower(): column for name, column in (node.get("columns") or {}).items()}
         personal = {c for c, column in documented.items() if _meta(column).get("personal")}
-        columns = sorted(built["columns"].values(), key=lambda c: c["index"])
-        found = [c["name"] for c in columns if c["name"].lower() in PERSONAL_COLUMNS | personal]
+        in_order = sorted(built["columns"].values(), key=lambda c: c["index"])
+        columns = [{**c, "name": c["name"].lower()} for c in in_order]
+        found = [c["name"] for c in columns if c["name"] in PERSONAL_COLUMNS | personal]
         # A column the yml keeps out (`public: false`: bookkeeping, not data) is not exported.
         columns = [
             c for c in columns if _meta(documented.get(c["name"]) or {}).get("public", True) is not False
@@ -71,7 +73,7 @@ def public_datasets(manifest: Mapping[str, Any], catalog: Mapping[str, Any]) -> 
             raise NotPublicError(
                 f"{name} is marked public but has user-level columns {found}: never exported"
             )
-        schema, table = node["schema"], node.get("alias") or name
+        schema, table = node["schema"].lower(), (node.get("alias") or name).lower()
         for identifier in (schema, table, *(c["name"] for c in columns)):
             if not IDENTIFIER.match(identifier):
                 raise SystemExit(f"{name}: {identifier!r} is not a plain identifier")

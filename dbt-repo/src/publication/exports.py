@@ -32,7 +32,7 @@ import secrets
 import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -82,6 +82,29 @@ def publication_id(now: dt.datetime) -> str:
     return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
 
 
+# Snowflake's catalog (information_schema.columns.data_type) says NUMBER whatever the precision and
+# scale; the columns' own numeric_precision and numeric_scale say which number it is.
+SNOWFLAKE_NUMBER_SCALES = (
+    "select lower(column_name) as name, numeric_precision as digits, numeric_scale as scale"
+    " from information_schema.columns where lower(table_schema) = @schema and lower(table_name) = @table"
+)
+
+
+def with_exact_numbers(warehouse: Warehouse, dataset: Dataset, adapter: str) -> Dataset:
+    """The dataset with each bare NUMBER given the precision and scale the warehouse holds it at."""
+    bare = [c for c in dataset.columns if c.type.strip().upper() in ("NUMBER", "DECIMAL", "NUMERIC")]
+    if adapter != "snowflake" or not bare:
+        return dataset
+    schema, table = dataset.relation.split(".")
+    held = warehouse.query(SNOWFLAKE_NUMBER_SCALES, {"schema": schema, "table": table})
+    found = {r["name"]: r for r in held}
+    columns = tuple(
+        replace(c, type=f"NUMBER({found[c.name]['digits']},{found[c.name]['scale']})") if c in bare else c
+        for c in dataset.columns
+    )
+    return replace(dataset, columns=columns)
+
+
 def read_table(warehouse: Warehouse, dataset: Dataset) -> pa.Table:
     schema = pa.schema([(c.name, export_type(c.type).arrow) for c in dataset.columns])
     rows = warehouse.query(f"select {', '.join(c.name for c in dataset.columns)} from {dataset.relation}")
@@ -109,14 +132,15 @@ def write_formats(table: pa.Table, folder: Path) -> dict[str, bytes]:
 
 
 def export(
-    warehouse: Warehouse, datasets: list[Dataset], now: dt.datetime
+    warehouse: Warehouse, datasets: list[Dataset], now: dt.datetime, adapter: str = ""
 ) -> tuple[dict[str, Any], dict[str, bytes]]:
     """Every public dataset's files and its catalog entry (without the publication's paths)."""
     entries: dict[str, Any] = {}
     files: dict[str, bytes] = {}
     with warehouse.session() as session, tempfile.TemporaryDirectory(prefix="publish-data-") as workdir:
         reading = session.read(now)
-        for dataset in datasets:
+        for described in datasets:
+            dataset = with_exact_numbers(session, described, adapter)
             table = read_table(session, dataset)
             written = write_formats(table, Path(workdir))
             entries[dataset.name] = {
@@ -163,7 +187,7 @@ def publish(
     current = target.read_pointer(CATALOG)
     before = json.loads(current.content) if current.content else {}
     identifier = publication_id(now)
-    entries, files = export(warehouse, datasets, now)
+    entries, files = export(warehouse, datasets, now, docs.manifest["metadata"].get("adapter_type", ""))
     for name, content in sorted(files.items()):
         target.write(f"{PUBLICATIONS}/{identifier}/{name}", content, IMMUTABLE)
     for entry in entries.values():
