@@ -73,16 +73,38 @@ class Site:
         return len(self.index) + len(self.manifest) + len(self.catalog) + sum(map(len, self.assets.values()))
 
 
+def read_only_profiles(profiles_dir: Path, into: Path) -> Path:
+    """The project's profiles.yml with every DuckDB output opened read-only.
+
+    Documenting reads the warehouse and writes nothing, so it opens the DuckDB
+    file as one more reader, beside the dashboard and the BI snapshot, instead of
+    taking the writer's lock. The profile itself is left as dbt's builds use it.
+    """
+    import yaml  # type: ignore[import-untyped]  # dbt's own dependency
+
+    profiles: dict[str, Any] = yaml.safe_load((profiles_dir / "profiles.yml").read_text(encoding="utf-8"))
+    for profile in profiles.values():
+        outputs = profile.get("outputs") or {} if isinstance(profile, dict) else {}
+        for output in outputs.values():
+            if output.get("type") == "duckdb":
+                options = output.get("config_options") or {}
+                output["config_options"] = {**options, "access_mode": "read_only"}
+    into.mkdir(parents=True, exist_ok=True)
+    (into / "profiles.yml").write_text(yaml.safe_dump(profiles, sort_keys=False), encoding="utf-8")
+    return into
+
+
 def generate(target_path: Path) -> None:
     """`dbt docs generate` in this process (dbt is already imported by the time it would start)."""
     from dbt.cli.main import dbtRunner
 
-    # Read-only where the adapter can (profiles.yml: DuckDB), beside the other readers of the file.
-    os.environ.setdefault("DBT_DUCKDB_ACCESS_MODE", "read_only")
+    project = Path(os.environ.get("DBT_PROJECT_DIR") or ".")
+    profiles_dir = Path(os.environ.get("DBT_PROFILES_DIR") or project)
+    profiles = read_only_profiles(profiles_dir, target_path / "profiles")
     # Its own target and logs: the image's project folder is not writable, and a build's target stays.
     logs = os.environ.get("DBT_LOG_PATH") or str(target_path / "logs")
     arguments = ["docs", "generate", "--target-path", str(target_path), "--log-path", logs, "--quiet"]
-    result = dbtRunner().invoke(arguments)
+    result = dbtRunner().invoke([*arguments, "--profiles-dir", str(profiles)])
     if not result.success:
         raise SystemExit(f"dbt docs generate failed: {result.exception or 'see the log above'}")
 
