@@ -276,13 +276,17 @@ def local_days(values: list[object]) -> list[str | None]:
     Sources parsed outside the warehouse (the stream choosing a day to land a
     message in) ask DuckDB, so they follow exactly the loader's rule.
     """
+    import pyarrow as pa
+
     from extract_load import engine
 
     texts = [v.strip() if isinstance(v, str) else None for v in values]
+    # One Arrow table handed over whole: `executemany` inserted row by row, three quarters of
+    # a Kafka batch's time (bench P4: 15.4 s of 20.5 s for 20,000 messages).
+    times = pa.table({"i": pa.array(range(len(texts)), pa.int64()), "t": pa.array(texts, pa.string())})
     con = engine.connect()
     try:
-        con.execute("create temp table times (i bigint, t varchar)")
-        con.executemany("insert into times values (?, ?)", list(enumerate(texts)))
+        con.register("times", times)
         local = local_time_sql("nullif(t, '')")
         rows = con.execute(
             f"select i, case when l >= timestamp '{EARLIEST_EVENT_TIME}' and l < timestamp "
