@@ -196,14 +196,16 @@ def referenced_assets(index: bytes | None) -> set[str]:
 def publish(site: Site, target: Store, now: dt.datetime | None = None) -> None:
     now = now or dt.datetime.now(dt.UTC)
     previous = target.read_pointer(INDEX)
+    stored_assets = target.list(ASSETS)
+    present = {stored.key for stored in stored_assets}
     for key, content in sorted(site.assets.items()):
-        if target.read(key) != content:  # content-named: an existing one is this one
+        if key not in present:  # content-named: an asset of that name holds these bytes
             target.write(key, content, IMMUTABLE)
     target.write(MANIFEST, site.manifest, NO_CACHE)
     target.write(CATALOG, site.catalog, NO_CACHE)
     target.write_pointer(INDEX, site.index, previous)
     keep = set(site.assets) | referenced_assets(previous.content)
-    for stored in target.list(ASSETS):
+    for stored in stored_assets:
         if stored.key not in keep and now - stored.updated > ASSET_GRACE:
             target.delete(stored.key)
 
