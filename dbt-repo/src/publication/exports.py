@@ -78,8 +78,9 @@ def read_docs(docs: Store) -> DocsArtifacts:
 
 
 def publication_id(now: dt.datetime) -> str:
-    """Sortable by time, unique between two publishers that start in the same second."""
-    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
+    """Sortable by time to the microsecond (prune keeps anything newer than itself), then 3 random hex
+    digits: unique between two publishers that start in the same microsecond."""
+    return f"{now:%Y%m%dT%H%M%SZ}-{now.microsecond:05x}{secrets.token_hex(2)[:3]}"
 
 
 # Snowflake's catalog (information_schema.columns.data_type) says NUMBER whatever the precision and
