@@ -32,7 +32,7 @@ AIRFLOW = ROOT / "airflow-repo" / ".venv" / "bin" / "airflow"
 
 DAYS = ("2025-03-04", "2025-03-05", "2025-03-06")  # logical dates: each run owns the local day before
 # Columns that say when and by which run a row was written, not what it holds.
-RUN_METADATA = {"_load_id", "_loaded_at", "_source_file", "loaded_at", "load_id", "landed_at"}
+RUN_METADATA = {"_load_id", "_loaded_at", "_source_file", "loaded_at", "load_id", "landed_at", "_built_at"}
 
 
 @contextmanager

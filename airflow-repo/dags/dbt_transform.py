@@ -50,6 +50,7 @@ def dbt_transform() -> None:
         render_config=dbt_project.render_config(),
         operator_args=dbt_project.operator_args(),
     )
+    dbt_project.wire_watcher(transform)
 
     @task(outlets=[ANALYTICS], retries=1, pool="default_pool")
     def publish_dashboard() -> dict[str, Any]:

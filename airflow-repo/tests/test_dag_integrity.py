@@ -133,6 +133,47 @@ def test_dbt_transform_renders_each_model_with_its_tests_from_the_manifest(dagba
     assert run.pool == "warehouse"
 
 
+def test_dbt_transform_in_watcher_mode_runs_one_build_and_reports_each_model(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PLATFORM_DBT_EXECUTION=watcher (docs/adr/0018): one build, a sensor per model and per model's tests."""
+    monkeypatch.setenv("PLATFORM_DBT_EXECUTION", "watcher")
+    dag = DagBag(dag_folder=str(DAGS_FOLDER / "dbt_transform.py")).dags["dbt_transform"]
+    producer = dag.get_task("dbt.dbt_producer_watcher")
+    assert type(producer).__name__ == "DbtProducerWatcherOperator"
+    assert producer.pool == "warehouse"
+    # Its retry only restores what the build reported (Cosmos never runs the build twice): at once.
+    assert producer.retries == 1 and producer.retry_delay.total_seconds() == 0
+    sensors = [t for t in dag.tasks if t.task_id.startswith("dbt.") and "producer" not in t.task_id]
+    assert {type(t).__name__ for t in sensors} == {
+        "DbtRunWatcherOperator",
+        "DbtTestWatcherOperator",
+        "DbtSourceWatcherOperator",
+    }
+    # Each model a task, then its tests a task: a failing test stops what depends on the model.
+    assert dag.get_task("dbt.fct_events.test").upstream_task_ids == {"dbt.fct_events.run"}
+    assert dag.get_task("dbt.fct_user_days.run").upstream_task_ids == {"dbt.fct_events.test"}
+    # Every sensor starts after the build, whatever its outcome, so it never waits on a build that
+    # has not started (a run that executes one task at a time: `airflow dags test`).
+    roots = [t for t in sensors if not t.upstream_task_ids - {producer.task_id}]
+    assert [t.task_id for t in roots] == ["dbt.raw_events_source"]
+    assert roots[0].upstream_task_ids == {producer.task_id} and roots[0].trigger_rule == "all_done"
+    assert "publish_dashboard" in dag.get_task("dbt.dbt_producer_watcher_done").downstream_task_ids
+
+
+def test_watcher_mode_is_refused_where_it_is_not_measured(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline_runtime import dbt_project
+    from pipeline_runtime.settings import settings
+
+    monkeypatch.setenv("PLATFORM_DBT_EXECUTION", "watcher")
+    monkeypatch.setenv("PLATFORM_RUNNER", "container")
+    with pytest.raises(ValueError, match="PLATFORM_RUNNER=container"):
+        dbt_project.watcher()
+    monkeypatch.setenv("PLATFORM_DBT_EXECUTION", "batch")
+    with pytest.raises(ValueError, match="PLATFORM_DBT_EXECUTION='batch'"):
+        settings()
+
+
 def test_events_ingest_maps_extract_then_load_per_source_and_announces_raw_tables(dagbag: DagBag) -> None:
     from airflow.sdk import AssetAlias
 

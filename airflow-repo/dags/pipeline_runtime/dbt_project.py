@@ -8,12 +8,14 @@ never runs dbt.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
 
 from cosmos import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import (
+    PRODUCER_WATCHER_TASK_ID,
     ExecutionMode,
     InvocationMode,
     LoadMode,
@@ -60,6 +62,41 @@ def profile_config() -> ProfileConfig:
     )
 
 
+def watcher() -> bool:
+    """One `dbt build` for the whole project and a sensor per model (PLATFORM_DBT_EXECUTION=watcher)."""
+    current = settings()
+    if current.dbt_execution != "watcher":
+        return False
+    if current.runs_images:
+        raise ValueError(
+            f"PLATFORM_DBT_EXECUTION=watcher is not measured with PLATFORM_RUNNER={current.runner} yet"
+        )
+    return True
+
+
+def wire_watcher(group: Any) -> None:
+    """Start the models' sensors once the one `dbt build` has finished, whatever its outcome.
+
+    Cosmos leaves a task group's root sensors free to start beside the build and
+    wait for it (deferred, in the triggerer). A run that executes its tasks one
+    at a time (`airflow dags test`: the demo, the benchmarks) may then start a
+    sensor first and wait on a build that never starts; and with the
+    one-slot `warehouse` pool a sensor cannot run beside the build anyway. So
+    each root sensor runs after the build (`all_done`: also after a failed
+    one, to report each model's own result and retry it alone), and every
+    sensor finds its model's result already there.
+    """
+    if not watcher():
+        return
+    tasks = {task.task_id: task for task in group.iter_tasks()}
+    producer = tasks.pop(f"{group.group_id}.{PRODUCER_WATCHER_TASK_ID}")
+    tasks.pop(f"{group.group_id}.{PRODUCER_WATCHER_TASK_ID}_done")
+    for task in tasks.values():
+        if not task.upstream_task_ids.intersection(tasks):
+            producer >> task
+            task.trigger_rule = "all_done"
+
+
 def on_kubernetes() -> bool:
     return settings().on_kubernetes
 
@@ -71,6 +108,19 @@ def execution_config() -> ExecutionConfig:
     if settings().in_containers:
         # The same image as a container (podman, through its Docker API): the image's own project.
         return ExecutionConfig(execution_mode=ExecutionMode.DOCKER, dbt_project_path=project_dir())
+    if watcher():
+        return ExecutionConfig(
+            execution_mode=ExecutionMode.WATCHER,
+            invocation_mode=InvocationMode.SUBPROCESS,
+            dbt_executable_path=executable(),
+            # The one `dbt build`: a retry only restores what the first attempt reported and
+            # skips (Cosmos never runs the build twice), so it comes at once, not after a backoff.
+            setup_operator_args={
+                "retries": 1,
+                "retry_delay": dt.timedelta(0),
+                "retry_exponential_backoff": False,
+            },
+        )
     return ExecutionConfig(
         execution_mode=ExecutionMode.LOCAL,
         invocation_mode=InvocationMode.SUBPROCESS,
@@ -128,7 +178,8 @@ def render_config() -> RenderConfig:
         # One `dbt build` per model: the model, then its data tests; a failing
         # test fails the task, so nothing downstream of it runs. One dbt start-up
         # per model instead of two.
-        test_behavior=TestBehavior.BUILD,
+        # (Watcher mode: the build runs each model's tests right after it; a sensor reports each side.)
+        test_behavior=TestBehavior.AFTER_EACH if watcher() else TestBehavior.BUILD,
         # A test that reads two models (relationships) runs once both exist.
         should_detach_multiple_parents_tests=True,
         # Sources with a freshness rule become tasks that check it before anything reads them.

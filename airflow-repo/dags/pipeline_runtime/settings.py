@@ -20,6 +20,8 @@ from pathlib import Path
 
 # local: a subprocess in a venv; container: the pinned image with podman; kubernetes: a pod of it.
 RUNNERS = ("local", "container", "kubernetes")
+# How dbt_transform runs dbt (docs/adr/0018).
+DBT_EXECUTIONS = ("per_model", "watcher")
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,9 @@ class Settings:
     dbt_target: str = "duckdb"
     dbt_target_path: Path | None = None
     dbt_artifacts_url: str | None = None
+    # per_model: dbt starts once per model (a process, container or pod);
+    # watcher: one dbt build, a sensor per model (docs/adr/0018).
+    dbt_execution: str = "per_model"
     # Sources (the Airflow Variable `platform_sources` overrides `sources`)
     sources: str = "events"
     stream_source: str = "events_stream"
@@ -111,6 +116,12 @@ def _path(value: str | None) -> Path | None:
     return Path(value) if value else None
 
 
+def _choice(name: str, value: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ValueError(f"{name}={value!r}: expected one of {', '.join(choices)}")
+    return value
+
+
 def _flag(name: str, value: str) -> bool:
     if value.lower() in ("true", "1", "yes"):
         return True
@@ -151,6 +162,9 @@ def settings(env: Mapping[str, str] | None = None) -> Settings:
         dbt_target=env.get("DBT_TARGET", "duckdb"),
         dbt_target_path=_path(env.get("DBT_TARGET_PATH")),
         dbt_artifacts_url=env.get("DBT_ARTIFACTS_URL") or None,
+        dbt_execution=_choice(
+            "PLATFORM_DBT_EXECUTION", env.get("PLATFORM_DBT_EXECUTION") or "per_model", DBT_EXECUTIONS
+        ),
         sources=env.get("PLATFORM_SOURCES", "events"),
         stream_source=env.get("PLATFORM_STREAM_SOURCE", "events_stream"),
         data_fresh_by=env.get("PLATFORM_DATA_FRESH_BY") or None,
