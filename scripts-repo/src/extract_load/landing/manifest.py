@@ -37,6 +37,9 @@ SCHEMA_VERSION = 1
 # gzip's default level (9) took 3.5x the time of level 6 for 9% fewer bytes (1.1M events: 9.4 s
 # against 2.7 s, 18.6 MB against 20.3 MB); landing is on every extract's path, the bytes cost cents.
 GZIP_LEVEL = 6
+# One encoder for every record: the bytes of json.dumps(record, separators=(",", ":"),
+# ensure_ascii=False), without building an encoder per record (a third of the time at 100,000).
+_json_line = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 # Objects of another run that no manifest lists are removed once this old: a crashed run's.
 # A run in flight is never this old (an interval's extract takes minutes).
 ORPHAN_SECONDS = 24 * 3600
@@ -162,7 +165,7 @@ class PartitionWriter:
         return writer
 
     def write(self, records: Iterable[dict[str, Any]]) -> None:
-        self.write_lines(json.dumps(record, separators=(",", ":"), ensure_ascii=False) for record in records)
+        self.write_lines(map(_json_line, records))
 
     def write_lines(self, lines: Iterable[str]) -> None:
         """Records already serialised as one-line JSON objects (a file staged by DuckDB).

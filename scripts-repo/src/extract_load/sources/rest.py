@@ -15,6 +15,7 @@ from extract_load.landing.leases import Lease
 from extract_load.landing.manifest import Manifest, PartitionWriter, partition_prefix
 from extract_load.redaction import public_location
 from extract_load.sources.http import Pagination, RestClient
+from extract_load.sources.prefetch import ahead
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +61,9 @@ def extract_rest(
             )
         pages = 0
         if not writer.complete:
-            for records, next_state in client.pages(
-                path, params, pagination, data_selector, writer.resume_state
+            # The next page is requested while this one lands (sources/prefetch.py).
+            for records, next_state in ahead(
+                client.pages(path, params, pagination, data_selector, writer.resume_state)
             ):
                 writer.write(records)
                 writer.end_page(next_state)
