@@ -2,7 +2,7 @@
 # The main job on the embedded default: generate (or take) events, serve them
 # over HTTP, and run the production DAGs over the whole period: `events_ingest`
 # (extract -> bucket -> load, mapped per source and week) then `dbt_transform`
-# (source freshness, one dbt build per model with its tests, the dashboard).
+# (source freshness, one dbt build watched by a task per model and its tests, the dashboard).
 # Then summarise.
 #
 # Settings (environment): EVENTS_CSV (an app export to use instead of the

@@ -95,12 +95,16 @@ def test_no_work_at_parse_time(path: Path) -> None:
     assert offending == [], f"{path.name} does work at parse time: {offending}"
 
 
-def test_dbt_transform_renders_each_model_with_its_tests_from_the_manifest(dagbag: DagBag) -> None:
+def test_dbt_transform_renders_each_model_with_its_tests_from_the_manifest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PLATFORM_DBT_EXECUTION=per_model (containers and pods): one `dbt build` per model."""
     import json
 
     from pipeline_runtime import dbt_project
 
-    dag = dagbag.dags["dbt_transform"]
+    monkeypatch.setenv("PLATFORM_DBT_EXECUTION", "per_model")
+    dag = DagBag(dag_folder=str(DAGS_FOLDER / "dbt_transform.py")).dags["dbt_transform"]
     manifest = json.loads(dbt_project.manifest_path().read_text())
     models = {n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "model"}
     assert len(models) >= 11
@@ -136,8 +140,11 @@ def test_dbt_transform_renders_each_model_with_its_tests_from_the_manifest(dagba
 def test_dbt_transform_in_watcher_mode_runs_one_build_and_reports_each_model(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """PLATFORM_DBT_EXECUTION=watcher (docs/adr/0018): one build, a sensor per model and per model's tests."""
-    monkeypatch.setenv("PLATFORM_DBT_EXECUTION", "watcher")
+    """Watcher mode (docs/adr/0018), the local runner's default: one build, a sensor per model and
+    per model's tests."""
+    from pipeline_runtime.settings import settings
+
+    assert settings().runner == "local" and settings().dbt_execution == "watcher"
     dag = DagBag(dag_folder=str(DAGS_FOLDER / "dbt_transform.py")).dags["dbt_transform"]
     producer = dag.get_task("dbt.dbt_producer_watcher")
     assert type(producer).__name__ == "DbtProducerWatcherOperator"
@@ -165,8 +172,9 @@ def test_watcher_mode_is_refused_where_it_is_not_measured(monkeypatch: pytest.Mo
     from pipeline_runtime import dbt_project
     from pipeline_runtime.settings import settings
 
-    monkeypatch.setenv("PLATFORM_DBT_EXECUTION", "watcher")
     monkeypatch.setenv("PLATFORM_RUNNER", "container")
+    assert settings().dbt_execution == "per_model"  # the default in containers and pods
+    monkeypatch.setenv("PLATFORM_DBT_EXECUTION", "watcher")
     with pytest.raises(ValueError, match="PLATFORM_RUNNER=container"):
         dbt_project.watcher()
     monkeypatch.setenv("PLATFORM_DBT_EXECUTION", "batch")

@@ -51,7 +51,8 @@ class Settings:
     dbt_target_path: Path | None = None
     dbt_artifacts_url: str | None = None
     # per_model: dbt starts once per model (a process, container or pod);
-    # watcher: one dbt build, a sensor per model (docs/adr/0018).
+    # watcher: one dbt build, a sensor per model (docs/adr/0018). Unset: watcher for the
+    # local runner, per_model for containers and pods (where watcher mode is not measured yet).
     dbt_execution: str = "per_model"
     # Sources (the Airflow Variable `platform_sources` overrides `sources`)
     sources: str = "events"
@@ -163,7 +164,9 @@ def settings(env: Mapping[str, str] | None = None) -> Settings:
         dbt_target_path=_path(env.get("DBT_TARGET_PATH")),
         dbt_artifacts_url=env.get("DBT_ARTIFACTS_URL") or None,
         dbt_execution=_choice(
-            "PLATFORM_DBT_EXECUTION", env.get("PLATFORM_DBT_EXECUTION") or "per_model", DBT_EXECUTIONS
+            "PLATFORM_DBT_EXECUTION",
+            env.get("PLATFORM_DBT_EXECUTION") or ("watcher" if runner == "local" else "per_model"),
+            DBT_EXECUTIONS,
         ),
         sources=env.get("PLATFORM_SOURCES", "events"),
         stream_source=env.get("PLATFORM_STREAM_SOURCE", "events_stream"),
