@@ -15,6 +15,7 @@ from typing import Any
 
 from cosmos import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import (
+    PRODUCER_WATCHER_DONE_TASK_ID,
     PRODUCER_WATCHER_TASK_ID,
     ExecutionMode,
     InvocationMode,
@@ -90,7 +91,7 @@ def wire_watcher(group: Any) -> None:
         return
     tasks = {task.task_id: task for task in group.iter_tasks()}
     producer = tasks.pop(f"{group.group_id}.{PRODUCER_WATCHER_TASK_ID}")
-    tasks.pop(f"{group.group_id}.{PRODUCER_WATCHER_TASK_ID}_done")
+    tasks.pop(f"{group.group_id}.{PRODUCER_WATCHER_DONE_TASK_ID}")
     for task in tasks.values():
         if not task.upstream_task_ids.intersection(tasks):
             producer >> task

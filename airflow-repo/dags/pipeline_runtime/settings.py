@@ -134,9 +134,7 @@ def _flag(name: str, value: str) -> bool:
 def settings(env: Mapping[str, str] | None = None) -> Settings:
     """The settings of this process, from `env` (default: the environment), validated."""
     env = os.environ if env is None else env
-    runner = env.get("PLATFORM_RUNNER", "local")
-    if runner not in RUNNERS:
-        raise ValueError(f"PLATFORM_RUNNER={runner!r}: expected one of {', '.join(RUNNERS)}")
+    runner = _choice("PLATFORM_RUNNER", env.get("PLATFORM_RUNNER", "local"), RUNNERS)
     commands = {
         key[len("PLATFORM_") : -len("_CMD")].lower(): value
         for key, value in env.items()
