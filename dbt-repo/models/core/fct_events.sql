@@ -35,13 +35,14 @@ events as (
     -- An exact duplicate delivery within a day (the same record, so the same
     -- event_id and the same values) is one event. Grouping, not ranking: an
     -- aggregate spills to disk within DuckDB's memory limit where a window
-    -- over every delivery would not.
+    -- over every delivery would not. The UTC time and the date follow from
+    -- the local time, so they are carried, not grouped on: two fewer keys
+    -- in the largest aggregate of a build (bench P1, 10M events: 20 s -> 16 s
+    -- with the hash's one-step concat).
     select
         event_id,
         user_id,
         event_time_local,
-        event_time_utc,
-        event_date,
         event_type,
         transaction_category,
         miles_amount,
@@ -50,14 +51,14 @@ events as (
         country,
         gender,
         load_id,
+        max(event_time_utc) as event_time_utc,
+        max(event_date) as event_date,
         max(loaded_at) as loaded_at
     from deliveries
     group by
         event_id,
         user_id,
         event_time_local,
-        event_time_utc,
-        event_date,
         event_type,
         transaction_category,
         miles_amount,

@@ -9,17 +9,10 @@ source_events as (
 normalised as (
 
     select
-        {{ dbt.hash(dbt.concat([
-            "coalesce(event_time, '')", "'|'",
-            "coalesce(user_id, '')", "'|'",
-            "coalesce(event_type, '')", "'|'",
-            "coalesce(transaction_category, '')", "'|'",
-            "coalesce(miles_amount, '')", "'|'",
-            "coalesce(platform, '')", "'|'",
-            "coalesce(utm_source, '')", "'|'",
-            "coalesce(country, '')", "'|'",
-            "coalesce(gender, '')"
-        ])) }} as event_id,
+        {{ record_hash([
+            'event_time', 'user_id', 'event_type', 'transaction_category', 'miles_amount',
+            'platform', 'utm_source', 'country', 'gender'
+        ]) }} as event_id,
         _event_time_local as event_time_local,
         {{ dbt.dateadd('hour', -var('source_utc_offset_hours'), '_event_time_local') }}
             as event_time_utc,
