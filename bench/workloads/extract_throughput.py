@@ -6,6 +6,8 @@ repetition; `bench/run.py` turns them into medians and ratios.
 - events API: the `extract-load extract` command over HTTP into a local bucket,
   against a plain client that pages through the same API and only decodes
   the JSON (what the API can give at all).
+  Every case, baselines included (bare_clients.py), is a process of its own
+  timed from outside, start-up included.
 - Kafka: `extract-load stream` against librdkafka's mock cluster, against a
   plain consumer that only drains the topic. The cluster runs in its own
   process, as in the tests.
@@ -24,12 +26,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import requests
 from _common import emit, emit_rate
 
 HERE = Path(__file__).resolve().parent
@@ -95,17 +95,17 @@ def start_api(source: Path, workdir: Path) -> tuple[subprocess.Popen, str]:
     return server, url_file.read_text().strip()
 
 
-def raw_pages(url: str, page_size: int) -> int:
-    """Page through one day with a bare requests session: the API's own pace."""
-    rows = 0
-    params = {"start": f"{DAY}T00:00:00", "end": "2025-03-06T00:00:00", "limit": page_size}
-    with requests.Session() as session:
-        while True:
-            body = session.get(f"{url}/v1/events", params=params, timeout=60).json()
-            rows += len(body["data"])
-            if not body.get("next_cursor"):
-                return rows
-            params["cursor"] = body["next_cursor"]
+def bare(*args: str) -> tuple[int, float]:
+    """Run one of bare_clients.py's clients in its own process: events it got, seconds from outside."""
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, str(HERE / "bare_clients.py"), *args], check=True, capture_output=True, text=True
+    )
+    return int(done.stdout.split()[-1]), time.monotonic() - started
+
+
+def raw_pages(url: str, page_size: int) -> tuple[int, float]:
+    return bare("api", url, str(page_size), f"{DAY}T00:00:00", "2025-03-06T00:00:00")
 
 
 def cli(*args: str, env: dict[str, str]) -> None:
@@ -125,14 +125,9 @@ def bench_api(events: int, reps: int, workdir: Path) -> None:
     try:
         raw_pages(url, page_size)  # warm the server's store
         for rep in range(reps):
-            started = time.monotonic()
-            rows = raw_pages(url, page_size)
+            rows, seconds = raw_pages(url, page_size)
             emit_throughput(
-                "events API: bare client, decode only",
-                "extract over HTTP",
-                rows,
-                time.monotonic() - started,
-                baseline=True,
+                "events API: bare client, decode only", "extract over HTTP", rows, seconds, baseline=True
             )
             bucket = workdir / f"bucket-{rep}"
             started = time.monotonic()
@@ -193,35 +188,12 @@ def start_cluster(events: int, workdir: Path) -> tuple[subprocess.Popen, str]:
     return cluster, line[0]
 
 
-def drain(bootstrap: str, events: int) -> int:
-    from confluent_kafka import Consumer
-
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"bare-{uuid.uuid4()}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
-    consumer.subscribe(["events"])
-    seen = 0
-    idle_since = time.monotonic()
-    try:
-        while seen < events and time.monotonic() - idle_since < 15:
-            messages = consumer.consume(num_messages=10_000, timeout=1)
-            if messages:
-                idle_since = time.monotonic()
-            for message in messages:
-                if message.error() is None:
-                    message.value()
-                    seen += 1
-    finally:
-        consumer.close()
+def drain(bootstrap: str, events: int) -> tuple[int, float]:
+    seen, seconds = bare("kafka", bootstrap, "events", str(events))
     if seen != events:
         # librdkafka's mock broker keeps about 5 MB per partition and drops older messages.
         raise RuntimeError(f"drained {seen} of {events} messages: lower --kafka-events")
-    return seen
+    return seen, seconds
 
 
 def bench_kafka(events: int, reps: int, workdir: Path) -> None:
@@ -229,15 +201,9 @@ def bench_kafka(events: int, reps: int, workdir: Path) -> None:
     try:
         drain(bootstrap, events)  # first fetch warms the broker
         for rep in range(reps):
-            started = time.monotonic()
-            seen = drain(bootstrap, events)
-            emit_throughput(
-                "Kafka: bare consumer, drain only",
-                "Kafka consumer",
-                seen,
-                time.monotonic() - started,
-                baseline=True,
-            )
+            seen, seconds = drain(bootstrap, events)
+            case = "Kafka: bare consumer, drain only"
+            emit_throughput(case, "Kafka consumer", seen, seconds, baseline=True)
             bucket = workdir / f"stream-{rep}"
             started = time.monotonic()
             cli(
