@@ -52,35 +52,84 @@ user_day_platforms as (
 
 ),
 
-ranked_user_day_platforms as (
+-- The user's platform of the day is where their first event of the day
+-- happened (ties broken by event id, then platform): a user counts once a
+-- day. Found by aggregates and joins on the few rows at that first time, not
+-- by a window ranking every user-day: at 24M events that window did not fit
+-- DuckDB's memory limit, where aggregates and joins spill to disk.
+first_event_times as (
 
-    -- The user's platform of the day is where their first event of the day
-    -- happened (ties broken by event id): a user counts once a day.
     select
-        *,
-        row_number() over (
-            partition by user_id, period_start
-            order by first_event_at, first_event_id, platform
-        ) as platform_rank
+        user_id,
+        period_start,
+        min(first_event_at) as first_event_at
     from user_day_platforms
+    group by user_id, period_start
+
+),
+
+first_event_candidates as (
+
+    select
+        user_day_platforms.user_id,
+        user_day_platforms.period_start,
+        user_day_platforms.platform,
+        user_day_platforms.first_event_id
+    from user_day_platforms
+    inner join first_event_times
+        on
+            user_day_platforms.user_id = first_event_times.user_id
+            and user_day_platforms.period_start = first_event_times.period_start
+            and user_day_platforms.first_event_at = first_event_times.first_event_at
+
+),
+
+first_event_ids as (
+
+    select
+        user_id,
+        period_start,
+        min(first_event_id) as first_event_id
+    from first_event_candidates
+    group by user_id, period_start
+
+),
+
+counted_platforms as (
+
+    select
+        first_event_candidates.user_id,
+        first_event_candidates.period_start,
+        min(first_event_candidates.platform) as platform
+    from first_event_candidates
+    inner join first_event_ids
+        on
+            first_event_candidates.user_id = first_event_ids.user_id
+            and first_event_candidates.period_start = first_event_ids.period_start
+            and first_event_candidates.first_event_id = first_event_ids.first_event_id
+    group by first_event_candidates.user_id, first_event_candidates.period_start
 
 ),
 
 segmented_user_days as (
 
     select
-        ranked_user_day_platforms.period_start,
-        ranked_user_day_platforms.platform,
+        user_day_platforms.period_start,
+        user_day_platforms.platform,
         users.country,
         users.acquisition_utm_source,
-        ranked_user_day_platforms.user_id,
-        ranked_user_day_platforms.events,
-        ranked_user_day_platforms.miles_earned,
-        ranked_user_day_platforms.miles_redeemed,
-        ranked_user_day_platforms.platform_rank = 1 as is_counted_user,
-        users.first_seen_date = ranked_user_day_platforms.period_start as is_new_user
-    from ranked_user_day_platforms
-    inner join users on ranked_user_day_platforms.user_id = users.user_id
+        user_day_platforms.user_id,
+        user_day_platforms.events,
+        user_day_platforms.miles_earned,
+        user_day_platforms.miles_redeemed,
+        user_day_platforms.platform = counted_platforms.platform as is_counted_user,
+        users.first_seen_date = user_day_platforms.period_start as is_new_user
+    from user_day_platforms
+    inner join counted_platforms
+        on
+            user_day_platforms.user_id = counted_platforms.user_id
+            and user_day_platforms.period_start = counted_platforms.period_start
+    inner join users on user_day_platforms.user_id = users.user_id
 
 ),
 
