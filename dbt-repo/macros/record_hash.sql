@@ -23,5 +23,5 @@
 {%- endmacro %}
 
 {% macro postgres__record_hash(columns) -%}
-    md5(concat({{ columns | join(", '|', ") }}))
+    {{ duckdb__record_hash(columns) }}
 {%- endmacro %}
