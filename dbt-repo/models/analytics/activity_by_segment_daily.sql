@@ -41,7 +41,6 @@ user_day_platforms as (
         event_date as period_start,
         coalesce(platform, 'unknown') as platform,
         min(event_time_utc) as first_event_at,
-        min(event_id) as first_event_id,
         count(*) as events,
         coalesce(sum(miles_earned), 0) as miles_earned,
         coalesce(sum(miles_redeemed), 0) as miles_redeemed
@@ -54,9 +53,11 @@ user_day_platforms as (
 
 -- The user's platform of the day is where their first event of the day
 -- happened (ties broken by event id, then platform): a user counts once a
--- day. Found by aggregates and joins on the few rows at that first time, not
--- by a window ranking every user-day: at 24M events that window did not fit
--- DuckDB's memory limit, where aggregates and joins spill to disk.
+-- day. Found by aggregates and joins, not by a window ranking every user-day
+-- (at 24M events that window did not fit DuckDB's memory limit, where
+-- aggregates and joins spill to disk), and the event ids of a tie are read
+-- only for the user-days that have one: DuckDB keeps each group's min() of a
+-- string outside its memory limit, which took dbt to 3 GiB at 25M events.
 first_event_times as (
 
     select
@@ -68,13 +69,12 @@ first_event_times as (
 
 ),
 
-first_event_candidates as (
+first_event_platforms as (
 
     select
         user_day_platforms.user_id,
         user_day_platforms.period_start,
-        user_day_platforms.platform,
-        user_day_platforms.first_event_id
+        user_day_platforms.platform
     from user_day_platforms
     inner join first_event_times
         on
@@ -84,13 +84,54 @@ first_event_candidates as (
 
 ),
 
-first_event_ids as (
+first_platform_counts as (
+
+    select
+        user_id,
+        period_start,
+        count(*) as platforms,
+        min(platform) as platform
+    from first_event_platforms
+    group by user_id, period_start
+
+),
+
+-- Two or more platforms at the user's first time of the day: each one's
+-- first event id (the smallest of the day on that platform) decides.
+tied_platform_event_ids as (
+
+    select
+        first_event_platforms.user_id,
+        first_event_platforms.period_start,
+        first_event_platforms.platform,
+        min(events.event_id) as first_event_id
+    from first_event_platforms
+    inner join first_platform_counts
+        on
+            first_event_platforms.user_id = first_platform_counts.user_id
+            and first_event_platforms.period_start = first_platform_counts.period_start
+    inner join {{ ref('fct_events') }} as events
+        on
+            first_event_platforms.user_id = events.user_id
+            and first_event_platforms.period_start = events.event_date
+            and first_event_platforms.platform = coalesce(events.platform, 'unknown')
+    where
+        first_platform_counts.platforms > 1
+        and events.event_date >= (select rebuild.rebuild_from from rebuild)
+    group by
+        first_event_platforms.user_id,
+        first_event_platforms.period_start,
+        first_event_platforms.platform
+
+),
+
+tied_first_event_ids as (
 
     select
         user_id,
         period_start,
         min(first_event_id) as first_event_id
-    from first_event_candidates
+    from tied_platform_event_ids
     group by user_id, period_start
 
 ),
@@ -98,16 +139,25 @@ first_event_ids as (
 counted_platforms as (
 
     select
-        first_event_candidates.user_id,
-        first_event_candidates.period_start,
-        min(first_event_candidates.platform) as platform
-    from first_event_candidates
-    inner join first_event_ids
+        user_id,
+        period_start,
+        platform
+    from first_platform_counts
+    where platforms = 1
+
+    union all
+
+    select
+        tied_platform_event_ids.user_id,
+        tied_platform_event_ids.period_start,
+        min(tied_platform_event_ids.platform) as platform
+    from tied_platform_event_ids
+    inner join tied_first_event_ids
         on
-            first_event_candidates.user_id = first_event_ids.user_id
-            and first_event_candidates.period_start = first_event_ids.period_start
-            and first_event_candidates.first_event_id = first_event_ids.first_event_id
-    group by first_event_candidates.user_id, first_event_candidates.period_start
+            tied_platform_event_ids.user_id = tied_first_event_ids.user_id
+            and tied_platform_event_ids.period_start = tied_first_event_ids.period_start
+            and tied_platform_event_ids.first_event_id = tied_first_event_ids.first_event_id
+    group by tied_platform_event_ids.user_id, tied_platform_event_ids.period_start
 
 ),
 
