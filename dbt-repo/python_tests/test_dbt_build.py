@@ -3,7 +3,10 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+import shutil
 from pathlib import Path
+
+import duckdb
 
 from conftest import BUILD, Built, dbt_runner, fixture_rows, insert_raw, query, raw_row
 
@@ -127,6 +130,36 @@ def test_a_failing_test_stops_what_is_downstream(warehouse: Path, dbt) -> None:
     assert query(
         warehouse, "select count(*) from information_schema.tables where table_name = 'fct_events'"
     ) == [(0,)]
+
+
+def test_unique_test_reports_each_duplicated_value_and_count(built_warehouse: Built, tmp_path: Path) -> None:
+    """DuckDB's unique test groups the values' hashes first (macros/test_unique.sql) to stay
+    within the memory limit; what it reports must still be dbt's: each repeated value, its count."""
+    db = tmp_path / "warehouse.duckdb"
+    shutil.copy(built_warehouse.db, db)
+    with duckdb.connect(str(db)) as con:
+        con.execute("insert into core.fct_events select * from core.fct_events order by event_id limit 2")
+        con.execute("insert into core.fct_events select * from core.fct_events order by event_id limit 1")
+    repeated = query(
+        db, "select event_id, count(*) from core.fct_events group by event_id having count(*) > 1 order by 1"
+    )
+    assert [count for _, count in repeated] == [3, 2]
+
+    run = dbt_runner(db, tmp_path)
+    scope = ("--vars", "{test_scope: all}")
+    result = run("test", "--select", "unique_fct_events_event_id", "--store-failures", *scope)
+    assert result.returncode != 0, result.stdout[-3000:]
+    test_table = "unique_fct_events_event_id"
+    tables = f"select table_schema from information_schema.tables where table_name = '{test_table}'"
+    ((schema,),) = query(db, tables)
+    reported = query(db, f'select unique_field, n_records from "{schema}".{test_table} order by 1')
+    assert reported == repeated
+
+    # The same test on a unique column passes.
+    assert run("test", "--select", "unique_dim_users_user_id", *scope).returncode == 0
+    results = json.loads((tmp_path / "target" / "run_results.json").read_text())["results"]
+    statuses = [(r["unique_id"].split(".")[2], r["status"]) for r in results]
+    assert statuses == [("unique_dim_users_user_id", "pass")]
 
 
 def _throwaway_service_account_key(path: Path) -> None:
