@@ -147,9 +147,9 @@ def test_unique_test_reports_each_duplicated_value_and_count(built_warehouse: Bu
 
     run = dbt_runner(db, tmp_path)
     scope = ("--vars", "{test_scope: all}")
-    result = run("test", "--select", "unique_fct_events_event_id", "--store-failures", *scope)
+    test_table = "unique_fct_events_event_id"  # --store-failures names the table after the test
+    result = run("test", "--select", test_table, "--store-failures", *scope)
     assert result.returncode != 0, result.stdout[-3000:]
-    test_table = "unique_fct_events_event_id"
     tables = f"select table_schema from information_schema.tables where table_name = '{test_table}'"
     ((schema,),) = query(db, tables)
     reported = query(db, f'select unique_field, n_records from "{schema}".{test_table} order by 1')
